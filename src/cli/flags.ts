@@ -1,0 +1,136 @@
+/**
+ * Go-style flag parsing on top of `node:util` `parseArgs`: `-flag value`,
+ * `-flag=value`, `--flag value` and `--flag=value` all mean the same.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { UsageError } from "./errors.ts";
+
+/** How one flag is declared. */
+export interface FlagSpec {
+  /** `string` flags take a value; `boolean` flags do not. */
+  type: "string" | "boolean";
+  /** Whether the flag may be given more than once (values are collected). */
+  multiple?: boolean;
+  /** One line for the usage text. */
+  description: string;
+  /** Shown in usage as the value's name, e.g. `<multiaddr>`. */
+  valueName?: string;
+  /** Default shown in usage (the caller applies defaults itself). */
+  defaultText?: string;
+}
+
+/** Flag declarations by name (without dashes). */
+export type FlagSpecs = Record<string, FlagSpec>;
+
+/** What {@linkcode parseGoFlags} returns. */
+export interface ParsedFlags {
+  /** Flag values by name: `string`, `boolean`, or `string[]` for `multiple`. */
+  values: Record<string, string | boolean | string[] | undefined>;
+  /** Arguments that are not flags, in order. */
+  positionals: string[];
+}
+
+/** Options for {@linkcode parseGoFlags}. */
+export interface ParseGoFlagsOptions {
+  /** Stop at the first positional and return the rest untouched (for subcommands). */
+  stopAtPositional?: boolean;
+  /** Command name carried by any {@linkcode UsageError}, for its usage text. */
+  command?: string;
+}
+
+/**
+ * Parses Go-style flags. Unknown flags are a {@linkcode UsageError}; `--`
+ * ends the flags.
+ *
+ * @example
+ * ```ts
+ * import { parseGoFlags } from "./flags.ts";
+ * const { values, positionals } = parseGoFlags(
+ *   ["-psk", "secret", "--bootstrap=/ip4/1.2.3.4/tcp/1", "get", "svc"],
+ *   {
+ *     psk: { type: "string", description: "passphrase" },
+ *     bootstrap: { type: "string", multiple: true, description: "peer" },
+ *   },
+ * );
+ * console.assert(values.psk === "secret" && positionals[1] === "svc");
+ * ```
+ */
+export function parseGoFlags(
+  args: readonly string[],
+  specs: FlagSpecs,
+  options: ParseGoFlagsOptions = {},
+): ParsedFlags {
+  const flagArgs: string[] = [];
+  const positionals: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      if (options.stopAtPositional) {
+        positionals.push(...args.slice(i));
+        break;
+      }
+      positionals.push(arg);
+      continue;
+    }
+    const body = arg.replace(/^--?/, "");
+    const name = body.split("=", 1)[0];
+    const spec = specs[name];
+    if (!spec) {
+      throw new UsageError(`unknown flag: -${name}`, options.command);
+    }
+    if (spec.type === "boolean") {
+      const value = body.includes("=") ? body.slice(name.length + 1) : "true";
+      if (!/^(true|false|1|0)$/i.test(value)) {
+        throw new UsageError(
+          `invalid boolean value "${value}" for -${name}`,
+          options.command,
+        );
+      }
+      if (/^(true|1)$/i.test(value)) flagArgs.push(`--${name}`);
+    } else if (body.includes("=")) {
+      flagArgs.push(`--${body}`);
+    } else {
+      if (i + 1 >= args.length) {
+        throw new UsageError(`flag needs a value: -${name}`, options.command);
+      }
+      // Like Go's flag package, the next argument is the value even if it starts with "-".
+      flagArgs.push(`--${name}=${args[++i]}`);
+    }
+  }
+  const parseOptions: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    parseOptions[name] = { type: spec.type, multiple: spec.multiple };
+  }
+  const parsed = parseArgs({
+    args: flagArgs,
+    options: parseOptions,
+    strict: true,
+  });
+  return { values: parsed.values as ParsedFlags["values"], positionals };
+}
+
+/**
+ * Renders flag declarations as usage lines, Go style (`  -name <value>`
+ * then the indented description).
+ *
+ * @example
+ * ```ts
+ * import { formatFlags } from "./flags.ts";
+ * const text = formatFlags({ psk: { type: "string", description: "passphrase", valueName: "string" } });
+ * console.assert(text.includes("-psk <string>"));
+ * ```
+ */
+export function formatFlags(specs: FlagSpecs): string {
+  return Object.entries(specs).map(([name, spec]) => {
+    const value = spec.type === "string" ? ` <${spec.valueName ?? "value"}>` : "";
+    const def = spec.defaultText !== undefined ? ` (default ${spec.defaultText})` : "";
+    const repeat = spec.multiple ? " (may repeat)" : "";
+    return `  -${name}${value}\n      ${spec.description}${def}${repeat}`;
+  }).join("\n");
+}
