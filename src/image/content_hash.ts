@@ -1,0 +1,48 @@
+/**
+ * The content hash the registry keeps for an image: the IPFS CID v0 of its
+ * `docker save` tar, as go-ipfs `ipfs add` computes it by default.
+ *
+ * @module
+ */
+import { importFile, type WritableStorage } from "ipfs-unixfs-importer";
+
+/**
+ * A blockstore that keeps nothing: only the root CID matters, and keeping the
+ * blocks would hold a multi-GB image in memory.
+ */
+const DISCARD_BLOCKS: WritableStorage = {
+  put: (cid) => Promise.resolve(cid),
+};
+
+/**
+ * Computes the IPFS CID v0 of `data` with go-ipfs `ipfs add` defaults: a UnixFS
+ * file in 256 KiB fixed-size chunks, a balanced DAG with at most 174 links per
+ * node, dag-pb leaves (no raw leaves) and sha2-256; a file of one chunk is its
+ * own root. A stream is consumed chunk by chunk and never held in memory whole.
+ *
+ * @param data The bytes, or a stream of them (e.g. `docker save` output).
+ * @returns The CID v0 in base58btc (`Qm...`).
+ *
+ * @example Hash an empty file
+ * ```ts
+ * import { contentHash } from "./content_hash.ts";
+ * const cid = await contentHash(new Uint8Array());
+ * console.assert(cid === "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH");
+ * ```
+ *
+ * @example Hash a file as a stream
+ * ```ts ignore
+ * import { contentHash } from "./content_hash.ts";
+ * using file = await Deno.open("image.tar");
+ * console.log(await contentHash(file.readable));
+ * ```
+ */
+export async function contentHash(
+  data: Uint8Array | ReadableStream<Uint8Array>,
+): Promise<string> {
+  const content = data instanceof Uint8Array ? [data] : data;
+  const { cid } = await importFile({ content }, DISCARD_BLOCKS, {
+    profile: "unixfs-v0-2015",
+  });
+  return cid.toString();
+}
