@@ -1,0 +1,88 @@
+/**
+ * The libp2p node every part of the registry runs: TCP, noise, yamux,
+ * identify, ping and a Kademlia DHT in server mode, optionally on a private
+ * network protected by a pre-shared key.
+ *
+ * @module
+ */
+import { createLibp2p, type Libp2p } from "libp2p";
+import { tcp } from "@libp2p/tcp";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { preSharedKey } from "@libp2p/pnet";
+import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import { type Identify, identify } from "@libp2p/identify";
+import { type Ping, ping } from "@libp2p/ping";
+import type { PrivateKey } from "@libp2p/interface";
+import { swarmKey } from "./psk.ts";
+
+/** The DHT protocol of the original (go-libp2p's default). */
+export const DHT_PROTOCOL = "/ipfs/kad/1.0.0";
+
+/** Services every registry node runs. */
+export interface RegistryNodeServices {
+  /** Kademlia DHT, server mode. */
+  dht: KadDHT;
+  /** Identify, which tells peers our protocols. */
+  identify: Identify;
+  /** Ping. */
+  ping: Ping;
+  /** Index signature required by libp2p's ServiceMap. */
+  [name: string]: unknown;
+}
+
+/** A started libp2p node with the registry's services. */
+export type RegistryNode = Libp2p<RegistryNodeServices>;
+
+/** Options for {@linkcode createRegistryNode}. */
+export interface RegistryNodeOptions {
+  /** Identity; a fresh Ed25519 key when omitted. */
+  privateKey?: PrivateKey;
+  /** 32-byte pre-shared key; omitted means a public network. */
+  psk?: Uint8Array;
+  /** Multiaddrs to listen on; none for a client-only node. */
+  listen?: string[];
+}
+
+/**
+ * Creates and starts a registry node.
+ *
+ * Inbound limits are raised above js-libp2p's defaults because the PSK
+ * already decides who may connect, and a deploy script or a NAT can open many
+ * connections from one host at once.
+ *
+ * @example
+ * ```ts
+ * import { createRegistryNode } from "./node.ts";
+ * const node = await createRegistryNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+ * console.assert(node.getMultiaddrs().length > 0);
+ * await node.stop();
+ * ```
+ */
+export async function createRegistryNode(options: RegistryNodeOptions = {}): Promise<RegistryNode> {
+  const psk = options.psk;
+  return await createLibp2p<RegistryNodeServices>({
+    privateKey: options.privateKey,
+    addresses: { listen: options.listen ?? [] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionProtector: psk ? preSharedKey({ psk: swarmKey(psk) }) : undefined,
+    connectionManager: {
+      inboundConnectionThreshold: 1_000,
+      maxIncomingPendingConnections: 256,
+      maxConnections: 1_000,
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: false,
+        // Loopback and LAN addresses are the norm on a private network.
+        peerInfoMapper: passthroughMapper,
+        allowQueryWithZeroPeers: true,
+      }),
+    },
+  });
+}

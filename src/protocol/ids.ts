@@ -1,0 +1,28 @@
+/**
+ * Protocol ids of the registry's wire protocol (SPEC §3).
+ *
+ * @module
+ */
+
+/** `/add/0.1`: register or replace a service. */
+export const ADD_PROTOCOL = "/add/0.1";
+/** `/get/0.1`: look up one service. */
+export const GET_PROTOCOL = "/get/0.1";
+/** `/list/0.1`: every service. */
+export const LIST_PROTOCOL = "/list/0.1";
+/** `/delete/0.1`: remove a service. */
+export const DELETE_PROTOCOL = "/delete/0.1";
+/** `/memberadd/0.1`: add an etcd member to the registry's cluster. */
+export const MEMBER_ADD_PROTOCOL = "/memberadd/0.1";
+
+/** Every protocol a registry-service answers. */
+export const REGISTRY_PROTOCOLS: readonly string[] = [
+  ADD_PROTOCOL,
+  GET_PROTOCOL,
+  LIST_PROTOCOL,
+  DELETE_PROTOCOL,
+  MEMBER_ADD_PROTOCOL,
+];
+
+/** The rendezvous string a registry-service advertises in the DHT. */
+export const RENDEZVOUS = "registry-service";

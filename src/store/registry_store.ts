@@ -1,0 +1,240 @@
+/**
+ * The registry's data in etcd, served from an in-memory view that an etcd
+ * watch keeps exact.
+ *
+ * Reads stay linearizable: each read first learns etcd's current revision
+ * (one small request, shared by every read that arrived before it was sent)
+ * and waits until the view has caught up to it. So a read after an
+ * acknowledged add through any instance sees the add, and many concurrent
+ * reads cost one etcd round trip between them.
+ *
+ * @module
+ */
+import type { Etcd3, Namespace, Watcher } from "etcd3";
+import type { Logger } from "../log/logger.ts";
+import { abortableSleep } from "../_sleep.ts";
+
+/** A consistent view of every entry, with a version that changes with the content. */
+export interface RegistryView {
+  /** InfoStr by service name. */
+  readonly entries: ReadonlyMap<string, string>;
+  /** Increases whenever `entries` changes (use it to cache encodings). */
+  readonly version: number;
+}
+
+/** Thrown when etcd cannot be reached or refuses an operation. */
+export class StoreUnavailableError extends Error {
+  /**
+   * @param message What failed.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StoreUnavailableError";
+  }
+}
+
+/** Components and settings for {@linkcode RegistryStore}. */
+export interface RegistryStoreInit {
+  /** The etcd client (the store does not close it). */
+  client: Etcd3;
+  /** Key prefix under which entries live. */
+  prefix?: string;
+  /** Where watch problems are reported. */
+  logger: Logger;
+  /** How long a read waits for the watch before reading etcd directly (ms). */
+  catchUpMs?: number;
+}
+
+/** The default etcd key prefix of registry entries. */
+export const DEFAULT_KEY_PREFIX = "physarum/registry/services/";
+
+/**
+ * Registry entries in etcd with a watch-fed read view.
+ *
+ * @example
+ * ```ts ignore
+ * const store = new RegistryStore({ client: new Etcd3({ hosts }), logger });
+ * await store.start();
+ * await store.put("svc", "{}");
+ * console.log(await store.get("svc"));
+ * await store.stop();
+ * ```
+ */
+export class RegistryStore {
+  readonly #ns: Namespace;
+  readonly #prefix: string;
+  readonly #logger: Logger;
+  readonly #catchUpMs: number;
+  #entries = new Map<string, string>();
+  #version = 0;
+  #revision = 0;
+  #watcher: Watcher | undefined;
+  #waiters: { revision: number; resolve: () => void }[] = [];
+  #barrier: Promise<number> | undefined;
+  #nextBarrier: Promise<number> | undefined;
+  #stopped = false;
+
+  /** @param init Components and settings. */
+  constructor(init: RegistryStoreInit) {
+    this.#prefix = init.prefix ?? DEFAULT_KEY_PREFIX;
+    this.#ns = init.client.namespace(this.#prefix);
+    this.#logger = init.logger;
+    this.#catchUpMs = init.catchUpMs ?? 100;
+  }
+
+  /** Loads every entry and starts the watch that keeps the view exact. */
+  async start(): Promise<void> {
+    await this.#reload();
+  }
+
+  /** Stops the watch. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    const watcher = this.#watcher;
+    this.#watcher = undefined;
+    await watcher?.cancel().catch(() => {});
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+  }
+
+  /** Number of entries in the view. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Stores `infoStr` under `name`, replacing any previous value. */
+  async put(name: string, infoStr: string): Promise<void> {
+    await this.#call("put", () => this.#ns.put(name).value(infoStr).exec());
+  }
+
+  /** Deletes `name`; returns how many entries were deleted (0 or 1). */
+  async delete(name: string): Promise<number> {
+    const res = await this.#call("delete", () => this.#ns.delete().key(name).exec());
+    return Number(res.deleted);
+  }
+
+  /** The InfoStr stored under `name`, or `undefined`. Linearizable. */
+  async get(name: string): Promise<string | undefined> {
+    if (await this.#caughtUp()) return this.#entries.get(name);
+    return (await this.#call("get", () => this.#ns.get(name).string())) ?? undefined;
+  }
+
+  /** Every entry. Linearizable. */
+  async list(): Promise<RegistryView> {
+    if (await this.#caughtUp()) return { entries: this.#entries, version: this.#version };
+    const all = await this.#call("list", () => this.#ns.getAll().strings());
+    // A version of -1 tells callers not to cache this one-off read.
+    return { entries: new Map(Object.entries(all)), version: -1 };
+  }
+
+  /** Whether the view has caught up with etcd's current revision (waiting briefly). */
+  async #caughtUp(): Promise<boolean> {
+    const revision = await this.#currentRevision();
+    if (this.#revision >= revision) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const reached = await Promise.race([
+      new Promise<boolean>((resolve) => this.#waiters.push({ revision, resolve: () => resolve(true) })),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), this.#catchUpMs)),
+    ]);
+    clearTimeout(timer);
+    // Writes outside our prefix move etcd's revision without a watch event; the direct read covers that.
+    return reached && this.#revision >= revision;
+  }
+
+  /**
+   * etcd's current revision, learnt by a request sent after this call began.
+   * Calls that arrive while a request is in flight share the next one.
+   */
+  #currentRevision(): Promise<number> {
+    if (!this.#barrier) {
+      this.#barrier = this.#fetchRevision().finally(() => (this.#barrier = undefined));
+      return this.#barrier;
+    }
+    if (!this.#nextBarrier) {
+      this.#nextBarrier = this.#barrier.catch(() => {}).then(() => {
+        this.#nextBarrier = undefined;
+        return this.#currentRevision();
+      });
+    }
+    return this.#nextBarrier;
+  }
+
+  async #fetchRevision(): Promise<number> {
+    const res = await this.#call("read", () => this.#ns.get("").exec());
+    return Number(res.header.revision);
+  }
+
+  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (cause) {
+      throw new StoreUnavailableError(
+        `etcd ${what} failed: ${(cause as Error).message}; is etcd running and healthy?`,
+        { cause },
+      );
+    }
+  }
+
+  #advance(revision: number): void {
+    if (revision <= this.#revision) return;
+    this.#revision = revision;
+    const ready = this.#waiters.filter((w) => w.revision <= revision);
+    this.#waiters = this.#waiters.filter((w) => w.revision > revision);
+    for (const waiter of ready) waiter.resolve();
+  }
+
+  async #reload(): Promise<void> {
+    const res = await this.#call("list", () => this.#ns.getAll().exec());
+    const entries = new Map<string, string>();
+    const decoder = new TextDecoder();
+    for (const kv of res.kvs) {
+      entries.set(decoder.decode(kv.key).slice(this.#prefix.length), decoder.decode(kv.value));
+    }
+    this.#entries = entries;
+    this.#version++;
+    const revision = Number(res.header.revision);
+    await this.#watch(revision + 1);
+    this.#advance(revision);
+  }
+
+  async #watch(fromRevision: number): Promise<void> {
+    const watcher = await this.#call(
+      "watch",
+      () => this.#ns.watch().prefix("").startRevision(String(fromRevision)).create(),
+    );
+    if (this.#stopped) {
+      await watcher.cancel().catch(() => {});
+      return;
+    }
+    this.#watcher = watcher;
+    watcher.on("data", (res) => {
+      for (const event of res.events) {
+        const key = event.kv.key.toString().slice(this.#prefix.length);
+        if (event.type === "Delete") this.#entries.delete(key);
+        else this.#entries.set(key, event.kv.value.toString());
+      }
+      if (res.events.length > 0) this.#version++;
+      // A watch response's revision means every event up to it has been delivered.
+      this.#advance(Number(res.header.revision));
+    });
+    watcher.on("error", (err) => {
+      if (this.#stopped || watcher !== this.#watcher) return;
+      this.#logger.warn(`etcd watch failed (${err.message}); reloading the registry view`);
+      this.#watcher = undefined;
+      void watcher.cancel().catch(() => {});
+      void this.#reloadWithRetry();
+    });
+  }
+
+  async #reloadWithRetry(): Promise<void> {
+    for (let delay = 200; !this.#stopped; delay = Math.min(delay * 2, 5_000)) {
+      try {
+        await this.#reload();
+        return;
+      } catch (err) {
+        this.#logger.warn(`reloading the registry view failed (${(err as Error).message})`);
+        await abortableSleep(delay);
+      }
+    }
+  }
+}
