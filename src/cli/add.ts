@@ -22,55 +22,68 @@ import { CommandError, UsageError } from "./errors.ts";
 import { type FlagSpecs, formatFlags, parseGoFlags } from "./flags.ts";
 
 /** The `add` command's flags. */
+/**
+ * The `add` command's flags. `multiple: false` is spelled out because `node:util`
+ * parseArgs in Deno rejects an undefined `multiple`.
+ */
 export const ADD_FLAGS: FlagSpecs = {
   dir: {
     type: "string",
+    multiple: false,
     valueName: "path",
     description: "directory the config's Copy sources are relative to",
     defaultText: ".",
   },
   "custom-proxy": {
     type: "string",
+    multiple: false,
     valueName: "path",
     description: "use this proxy executable instead of building one from git",
   },
   "proxy-version": {
     type: "string",
+    multiple: false,
     valueName: "git ref",
     description:
       "proxy version to build: commit, branch or tags/<name> (default: the default branch)",
   },
   "proxy-repo": {
     type: "string",
+    multiple: false,
     valueName: "url",
     description: "git repository of the proxy source",
     defaultText: DEFAULT_PROXY_REPO,
   },
   "proxy-build": {
     type: "string",
+    multiple: false,
     valueName: "command",
     description: "shell command that builds proxy/proxy, run in the repository's proxy/ folder",
     defaultText: `"${DEFAULT_PROXY_BUILD}"`,
   },
   "proxy-cmd": {
     type: "string",
+    multiple: false,
     valueName: "command",
     description: "command that starts the proxy in the image, replacing the default one",
   },
   "no-add": {
     type: "boolean",
+    multiple: false,
     description: "build (or pull) the image only; do not hash, push or register it",
   },
   "use-existing-image": {
     type: "boolean",
+    multiple: false,
     description: "do not build: pull <image-name> and register that image",
   },
   "content-id": {
     type: "string",
+    multiple: false,
     valueName: "string",
     description: "register this content hash instead of hashing the image",
   },
-  help: { type: "boolean", description: "show this help" },
+  help: { type: "boolean", multiple: false, description: "show this help" },
 };
 
 /** Usage text of the `add` command. */

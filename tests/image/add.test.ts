@@ -1,0 +1,441 @@
+/**
+ * `registry-cli add` end to end on a real Docker engine, a real local
+ * registry and a real git repository (see tests/_docker_env.ts).
+ */
+import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { ADD_USAGE, type AddDeps, runAdd } from "../../src/cli/add.ts";
+import { CommandError, UsageError } from "../../src/cli/errors.ts";
+import type { ServiceInfo } from "../../src/protocol/service_info.ts";
+import { type DockerEnv, skipDockerTests, withDockerEnv } from "../_docker_env.ts";
+import { ipfsCidV0 } from "./_ipfs_cid.ts";
+
+interface Recorder {
+  deps: AddDeps;
+  calls: { name: string; info: ServiceInfo }[];
+  out: string[];
+  err: string[];
+}
+
+function recorder(env: Record<string, string>): Recorder {
+  const rec: Recorder = {
+    calls: [],
+    out: [],
+    err: [],
+    deps: {
+      register: (name, info) => {
+        rec.calls.push({ name, info });
+        return Promise.resolve(`Added {${name}: ${JSON.stringify(info)}}`);
+      },
+      stdout: (text) => rec.out.push(text),
+      stderr: (text) => rec.err.push(text),
+      env,
+    },
+  };
+  return rec;
+}
+
+async function sh(cwd: string, script: string): Promise<string> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", script],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) throw new Error(`${script} failed: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+/** A proxy that records its exact arguments, one [arg] each, tagged with its version. */
+const proxyScript = (version: string) =>
+  `#!/bin/sh\nprintf '${version}' > /app/proxy-args.txt\nfor a in "$@"; do printf '[%s]' "$a" >> /app/proxy-args.txt; done\necho "${version} started"\n`;
+
+/** The service: waits for the proxy to record its arguments, then prints them and its own. */
+const SERVICE = `#!/bin/sh
+i=0
+while [ ! -s /app/proxy-args.txt ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+sleep 0.2
+printf 'service:'; for a in "$@"; do printf '[%s]' "$a"; done; echo
+echo "proxy: $(cat /app/proxy-args.txt)"
+`;
+
+function config(base: string, dockerConf: Record<string, unknown> = {}): string {
+  return JSON.stringify(
+    {
+      NetworkSoftReq: { RTT: 100 },
+      NetworkHardReq: { RTT: 250 },
+      CpuReq: 20,
+      MemoryReq: 1000,
+      DockerConf: {
+        From: base,
+        Copy: [["svc.sh", "bin/svc.sh"], ["web", "www"]],
+        Run: ["echo built > run.txt"],
+        Cmd: "./bin/svc.sh $PROXY_IP $SERVICE_PORT",
+        ProxyClientMode: false,
+        ...dockerConf,
+      },
+    },
+    null,
+    2,
+  );
+}
+
+/** Asks the registry over HTTP for a manifest digest (undefined when there is none). */
+async function manifestDigest(
+  registry: string,
+  name: string,
+  tag: string,
+): Promise<string | undefined> {
+  const response = await fetch(`http://${registry}/v2/${name}/manifests/${tag}`, {
+    method: "HEAD",
+    headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json" },
+  });
+  await response.body?.cancel();
+  return response.ok ? response.headers.get("Docker-Content-Digest") ?? undefined : undefined;
+}
+
+async function saveCid(de: DockerEnv, image: string): Promise<string> {
+  const path = `${de.tmp}/saved.tar`;
+  await de.docker(["save", "-o", path, image]);
+  try {
+    return await ipfsCidV0(path);
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+async function imageExists(de: DockerEnv, image: string): Promise<boolean> {
+  return await de.docker(["image", "inspect", image]).then(() => true, () => false);
+}
+
+const ignore = await skipDockerTests();
+
+Deno.test({ name: "registry-cli add on a real Docker engine", ignore }, async (t) => {
+  await withDockerEnv(async (de) => {
+    // The service's -dir: a script and a directory to copy.
+    const dir = `${de.tmp}/svc`;
+    await Deno.mkdir(`${dir}/web/static`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/svc.sh`, SERVICE, { mode: 0o755 });
+    await Deno.writeTextFile(`${dir}/web/static/index.html`, "<p>hello</p>\n");
+    await Deno.writeTextFile(`${de.tmp}/secret`, "outside\n");
+    const configPath = `${de.tmp}/svc.json`;
+    await Deno.writeTextFile(configPath, config(de.baseImage));
+
+    // The proxy's git repository: v1 at an older commit, v2 at HEAD.
+    const repo = `${de.tmp}/proxy-repo`;
+    await Deno.mkdir(`${repo}/proxy`, { recursive: true });
+    const git = "git -c user.name=test -c user.email=test@example.com";
+    await sh(repo, "git init -q -b main .");
+    await Deno.writeTextFile(`${repo}/proxy/proxy.sh`, proxyScript("v1"));
+    await sh(repo, `git add -A && ${git} commit -q -m v1`);
+    const v1 = await sh(repo, "git rev-parse HEAD");
+    await Deno.writeTextFile(`${repo}/proxy/proxy.sh`, proxyScript("v2"));
+    await sh(repo, `${git} commit -q -am v2`);
+    const proxyFlags = [
+      "-proxy-repo",
+      `file://${repo}`,
+      "-proxy-build",
+      "cp proxy.sh proxy", // deliberately not chmod: add must keep the proxy executable
+    ];
+    const run = (image: string, ...cmd: string[]) =>
+      de.docker(["run", "--rm", "--network", "none", image, ...cmd]);
+
+    const image = `${de.registry}/team/svc:1.0`;
+    let first: ServiceInfo | undefined;
+
+    await t.step(
+      "full add: pushed digest, content hash and requirements are registered",
+      async () => {
+        const rec = recorder(de.env);
+        await runAdd(["-dir", dir, ...proxyFlags, configPath, image, "echo-svc"], rec.deps);
+        equal(rec.calls.length, 1);
+        const { name, info } = rec.calls[0];
+        equal(name, "echo-svc");
+        const digest = await manifestDigest(de.registry, "team/svc", "1.0");
+        ok(digest, "the registry has the manifest");
+        equal(info.DockerHash, `${de.registry}/team/svc@${digest}`);
+        equal(info.ContentHash, await saveCid(de, image));
+        deepEqual(
+          [info.NetworkSoftReq, info.NetworkHardReq, info.CpuReq, info.MemoryReq],
+          [{ RTT: 100 }, { RTT: 250 }, 20, 1000],
+        );
+        const out = rec.out.join("\n");
+        match(out, /Dockerfile:\nFROM test-busybox:latest\nWORKDIR \/app\n/);
+        match(out, /COPY svc\.sh bin\/svc\.sh\nCOPY web www\nRUN echo built > run\.txt\n/);
+        ok(out.endsWith(`Response:\nAdded {echo-svc: ${JSON.stringify(info)}}`));
+        first = info;
+      },
+    );
+
+    await t.step("the image runs the proxy (service mode, HEAD) and the service", async () => {
+      const out = await run(image);
+      match(out, /^service:\[127\.0\.0\.1\]\[8080\]$/m);
+      match(
+        out,
+        /^proxy: v2\[--configfile\]\[conf\.json\]\[4201\]\[echo-svc\]\[127\.0\.0\.1:8080\]\[9010\]$/m,
+      );
+      const files = await run(
+        image,
+        "sh",
+        "-c",
+        "cat conf.json; echo; cat www/static/index.html bin/svc.sh run.txt; ls -l proxy; " +
+          "./proxy a; cat proxy-args.txt",
+      );
+      ok(files.startsWith(
+        '{"Perf":{"SoftReq":{"RTT":100},"HardReq":{"RTT":250}},"Bootstraps":null}\n<p>hello</p>\n',
+      ));
+      ok(files.includes(SERVICE + "built\n"));
+      match(files, /^-rwxr-xr-x .* proxy$/m);
+      ok(files.endsWith("v2 started\nv2[a]"));
+    });
+
+    await t.step("client mode with the proxy from an older commit", async () => {
+      const clientConfig = `${de.tmp}/client.json`;
+      await Deno.writeTextFile(clientConfig, config(de.baseImage, { ProxyClientMode: true }));
+      const rec = recorder(de.env);
+      const clientImage = `${de.registry}/team/client:1`;
+      await runAdd(
+        ["-dir", dir, ...proxyFlags, "-proxy-version", v1, clientConfig, clientImage, "client"],
+        rec.deps,
+      );
+      equal(rec.calls.length, 1);
+      match(await run(clientImage), /^proxy: v1\[--configfile\]\[conf\.json\]\[4201\]$/m);
+    });
+
+    await t.step("-custom-proxy, -proxy-cmd and -no-add build only", async () => {
+      const custom = `${de.tmp}/custom-proxy`;
+      await Deno.writeTextFile(custom, proxyScript("custom"), { mode: 0o644 });
+      const rec = recorder(de.env);
+      const localImage = `${de.registry}/team/local:2`;
+      await runAdd([
+        "-dir",
+        dir,
+        "-custom-proxy",
+        custom,
+        "-proxy-cmd",
+        "./proxy --mode 'two words'",
+        "-no-add",
+        configPath,
+        localImage,
+        "local",
+      ], rec.deps);
+      equal(rec.calls.length, 0);
+      equal(await manifestDigest(de.registry, "team/local", "2"), undefined, "nothing pushed");
+      ok(rec.out.join("\n").includes("CMD ./proxy --mode 'two words' & ./bin/svc.sh"));
+      match(await run(localImage), /^proxy: custom\[--mode\]\[two words\]$/m);
+    });
+
+    await t.step("-use-existing-image pulls and takes the digest from the pull", async () => {
+      await de.docker(["rmi", image]);
+      const rec = recorder(de.env);
+      await runAdd(["-use-existing-image", configPath, image, "existing"], rec.deps);
+      deepEqual(rec.calls[0].info, first);
+
+      const withId = recorder(de.env);
+      await runAdd(
+        ["-use-existing-image", "-content-id", "QmMyOwnId", configPath, image, "existing"],
+        withId.deps,
+      );
+      deepEqual(withId.calls[0].info, { ...first, ContentHash: "QmMyOwnId" });
+
+      await de.docker(["rmi", image]);
+      const noAdd = recorder(de.env);
+      await runAdd(["-use-existing-image", "-no-add", configPath, image, "existing"], noAdd.deps);
+      equal(noAdd.calls.length, 0);
+      ok(await imageExists(de, image), "-no-add still pulls");
+    });
+
+    await t.step("-content-id replaces the hash of a built image", async () => {
+      const rec = recorder(de.env);
+      await runAdd(
+        ["-dir", dir, ...proxyFlags, "-content-id", "QmGiven", configPath, image, "given"],
+        rec.deps,
+      );
+      equal(rec.calls[0].info.ContentHash, "QmGiven");
+      const digest = await manifestDigest(de.registry, "team/svc", "1.0");
+      equal(rec.calls[0].info.DockerHash, `${de.registry}/team/svc@${digest}`);
+    });
+
+    /** Runs add expecting a CommandError; checks nothing was registered and returns the message. */
+    const failing = async (args: string[], env = de.env): Promise<string> => {
+      const rec = recorder(env);
+      let message = "";
+      await rejects(runAdd(args, rec.deps), (e: Error) => {
+        message = e.message;
+        return e instanceof CommandError && e.exitCode === 1;
+      });
+      equal(rec.calls.length, 0, "nothing registered");
+      return message;
+    };
+    const failImage = `${de.registry}/team/fail:1`;
+    const withConfig = async (name: string, text: string) => {
+      const path = `${de.tmp}/${name}.json`;
+      await Deno.writeTextFile(path, text);
+      return path;
+    };
+
+    await t.step("config problems fail before anything is built", async () => {
+      const missing = await withConfig(
+        "missing",
+        config(de.baseImage, { Copy: [["nope.txt", "x"]] }),
+      );
+      match(
+        await failing(["-dir", dir, ...proxyFlags, missing, failImage, "f"]),
+        /"nope\.txt" does not exist/,
+      );
+      const outside = await withConfig(
+        "outside",
+        config(de.baseImage, { Copy: [["../secret", "x"]] }),
+      );
+      match(
+        await failing(["-dir", dir, ...proxyFlags, outside, failImage, "f"]),
+        /"\.\.\/secret" is outside -dir/,
+      );
+      const absolute = await withConfig(
+        "absolute",
+        config(de.baseImage, { Copy: [[`${de.tmp}/secret`, "x"]] }),
+      );
+      match(await failing(["-dir", dir, ...proxyFlags, absolute, failImage, "f"]), /absolute path/);
+      const broken = await withConfig(
+        "broken",
+        config(de.baseImage).replace('"CpuReq": 20,', '"CpuReq": 20'),
+      );
+      match(
+        await failing(["-dir", dir, ...proxyFlags, broken, failImage, "f"]),
+        /JSON syntax error at line 9, column 3:\n {2} {2}"MemoryReq": 1000,/,
+      );
+      ok(!(await imageExists(de, failImage)), "no image was built");
+    });
+
+    await t.step("a failing Run step, proxy step or push registers nothing", async () => {
+      const badRun = await withConfig(
+        "badrun",
+        config(de.baseImage, { Run: ["echo step; exit 3"] }),
+      );
+      match(
+        await failing(["-dir", dir, ...proxyFlags, badRun, failImage, "f"]),
+        /docker build failed/,
+      );
+
+      match(
+        await failing([
+          "-dir",
+          dir,
+          ...proxyFlags,
+          "-proxy-version",
+          "no-such-ref",
+          configPath,
+          failImage,
+          "f",
+        ]),
+        /proxy checkout failed/,
+      );
+      match(
+        await failing([
+          "-dir",
+          dir,
+          "-proxy-repo",
+          `file://${repo}`,
+          "-proxy-build",
+          "exit 4",
+          configPath,
+          failImage,
+          "f",
+        ]),
+        /proxy build failed \(exit code 4\)/,
+      );
+      match(
+        await failing([
+          "-dir",
+          dir,
+          "-proxy-repo",
+          `file://${repo}`,
+          "-proxy-build",
+          "true",
+          configPath,
+          failImage,
+          "f",
+        ]),
+        /proxy build output missing/,
+      );
+      match(
+        await failing([
+          "-dir",
+          dir,
+          "-proxy-repo",
+          `file://${de.tmp}/no-repo`,
+          configPath,
+          failImage,
+          "f",
+        ]),
+        /proxy clone failed/,
+      );
+
+      // A registry nobody listens on: the image builds, the push fails.
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const closedPort = (listener.addr as Deno.NetAddr).port;
+      listener.close();
+      const unreachable = `127.0.0.1:${closedPort}/team/svc:1`;
+      match(
+        await failing(["-dir", dir, ...proxyFlags, configPath, unreachable, "f"]),
+        /docker push failed/,
+      );
+      ok(await imageExists(de, unreachable), "built, then the push failed");
+    });
+
+    await t.step("an unreachable Docker engine is one clear error", async () => {
+      const env = { ...de.env, DOCKER_HOST: `unix://${de.tmp}/nothing.sock` };
+      match(
+        await failing(["-dir", dir, ...proxyFlags, configPath, failImage, "f"], env),
+        /Docker engine is unreachable \(DOCKER_HOST: unix:\/\/.*nothing\.sock\)/,
+      );
+      match(
+        await failing(["-dir", dir, ...proxyFlags, configPath, failImage, "f"], {
+          ...de.env,
+          PATH: "/nonexistent",
+        }),
+        /"docker" was not found on PATH/,
+      );
+    });
+  });
+});
+
+Deno.test("add usage: --help prints usage, wrong arguments are usage errors", async () => {
+  const rec = recorder({});
+  await runAdd(["--help"], rec.deps);
+  deepEqual(rec.out, [ADD_USAGE]);
+  match(ADD_USAGE, /^Usage: registry-cli add \[options\] <config> <image-name> <service-name>/);
+  for (
+    const flag of [
+      "-dir",
+      "-custom-proxy",
+      "-proxy-version",
+      "-proxy-repo",
+      "-proxy-build",
+      "-proxy-cmd",
+      "-no-add",
+      "-use-existing-image",
+      "-content-id",
+    ]
+  ) {
+    ok(ADD_USAGE.includes(`  ${flag}`), flag);
+  }
+  for (
+    const args of [["a.json", "img"], ["a.json", "img", "svc", "extra"], ["-bogus", "a", "b", "c"]]
+  ) {
+    await rejects(
+      runAdd(args, rec.deps),
+      (e: Error) => e instanceof UsageError && e.command === "add",
+    );
+  }
+  equal(rec.calls.length, 0);
+});
+
+Deno.test("add: an unreadable config is a command error", async () => {
+  const rec = recorder({});
+  await rejects(
+    runAdd(["/nonexistent/svc.json", "img:1", "svc"], rec.deps),
+    (e: Error) =>
+      e instanceof CommandError && /cannot read config \/nonexistent\/svc\.json/.test(e.message),
+  );
+});
