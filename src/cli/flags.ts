@@ -105,7 +105,7 @@ export function parseGoFlags(
   }
   const parseOptions: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    parseOptions[name] = { type: spec.type, multiple: spec.multiple };
+    parseOptions[name] = { type: spec.type, multiple: spec.multiple ?? false };
   }
   const parsed = parseArgs({
     args: flagArgs,

@@ -4,11 +4,7 @@
  *
  * @module
  */
-import {
-  generateKeyPair,
-  privateKeyFromProtobuf,
-  privateKeyToProtobuf,
-} from "@libp2p/crypto/keys";
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
 import type { PrivateKey } from "@libp2p/interface";
 import { decodeBase64, encodeBase64 } from "./_base64.ts";
 
@@ -191,7 +187,11 @@ export interface LoadedIdentity {
 export async function loadOrCreateIdentity(options: IdentityOptions): Promise<LoadedIdentity> {
   const path = expandHome(options.keyFile, options.home);
   if (options.ephemeral) {
-    return { key: await generateIdentity(options.algorithm, options.bits), source: "ephemeral", path };
+    return {
+      key: await generateIdentity(options.algorithm, options.bits),
+      source: "ephemeral",
+      path,
+    };
   }
   let text: string | undefined;
   try {

@@ -133,7 +133,9 @@ export class RegistryStore {
     if (this.#revision >= revision) return true;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const reached = await Promise.race([
-      new Promise<boolean>((resolve) => this.#waiters.push({ revision, resolve: () => resolve(true) })),
+      new Promise<boolean>((resolve) =>
+        this.#waiters.push({ revision, resolve: () => resolve(true) })
+      ),
       new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), this.#catchUpMs)),
     ]);
     clearTimeout(timer);

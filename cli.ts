@@ -1,0 +1,19 @@
+/**
+ * `registry-cli`: add, get, list and delete services in the registry.
+ *
+ * ```sh
+ * deno run -A jsr:@physarum/registry/cli -bootstrap /ip4/127.0.0.1/tcp/4001/p2p/12D3... list
+ * ```
+ *
+ * @module
+ */
+import { cliMain } from "./src/cli/main.ts";
+
+if (import.meta.main) {
+  const code = await cliMain(Deno.args, {
+    env: Deno.env.toObject(),
+    stdout: (text) => console.log(text),
+    stderr: (text) => console.error(text),
+  });
+  Deno.exit(code);
+}

@@ -1,0 +1,47 @@
+/**
+ * Client library of the Physarum service registry: add, get, list and
+ * delete microservices over the registry's private libp2p network.
+ *
+ * @example One-off calls on a temporary node
+ * ```ts ignore
+ * import { addService, getService } from "@physarum/registry";
+ *
+ * const target = { bootstraps: ["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW..."], psk: "secret" };
+ * await addService("my-service", {
+ *   ContentHash: "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH",
+ *   DockerHash: "localhost:5000/team/svc@sha256:...",
+ *   NetworkSoftReq: { RTT: 100 },
+ *   NetworkHardReq: { RTT: 200 },
+ *   CpuReq: 20,
+ *   MemoryReq: 1000,
+ * }, target);
+ * console.log(await getService("my-service", target));
+ * ```
+ *
+ * @example On a node you already run
+ * ```ts ignore
+ * import { createRegistryNode, pskFromPassphrase, RegistryClient } from "@physarum/registry";
+ *
+ * const node = await createRegistryNode({ psk: pskFromPassphrase("secret") });
+ * await node.dial(bootstrapMultiaddr);
+ * const client = new RegistryClient({ node });
+ * console.log(await client.list());
+ * ```
+ *
+ * @module
+ */
+export * from "./src/client/registry_client.ts";
+export * from "./src/client/errors.ts";
+export type { RetryOptions } from "./src/client/requester.ts";
+export * from "./src/protocol/service_info.ts";
+export * from "./src/protocol/ids.ts";
+export { MalformedMessageError } from "./src/protocol/messages.ts";
+export { createRegistryNode, type RegistryNode, type RegistryNodeOptions } from "./src/p2p/node.ts";
+export { pskFromPassphrase, swarmKey } from "./src/p2p/psk.ts";
+export {
+  type Bootstrap,
+  BootstrapConnectError,
+  InvalidBootstrapError,
+  parseBootstraps,
+} from "./src/p2p/bootstrap.ts";
+export { contentHash } from "./src/image/content_hash.ts";

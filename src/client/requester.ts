@@ -1,0 +1,206 @@
+/**
+ * Sending one registry request: choosing a registry-service peer (connected
+ * peers first, then the DHT), one stream per request, retries with backoff.
+ *
+ * @module
+ */
+import type { PeerId } from "@libp2p/interface";
+import type { RegistryNode } from "../p2p/node.ts";
+import { findProviders } from "../p2p/rendezvous.ts";
+import { RENDEZVOUS } from "../protocol/ids.ts";
+import { readToEnd, sendAndClose } from "../protocol/stream_io.ts";
+import type { Logger } from "../log/logger.ts";
+import { silentLogger } from "../log/logger.ts";
+import { abortableSleep } from "../_sleep.ts";
+import { RegistryUnreachableError, RequestRefusedError } from "./errors.ts";
+
+/** Retry settings: the original tries 5 times, backing off from 1 s to 8 s. */
+export interface RetryOptions {
+  /** Rounds of discovery + request. */
+  attempts: number;
+  /** Pause after the first failed round (ms), doubled each round. */
+  initialDelayMs: number;
+  /** Longest pause (ms). */
+  maxDelayMs: number;
+}
+
+/** The original's retry schedule. */
+export const DEFAULT_RETRY: RetryOptions = {
+  attempts: 5,
+  initialDelayMs: 1_000,
+  maxDelayMs: 8_000,
+};
+
+/** Components and settings for {@linkcode Requester}. */
+export interface RequesterInit {
+  /** A started node connected to the network. */
+  node: RegistryNode;
+  /** Peers to try first, in order (the bootstraps). */
+  preferredPeers?: readonly PeerId[];
+  /** Retry schedule. */
+  retry?: RetryOptions;
+  /** Time limit for one request on one peer (ms). */
+  requestTimeoutMs?: number;
+  /** Time limit for one DHT search (ms). */
+  discoveryTimeoutMs?: number;
+  /** Largest response accepted (bytes). */
+  maxResponseBytes?: number;
+  /** Where retries are reported. */
+  logger?: Logger;
+}
+
+class UnsupportedPeerError extends Error {}
+
+/**
+ * Sends requests to whichever registry-service answers, remembering the
+ * last one that did so warm requests reuse its connection.
+ *
+ * @example
+ * ```ts ignore
+ * const requester = new Requester({ node });
+ * const answer = await requester.request("/get/0.1", new TextEncoder().encode("svc"));
+ * ```
+ */
+export class Requester {
+  readonly #node: RegistryNode;
+  readonly #preferred: readonly PeerId[];
+  readonly #retry: RetryOptions;
+  readonly #timeoutMs: number;
+  readonly #discoveryMs: number;
+  readonly #maxResponse: number;
+  readonly #logger: Logger;
+  #last: PeerId | undefined;
+
+  /** @param init Components and settings. */
+  constructor(init: RequesterInit) {
+    this.#node = init.node;
+    this.#preferred = init.preferredPeers ?? [];
+    this.#retry = init.retry ?? DEFAULT_RETRY;
+    this.#timeoutMs = init.requestTimeoutMs ?? 30_000;
+    this.#discoveryMs = init.discoveryTimeoutMs ?? 10_000;
+    this.#maxResponse = init.maxResponseBytes ?? 256 * 1024 * 1024;
+    this.#logger = init.logger ?? silentLogger;
+  }
+
+  /**
+   * Sends `payload` on `protocol` to a registry-service and returns its answer.
+   * Throws {@linkcode RegistryUnreachableError} when no registry-service answers
+   * after every retry, {@linkcode RequestRefusedError} when one refuses.
+   */
+  async request(protocol: string, payload: Uint8Array, signal?: AbortSignal): Promise<string> {
+    let delay = this.#retry.initialDelayMs;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.#retry.attempts; attempt++) {
+      const tried = new Set<string>();
+      for await (const peer of this.#candidates(protocol, signal)) {
+        const key = peer.toString();
+        if (tried.has(key)) continue;
+        tried.add(key);
+        try {
+          const answer = await this.#requestPeer(peer, protocol, payload, signal);
+          this.#last = peer;
+          return answer;
+        } catch (err) {
+          signal?.throwIfAborted();
+          if (err instanceof RequestRefusedError) throw err;
+          lastError = err;
+          if (this.#last?.equals(peer)) this.#last = undefined;
+        }
+      }
+      if (attempt < this.#retry.attempts) {
+        this.#logger.warn(
+          `no registry-service answered ${protocol} (attempt ${attempt}/${this.#retry.attempts}); ` +
+            `retrying in ${delay} ms`,
+        );
+        await abortableSleep(delay, signal);
+        delay = Math.min(delay * 2, this.#retry.maxDelayMs);
+      }
+    }
+    const reason = lastError instanceof Error ? `: ${lastError.message}` : ": none found";
+    throw new RegistryUnreachableError(
+      `failed to connect to any registry-service peers${reason}`,
+      { cause: lastError },
+    );
+  }
+
+  /** Candidate peers: the last that answered, connected peers, then DHT providers. */
+  async *#candidates(protocol: string, signal?: AbortSignal): AsyncGenerator<PeerId> {
+    if (this.#last && this.#node.getConnections(this.#last).length > 0) yield this.#last;
+    const connected = this.#node.getPeers();
+    const ordered = [
+      ...this.#preferred.filter((p) => connected.some((c) => c.equals(p))),
+      ...connected.filter((c) => !this.#preferred.some((p) => p.equals(c))),
+    ];
+    const unknown: PeerId[] = [];
+    for (const peer of ordered) {
+      const protocols = await this.#protocolsOf(peer);
+      if (protocols === undefined) unknown.push(peer);
+      else if (protocols.includes(protocol)) yield peer;
+    }
+    // Identify may not have finished yet; a peer without the protocol fails negotiation quickly.
+    yield* unknown;
+    const search = AbortSignal.any([
+      AbortSignal.timeout(this.#discoveryMs),
+      ...(signal ? [signal] : []),
+    ]);
+    try {
+      yield* findProviders(this.#node, RENDEZVOUS, { signal: search });
+    } catch (err) {
+      signal?.throwIfAborted();
+      this.#logger.warn(`DHT search for registry-service failed: ${(err as Error).message}`);
+    }
+  }
+
+  async #protocolsOf(peer: PeerId): Promise<string[] | undefined> {
+    try {
+      const record = await this.#node.peerStore.get(peer);
+      return record.protocols.length > 0 ? record.protocols : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #requestPeer(
+    peer: PeerId,
+    protocol: string,
+    payload: Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    // negotiateFully: false sends the protocol id together with the request: one round trip less.
+    const stream = await this.#node.dialProtocol(peer, protocol, {
+      signal: combined,
+      negotiateFully: false,
+    });
+    let responded = false;
+    try {
+      await sendAndClose(stream, payload, combined);
+      const bytes = await readToEnd(stream, { maxBytes: this.#maxResponse, signal: combined });
+      responded = true;
+      return new TextDecoder().decode(bytes);
+    } catch (err) {
+      stream.abort(err as Error);
+      if (isUnsupported(err)) throw new UnsupportedPeerError(`${peer} does not speak ${protocol}`);
+      if (!responded && isReset(err) && !timeout.aborted) {
+        throw new RequestRefusedError(
+          `registry-service ${peer} refused the ${protocol} request (it reset the stream; see its log)`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? `${err.name} ${err.message}` : String(err);
+}
+
+function isUnsupported(err: unknown): boolean {
+  return /UnsupportedProtocol|protocol selection failed|not supported/i.test(errorText(err));
+}
+
+function isReset(err: unknown): boolean {
+  return /StreamReset|reset/i.test(errorText(err));
+}

@@ -1,0 +1,189 @@
+/**
+ * The registry-service's protocol handlers (SPEC §3): one request per
+ * stream, read to end with bounds, answered, closed; a failure resets the
+ * stream and never affects other requests.
+ *
+ * @module
+ */
+import type { Stream } from "@libp2p/interface";
+import type { RegistryNode } from "../p2p/node.ts";
+import {
+  ADD_PROTOCOL,
+  DELETE_PROTOCOL,
+  GET_PROTOCOL,
+  LIST_PROTOCOL,
+  MEMBER_ADD_PROTOCOL,
+} from "../protocol/ids.ts";
+import {
+  decodeAddRequest,
+  decodeMemberAddRequest,
+  encodeAddResponse,
+  encodeDeleteResponse,
+  encodeGetResponse,
+  encodeListResponse,
+  type MemberAddRequest,
+  validateServiceName,
+} from "../protocol/messages.ts";
+import { readToEnd, sendAndClose } from "../protocol/stream_io.ts";
+import type { RegistryStore } from "../store/registry_store.ts";
+import type { Logger } from "../log/logger.ts";
+import type { RegistryMetrics } from "./metrics.ts";
+
+/** Bounds on what one peer can make the service hold. */
+export interface HandlerLimits {
+  /** Largest request (bytes); larger ones are refused without buffering them. */
+  maxRequestBytes: number;
+  /** A stream with no data for this long is reset (ms). */
+  idleMs: number;
+  /** A request not complete after this long is reset (ms). */
+  totalMs: number;
+  /** Streams per protocol per connection. */
+  maxStreamsPerConnection: number;
+  /** Requests handled at once across all peers; more are reset at once. */
+  maxInFlight: number;
+}
+
+/** The limits the service runs with unless told otherwise. */
+export const DEFAULT_LIMITS: HandlerLimits = {
+  maxRequestBytes: 1024 * 1024,
+  idleMs: 10_000,
+  totalMs: 30_000,
+  maxStreamsPerConnection: 1_024,
+  maxInFlight: 4_096,
+};
+
+/** Components for {@linkcode registerHandlers}. */
+export interface HandlerComponents {
+  /** The node to register on. */
+  node: RegistryNode;
+  /** Where entries live. */
+  store: RegistryStore;
+  /** Metrics to update. */
+  metrics: RegistryMetrics;
+  /** Where each request and answer is logged. */
+  logger: Logger;
+  /** Adds an etcd member and returns the initial-cluster string (clustering). */
+  memberAdd?: (request: MemberAddRequest) => Promise<string>;
+  /** Whether requests should be served (false once etcd is gone). */
+  isHealthy?: () => boolean;
+  /** Bounds; {@linkcode DEFAULT_LIMITS} when omitted. */
+  limits?: HandlerLimits;
+}
+
+/** Thrown inside a handler for a request the service refuses. */
+class RefusedRequest extends Error {}
+
+type Outcome = "ok" | "not_found" | "refused" | "error";
+type Handler = (request: string) => Promise<{ answer: string; outcome: Outcome }>;
+
+function preview(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}... (${text.length} chars)` : text;
+}
+
+/**
+ * Registers the five registry protocols on `node`.
+ *
+ * @example
+ * ```ts ignore
+ * await registerHandlers({ node, store, metrics: createRegistryMetrics(), logger });
+ * ```
+ */
+export async function registerHandlers(components: HandlerComponents): Promise<void> {
+  const { node, store, metrics, logger } = components;
+  const limits = components.limits ?? DEFAULT_LIMITS;
+  let inFlight = 0;
+  // list is encoded once per change of the view, not once per request.
+  let listCache: { version: number; text: string } | undefined;
+
+  const handlers: Record<string, Handler> = {
+    [ADD_PROTOCOL]: async (text) => {
+      const request = refuseMalformed(() => decodeAddRequest(text));
+      await store.put(request.Name, request.InfoStr);
+      return { answer: encodeAddResponse(request), outcome: "ok" };
+    },
+    [GET_PROTOCOL]: async (text) => {
+      const name = refuseMalformed(() => validateServiceName(text));
+      const info = await store.get(name);
+      return { answer: encodeGetResponse(info), outcome: info === undefined ? "not_found" : "ok" };
+    },
+    [LIST_PROTOCOL]: async (text) => {
+      if (text !== "") throw new RefusedRequest("list takes no argument");
+      const view = await store.list();
+      if (view.version < 0) return { answer: encodeListResponse(view.entries), outcome: "ok" };
+      if (listCache?.version !== view.version) {
+        listCache = { version: view.version, text: encodeListResponse(view.entries) };
+      }
+      return { answer: listCache.text, outcome: "ok" };
+    },
+    [DELETE_PROTOCOL]: async (text) => {
+      const name = refuseMalformed(() => validateServiceName(text));
+      const deleted = await store.delete(name);
+      return { answer: encodeDeleteResponse(deleted), outcome: deleted > 0 ? "ok" : "not_found" };
+    },
+    [MEMBER_ADD_PROTOCOL]: async (text) => {
+      if (!components.memberAdd) throw new RefusedRequest("this instance does not add members");
+      const request = refuseMalformed(() => decodeMemberAddRequest(text));
+      return { answer: await components.memberAdd(request), outcome: "ok" };
+    },
+  };
+
+  const serve = async (protocol: string, handler: Handler, stream: Stream, remote: string) => {
+    const started = performance.now();
+    let outcome: Outcome = "error";
+    try {
+      if (inFlight >= limits.maxInFlight) throw new RefusedRequest("too many requests in flight");
+      inFlight++;
+      try {
+        if (components.isHealthy && !components.isHealthy()) {
+          throw new Error("etcd is not healthy");
+        }
+        const bytes = await readToEnd(stream, {
+          maxBytes: limits.maxRequestBytes,
+          idleMs: limits.idleMs,
+          totalMs: limits.totalMs,
+        });
+        const request = decodeUtf8(bytes).trim();
+        const result = await handler(request);
+        outcome = result.outcome;
+        await sendAndClose(stream, new TextEncoder().encode(result.answer));
+        logger.info(`${protocol} from ${remote}: ${preview(request)} -> ${preview(result.answer)}`);
+      } finally {
+        inFlight--;
+      }
+    } catch (err) {
+      if (outcome === "error" && err instanceof RefusedRequest) outcome = "refused";
+      logger.warn(`${protocol} from ${remote} failed: ${(err as Error).message}`);
+      stream.abort(err as Error);
+    } finally {
+      metrics.requests.inc({ protocol, outcome });
+      metrics.duration.observe({ protocol }, (performance.now() - started) / 1000);
+    }
+  };
+
+  for (const [protocol, handler] of Object.entries(handlers)) {
+    await node.handle(
+      protocol,
+      (stream, connection) => serve(protocol, handler, stream, connection.remotePeer.toString()),
+      {
+        maxInboundStreams: limits.maxStreamsPerConnection,
+        maxOutboundStreams: limits.maxStreamsPerConnection,
+      },
+    );
+  }
+}
+
+function refuseMalformed<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new RefusedRequest((err as Error).message, { cause: err });
+  }
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (cause) {
+    throw new RefusedRequest("request is not UTF-8 text", { cause });
+  }
+}

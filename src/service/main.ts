@@ -1,0 +1,61 @@
+/**
+ * The registry-service program: arguments in, exit code out.
+ *
+ * @module
+ */
+import { UsageError } from "../cli/errors.ts";
+import { createLogger } from "../log/logger.ts";
+import { parseServiceArgs, SERVICE_USAGE } from "./options.ts";
+import { startRegistryService } from "./registry_service.ts";
+
+/** What the program needs from its process. */
+export interface ServiceMainIo {
+  /** Environment variables. */
+  env: Record<string, string | undefined>;
+  /** Writes a line to standard output. */
+  stdout: (line: string) => void;
+  /** Writes a line to standard error (the log). */
+  stderr: (line: string) => void;
+  /** Calls `handler` when the process is asked to stop (SIGINT, SIGTERM). */
+  onShutdownSignal: (handler: () => void) => void;
+}
+
+/**
+ * Runs the registry-service until it is stopped; returns the exit code
+ * (0 after a requested stop, 1 when etcd died or start-up failed, 2 for
+ * usage errors).
+ *
+ * @example
+ * ```ts ignore
+ * const code = await serviceMain(Deno.args, io);
+ * ```
+ */
+export async function serviceMain(args: readonly string[], io: ServiceMainIo): Promise<number> {
+  let command;
+  try {
+    command = parseServiceArgs(args, io.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr(`registry-service: ${err.message}\n\n${SERVICE_USAGE}`);
+    return err.exitCode;
+  }
+  if (command.help) {
+    io.stdout(SERVICE_USAGE);
+    return 0;
+  }
+  const logger = createLogger({ write: io.stderr });
+  let service;
+  try {
+    service = await startRegistryService(command.config, { logger, print: io.stdout });
+  } catch (err) {
+    logger.error(`registry-service failed to start: ${(err as Error).message}`);
+    return 1;
+  }
+  io.onShutdownSignal(() => {
+    logger.info("stopping (signal received)");
+    void service.stop();
+  });
+  const code = await service.done;
+  logger.info(`registry-service stopped (exit code ${code})`);
+  return code;
+}

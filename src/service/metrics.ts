@@ -1,0 +1,82 @@
+/**
+ * The registry-service's Prometheus metrics.
+ *
+ * @module
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Metrics the registry-service updates. */
+export interface RegistryMetrics {
+  /** The Prometheus registry holding them (serve `registry.metrics()`). */
+  readonly registry: Registry;
+  /** Requests by protocol and outcome (`ok`, `not_found`, `refused`, `error`). */
+  readonly requests: Counter<"protocol" | "outcome">;
+  /** Request handling time by protocol, in seconds. */
+  readonly duration: Histogram<"protocol">;
+  /** Entries in the registry. */
+  readonly entries: Gauge;
+  /** 1 while this instance's etcd member is healthy. */
+  readonly etcdUp: Gauge;
+  /** Connected libp2p peers. */
+  readonly peers: Gauge;
+}
+
+/** Live values read at each scrape. */
+export interface MetricSources {
+  /** Number of entries in the registry. */
+  entries?: () => number;
+  /** Number of connected peers. */
+  peers?: () => number;
+}
+
+/**
+ * Creates the metrics in a fresh Prometheus registry (no global state).
+ *
+ * @example
+ * ```ts
+ * import { createRegistryMetrics } from "./metrics.ts";
+ * const metrics = createRegistryMetrics();
+ * metrics.requests.inc({ protocol: "/get/0.1", outcome: "ok" });
+ * console.assert((await metrics.registry.metrics()).includes("registry_requests_total"));
+ * ```
+ */
+export function createRegistryMetrics(sources: MetricSources = {}): RegistryMetrics {
+  const registry = new Registry();
+  return {
+    registry,
+    requests: new Counter({
+      name: "registry_requests_total",
+      help: "Registry requests by protocol and outcome",
+      labelNames: ["protocol", "outcome"],
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: "registry_request_duration_seconds",
+      help: "Time to handle a registry request, by protocol",
+      labelNames: ["protocol"],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    entries: new Gauge({
+      name: "registry_entries",
+      help: "Services in the registry",
+      registers: [registry],
+      collect() {
+        if (sources.entries) this.set(sources.entries());
+      },
+    }),
+    etcdUp: new Gauge({
+      name: "registry_etcd_up",
+      help: "1 while this instance's etcd member is healthy, else 0",
+      registers: [registry],
+    }),
+    peers: new Gauge({
+      name: "registry_p2p_peers",
+      help: "Connected libp2p peers",
+      registers: [registry],
+      collect() {
+        if (sources.peers) this.set(sources.peers());
+      },
+    }),
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * The registry-service's command line (SPEC §4) and its env fallbacks.
+ *
+ * @module
+ */
+import { type FlagSpecs, formatFlags, parseGoFlags } from "../cli/flags.ts";
+import { UsageError } from "../cli/errors.ts";
+import { parseKeyAlgorithm } from "../p2p/identity.ts";
+import { bootstrapAddresses } from "../p2p/bootstrap.ts";
+import type { RegistryServiceConfig } from "./registry_service.ts";
+
+/** The registry-service's flags. */
+export const SERVICE_FLAGS: FlagSpecs = {
+  "algo": {
+    type: "string",
+    description: "identity key algorithm: RSA, Ed25519, Secp256k1 or ECDSA",
+    valueName: "name",
+    defaultText: "RSA",
+  },
+  "bits": {
+    type: "string",
+    description: "RSA key size, at least 2048",
+    valueName: "n",
+    defaultText: "2048",
+  },
+  "keyfile": {
+    type: "string",
+    description: "identity key file, created (mode 0600) when missing",
+    valueName: "path",
+    defaultText: "~/.privKeyHashLookup",
+  },
+  "ephemeral": { type: "boolean", description: "use a fresh identity key and store nothing" },
+  "bootstrap": {
+    type: "string",
+    multiple: true,
+    description: "bootstrap peer /ip4/<ip>/tcp/<port>/p2p/<id> (else env P2P_BOOTSTRAPS)",
+    valueName: "multiaddr",
+  },
+  "psk": {
+    type: "string",
+    description: "network passphrase (else env P2P_PSK; none means a public network)",
+    valueName: "passphrase",
+  },
+  "listen": {
+    type: "string",
+    multiple: true,
+    description: "libp2p listen multiaddr",
+    valueName: "multiaddr",
+    defaultText: "/ip4/0.0.0.0/tcp/0",
+  },
+  "local": { type: "boolean", description: "do not connect to bootstraps (overrides -bootstrap)" },
+  "new-etcd-cluster": {
+    type: "boolean",
+    description: "start a new etcd cluster instead of joining one",
+  },
+  "etcd-ip": {
+    type: "string",
+    description: "IP of this instance's etcd (client and peer URLs)",
+    valueName: "ip",
+    defaultText: "127.0.0.1",
+  },
+  "etcd-client-port": {
+    type: "string",
+    description: "etcd client port",
+    valueName: "port",
+    defaultText: "2379",
+  },
+  "etcd-peer-port": {
+    type: "string",
+    description: "etcd peer port",
+    valueName: "port",
+    defaultText: "2380",
+  },
+  "etcd-data-dir": {
+    type: "string",
+    description: "etcd data directory",
+    valueName: "path",
+    defaultText: "<ip>-<client port>-<peer port>.etcd",
+  },
+  "etcd-binary": {
+    type: "string",
+    description: "the etcd executable",
+    valueName: "path",
+    defaultText: "etcd",
+  },
+  "prom-listen-addr": {
+    type: "string",
+    description: "where /metrics and /health are served",
+    valueName: "host:port",
+    defaultText: ":9102",
+  },
+  "help": { type: "boolean", description: "show this help" },
+};
+
+/** Usage text of the registry-service. */
+export const SERVICE_USAGE: string = `Usage: registry-service [options]
+
+Runs a registry-service: its own etcd member plus a libp2p node on the private
+network that answers registry requests. Prints each listen multiaddr (with
+/p2p/<peer id>) on its own line at start-up.
+
+Options:
+${formatFlags(SERVICE_FLAGS)}
+`;
+
+/** What the command line asks for. */
+export type ServiceCommand = { help: true } | { help: false; config: RegistryServiceConfig };
+
+function port(value: string | undefined, fallback: number, flag: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) {
+    throw new UsageError(`-${flag} must be a port number 1-65535, got "${value}"`);
+  }
+  return n;
+}
+
+/**
+ * Parses the registry-service's arguments into its configuration.
+ *
+ * @example
+ * ```ts
+ * import { parseServiceArgs } from "./options.ts";
+ * const cmd = parseServiceArgs(["-local", "-new-etcd-cluster", "-ephemeral"], {});
+ * console.assert(!cmd.help && cmd.config.local && cmd.config.etcd.clientPort === 2379);
+ * ```
+ */
+export function parseServiceArgs(
+  args: readonly string[],
+  env: Record<string, string | undefined>,
+): ServiceCommand {
+  const { values, positionals } = parseGoFlags(args, SERVICE_FLAGS);
+  if (values.help) return { help: true };
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument: ${positionals[0]}`);
+  }
+  const str = (name: string) => values[name] as string | undefined;
+  let algorithm;
+  try {
+    algorithm = parseKeyAlgorithm(str("algo") ?? "RSA");
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const bits = Number(str("bits") ?? "2048");
+  if (!Number.isInteger(bits) || bits < 2048) {
+    throw new UsageError(`-bits must be an integer of at least 2048, got "${str("bits")}"`);
+  }
+  const etcdIp = str("etcd-ip") ?? "127.0.0.1";
+  if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(etcdIp)) {
+    throw new UsageError(`-etcd-ip must be an IP address, got "${etcdIp}"`);
+  }
+  return {
+    help: false,
+    config: {
+      identity: {
+        algorithm,
+        bits,
+        keyFile: str("keyfile") ?? "~/.privKeyHashLookup",
+        ephemeral: values.ephemeral === true,
+      },
+      psk: str("psk") ?? env.P2P_PSK,
+      bootstraps: bootstrapAddresses(
+        (values.bootstrap as string[] | undefined) ?? [],
+        env.P2P_BOOTSTRAPS,
+      ),
+      local: values.local === true,
+      newEtcdCluster: values["new-etcd-cluster"] === true,
+      etcd: {
+        ip: etcdIp,
+        clientPort: port(str("etcd-client-port"), 2379, "etcd-client-port"),
+        peerPort: port(str("etcd-peer-port"), 2380, "etcd-peer-port"),
+        dataDir: str("etcd-data-dir"),
+        binary: str("etcd-binary"),
+      },
+      listen: (values.listen as string[] | undefined) ?? ["/ip4/0.0.0.0/tcp/0"],
+      promListenAddr: str("prom-listen-addr") ?? ":9102",
+    },
+  };
+}
