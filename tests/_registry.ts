@@ -1,0 +1,192 @@
+/**
+ * Test helpers: registry-service processes spawned as users run them, on
+ * loopback ports the OS picks, each with its own temporary etcd data
+ * directory. Always stop them in `finally`.
+ */
+
+const ROOT = new URL("../", import.meta.url);
+/** Absolute path of a file at the repository's top level. */
+export function repoPath(name: string): string {
+  return new URL(name, ROOT).pathname;
+}
+
+/** A free TCP port on 127.0.0.1 (released before it is returned). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** A running registry-service process. */
+export interface ServiceProcess {
+  /** First listen multiaddr with `/p2p/<id>` (usable as a bootstrap). */
+  addr: string;
+  /** Every printed listen multiaddr. */
+  addrs: string[];
+  /** etcd client URL. */
+  etcdUrl: string;
+  /** etcd client and peer ports. */
+  clientPort: number;
+  peerPort: number;
+  /** etcd data directory. */
+  dataDir: string;
+  /** `http://127.0.0.1:<port>` of /metrics and /health. */
+  httpUrl: string;
+  /** The child process. */
+  child: Deno.ChildProcess;
+  /** Everything the service logged so far. */
+  log(): string;
+  /** Sends SIGTERM and waits; returns the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+}
+
+/** Options for {@linkcode startService}. */
+export interface StartServiceOptions {
+  psk?: string;
+  /** Start a new etcd cluster (default true). */
+  newCluster?: boolean;
+  bootstraps?: string[];
+  /** Reuse ports and data directory (restart). */
+  clientPort?: number;
+  peerPort?: number;
+  dataDir?: string;
+  /** Extra flags. */
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+/**
+ * Spawns `service.ts` and waits until it prints its multiaddr. The process
+ * runs in its own temp working directory.
+ */
+export async function startService(options: StartServiceOptions = {}): Promise<ServiceProcess> {
+  const clientPort = options.clientPort ?? freePort();
+  const peerPort = options.peerPort ?? freePort();
+  const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "registry-etcd-" });
+  const httpPort = freePort();
+  const args = [
+    "run",
+    "-A",
+    repoPath("service.ts"),
+    "-ephemeral",
+    "-algo",
+    "ed25519",
+    "-listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "-etcd-client-port",
+    String(clientPort),
+    "-etcd-peer-port",
+    String(peerPort),
+    "-etcd-data-dir",
+    dataDir,
+    "-prom-listen-addr",
+    `127.0.0.1:${httpPort}`,
+  ];
+  if (options.newCluster ?? true) args.push("-new-etcd-cluster");
+  if (options.bootstraps?.length) {
+    for (const b of options.bootstraps) args.push("-bootstrap", b);
+  } else {
+    args.push("-local");
+  }
+  if (options.psk !== undefined) args.push("-psk", options.psk);
+  args.push(...(options.args ?? []));
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: dataDir,
+    env: { NO_COLOR: "1", ...options.env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let logText = "";
+  const errPump = (async () => {
+    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) logText += text;
+  })();
+  const addrs: string[] = [];
+  let outText = "";
+  const outPump = (async () => {
+    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) outText += text;
+  })();
+  const deadline = Date.now() + 60_000;
+  let exited: number | undefined;
+  void child.status.then((s) => (exited = s.code));
+  while (!outText.includes("\n")) {
+    if (exited !== undefined || Date.now() > deadline) {
+      await errPump.catch(() => {});
+      throw new Error(`registry-service did not start (exit ${exited}):\n${logText.slice(-4000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // All addresses are printed in one go; give the rest of the lines a moment.
+  await new Promise((r) => setTimeout(r, 50));
+  addrs.push(...outText.split("\n").filter((l) => l.startsWith("/")));
+  let stopped: Promise<number> | undefined;
+  return {
+    addr: addrs[0],
+    addrs,
+    etcdUrl: `http://127.0.0.1:${clientPort}`,
+    clientPort,
+    peerPort,
+    dataDir,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    child,
+    log: () => logText,
+    stop(signal: Deno.Signal = "SIGTERM") {
+      stopped ??= (async () => {
+        try {
+          child.kill(signal);
+        } catch {
+          // Already exited.
+        }
+        const status = await child.status;
+        await Promise.all([errPump, outPump]).catch(() => {});
+        return status.code;
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Result of running the CLI. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cli.ts` as a user would. */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", repoPath("cli.ts"), ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** A sample ServiceInfo. */
+export function sampleInfo(n = 1): {
+  ContentHash: string;
+  DockerHash: string;
+  NetworkSoftReq: { RTT: number };
+  NetworkHardReq: { RTT: number };
+  CpuReq: number;
+  MemoryReq: number;
+} {
+  return {
+    ContentHash: `QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQ${n}`,
+    DockerHash: `localhost:5000/team/svc${n}@sha256:${"ab".repeat(32)}`,
+    NetworkSoftReq: { RTT: 100 + n },
+    NetworkHardReq: { RTT: 200 + n },
+    CpuReq: 20 + n,
+    MemoryReq: 1000 + n,
+  };
+}
