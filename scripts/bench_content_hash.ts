@@ -7,7 +7,10 @@
  * - baseline "importer, defaults": the importer with its own defaults
  *   (CID v1, raw leaves), blocks discarded.
  *
- * Run: deno run -A --v8-flags=--expose-gc scripts/bench_content_hash.ts [MiB]
+ * Ratios are against contentHash (x1.00). Peak RSS is measured per phase in a fresh
+ * process, since a process's peak never goes down.
+ *
+ * Run: deno run -A scripts/bench_content_hash.ts [MiB]
  *
  * @module
  */
@@ -35,24 +38,9 @@ function source(): ReadableStream<Uint8Array> {
   });
 }
 
-interface Result {
+interface Phase {
   name: string;
-  cid: string;
-  seconds: number;
-  peakRssMiB: number;
-}
-
-async function measure(name: string, run: () => Promise<string>): Promise<Result> {
-  (globalThis as { gc?: () => void }).gc?.();
-  const startRss = Deno.memoryUsage().rss;
-  let peak = startRss;
-  const sampler = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 20);
-  const start = performance.now();
-  const cid = await run();
-  const seconds = (performance.now() - start) / 1000;
-  clearInterval(sampler);
-  peak = Math.max(peak, Deno.memoryUsage().rss);
-  return { name, cid, seconds, peakRssMiB: (peak - startRss) / MIB };
+  run: () => Promise<string>;
 }
 
 async function plainImporter(store: WritableStorage, options: ImporterOptions): Promise<string> {
@@ -63,34 +51,81 @@ async function plainImporter(store: WritableStorage, options: ImporterOptions): 
   return last;
 }
 
-const memoryStore = new Map<string, unknown>();
-const results = [
-  await measure("contentHash (stream, blocks discarded)", () => contentHash(source())),
-  await measure("importer + memory blockstore (same profile)", () =>
-    plainImporter({
-      put: (cid, block) => {
-        memoryStore.set(cid.toString(), block);
-        return Promise.resolve(cid);
-      },
-    }, { profile: "unixfs-v0-2015" })),
-  await measure(
-    "importer, defaults (CID v1, raw leaves)",
-    () => plainImporter({ put: (cid) => Promise.resolve(cid) }, {}),
-  ),
+const phases: Phase[] = [
+  { name: "contentHash (stream, blocks discarded)", run: () => contentHash(source()) },
+  {
+    name: "importer + memory blockstore (same profile)",
+    run: () => {
+      const blocks = new Map<string, unknown>();
+      return plainImporter({
+        put: (cid, block) => {
+          blocks.set(cid.toString(), block);
+          return Promise.resolve(cid);
+        },
+      }, { profile: "unixfs-v0-2015" });
+    },
+  },
+  {
+    name: "importer, defaults (CID v1, raw leaves)",
+    run: () => plainImporter({ put: (cid) => Promise.resolve(cid) }, {}),
+  },
 ];
-memoryStore.clear();
+
+/** Peak resident memory of this process so far (VmHWM), in MiB. */
+async function peakRssMiB(): Promise<number> {
+  const status = await Deno.readTextFile("/proc/self/status");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+// Peak memory needs a fresh process per phase (a process's peak never goes down).
+const phaseIndex = Deno.args.indexOf("--phase");
+if (phaseIndex >= 0) {
+  const before = await peakRssMiB();
+  await phases[Number(Deno.args[phaseIndex + 1])].run();
+  console.log(JSON.stringify({ before, after: await peakRssMiB() }));
+  Deno.exit(0);
+}
+
+async function peakOf(index: number): Promise<{ before: number; after: number }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL(import.meta.url).pathname,
+      String(sizeMiB),
+      "--phase",
+      String(index),
+    ],
+    stdout: "piped",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+// Throughput: all phases in this one process, on the same bytes.
+const results = [];
+for (const [index, phase] of phases.entries()) {
+  const start = performance.now();
+  const cid = await phase.run();
+  const seconds = (performance.now() - start) / 1000;
+  results.push({ ...phase, cid, seconds, memory: await peakOf(index) });
+}
 
 const [ours] = results;
+const oursThroughput = sizeMiB / ours.seconds;
+const oursPeak = ours.memory.after;
 console.log(
   `input: ${sizeMiB} MiB, ${Deno.build.os}/${Deno.build.arch}, deno ${Deno.version.deno}`,
 );
 for (const r of results) {
   const throughput = sizeMiB / r.seconds;
   console.log(
-    `${r.name.padEnd(46)} ${throughput.toFixed(1).padStart(7)} MiB/s  ` +
-      `peak RSS +${r.peakRssMiB.toFixed(0).padStart(5)} MiB  ` +
-      `throughput ratio ${(throughput / (sizeMiB / ours.seconds)).toFixed(2)}  ` +
-      `memory ratio ${(r.peakRssMiB / Math.max(ours.peakRssMiB, 1)).toFixed(1)}  ${r.cid}`,
+    `${r.name.padEnd(46)} ${throughput.toFixed(1).padStart(7)} MiB/s (x${
+      (throughput / oursThroughput).toFixed(2)
+    })  ` +
+      `peak RSS ${r.memory.after.toFixed(0).padStart(5)} MiB (x${
+        (r.memory.after / oursPeak).toFixed(2)
+      }; ` +
+      `${r.memory.before.toFixed(0)} MiB before hashing)  ${r.cid}`,
   );
 }
 if (results[0].cid !== results[1].cid) {
