@@ -185,12 +185,17 @@ export class RegistryStore {
     for (const waiter of ready) waiter.resolve();
   }
 
+  /** etcd3's namespace strips the prefix from some responses but not others. */
+  #name(key: string): string {
+    return key.startsWith(this.#prefix) ? key.slice(this.#prefix.length) : key;
+  }
+
   async #reload(): Promise<void> {
     const res = await this.#call("list", () => this.#ns.getAll().exec());
     const entries = new Map<string, string>();
     const decoder = new TextDecoder();
     for (const kv of res.kvs) {
-      entries.set(decoder.decode(kv.key).slice(this.#prefix.length), decoder.decode(kv.value));
+      entries.set(this.#name(decoder.decode(kv.key)), decoder.decode(kv.value));
     }
     this.#entries = entries;
     this.#version++;
@@ -211,7 +216,7 @@ export class RegistryStore {
     this.#watcher = watcher;
     watcher.on("data", (res) => {
       for (const event of res.events) {
-        const key = event.kv.key.toString().slice(this.#prefix.length);
+        const key = this.#name(event.kv.key.toString());
         if (event.type === "Delete") this.#entries.delete(key);
         else this.#entries.set(key, event.kv.value.toString());
       }

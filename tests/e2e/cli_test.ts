@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { addService } from "../../mod.ts";
+import { runCli, sampleInfo, startService } from "../_registry.ts";
+
+const PSK = "cli-test-passphrase";
+
+Deno.test("registry-cli get/list/delete against a real registry-service", async (t) => {
+  const service = await startService({ psk: PSK });
+  try {
+    const target = { bootstraps: [service.addr], psk: PSK };
+    const info = sampleInfo(1);
+    const infoJson = JSON.stringify(info);
+
+    await t.step("add through the library answers Added {...}", async () => {
+      const answer = await addService("svc-a", info, target);
+      assert.equal(answer, `Added {svc-a: ${infoJson}}`);
+    });
+
+    await t.step("get prints Response: and the ServiceInfo JSON", async () => {
+      const res = await runCli(["-bootstrap", service.addr, "-psk", PSK, "get", "svc-a"]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(res.stdout, `Response:\n${infoJson}\n`);
+    });
+
+    await t.step("flags and env fallbacks: --flag=value and P2P_BOOTSTRAPS/P2P_PSK", async () => {
+      const res = await runCli(["--json", "get", "svc-a"], {
+        P2P_BOOTSTRAPS: ` ${service.addr}\n`,
+        P2P_PSK: PSK,
+      });
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(JSON.parse(res.stdout), info);
+    });
+
+    await t.step("list prints one line per service", async () => {
+      await addService("svc-b", sampleInfo(2), target);
+      const res = await runCli([`--bootstrap=${service.addr}`, `-psk=${PSK}`, "list"]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(
+        res.stdout,
+        "Response:\n" +
+          `Service Name: svc-a, Info: ${infoJson}\n` +
+          `Service Name: svc-b, Info: ${JSON.stringify(sampleInfo(2))}\n`,
+      );
+      const json = await runCli(["-bootstrap", service.addr, "-psk", PSK, "list", "--json"]);
+      assert.deepEqual(JSON.parse(json.stdout), { "svc-a": info, "svc-b": sampleInfo(2) });
+    });
+
+    await t.step("delete prints the service's answer; a second delete fails", async () => {
+      const res = await runCli(["-bootstrap", service.addr, "-psk", PSK, "delete", "svc-a"]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(res.stdout, "Response:\nDeleted 1 entry from hash lookup\n");
+      const again = await runCli(["-bootstrap", service.addr, "-psk", PSK, "delete", "svc-a"]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /service "svc-a" not found/);
+    });
+
+    await t.step("get of a missing name exits 1 with a clear message", async () => {
+      const res = await runCli(["-bootstrap", service.addr, "-psk", PSK, "get", "svc-a"]);
+      assert.equal(res.code, 1);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, /service "svc-a" not found in the registry/);
+    });
+
+    await t.step("list of an empty registry prints just Response:", async () => {
+      await runCli(["-bootstrap", service.addr, "-psk", PSK, "delete", "svc-b"]);
+      const res = await runCli(["-bootstrap", service.addr, "-psk", PSK, "list"]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(res.stdout, "Response:\n");
+    });
+
+    await t.step("each request and its answer is logged by the service", () => {
+      assert.match(service.log(), /\/get\/0\.1 from \w+: svc-a -> \{"InfoStr"/);
+      assert.match(service.log(), /\/delete\/0\.1 from \w+: svc-a -> Deleted 1 entry/);
+    });
+  } finally {
+    await service.stop();
+  }
+});
+
+Deno.test("registry-cli usage: help, missing and extra arguments, no bootstrap", async () => {
+  const help = await runCli(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: registry-cli \[OPTIONS\] <command>/);
+  for (const command of ["get", "list", "delete", "add"]) {
+    assert.match(help.stdout, new RegExp(`\\n  ${command} `));
+    const res = await runCli([command, "--help"]);
+    assert.equal(res.code, 0, command);
+    assert.match(res.stdout, new RegExp(`Usage: registry-cli .*${command}`), command);
+  }
+  const missing = await runCli(["get"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /missing argument <service-name>/);
+  assert.match(missing.stderr, /Usage: registry-cli \[OPTIONS\] get/);
+  const extra = await runCli(["list", "x"]);
+  assert.equal(extra.code, 2);
+  assert.match(extra.stderr, /unexpected argument "x"/);
+  const unknown = await runCli(["frobnicate"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command "frobnicate"/);
+  const noBootstrap = await runCli(["get", "x"]);
+  assert.equal(noBootstrap.code, 2);
+  assert.match(noBootstrap.stderr, /no bootstrap given/);
+  const badBootstrap = await runCli(["-bootstrap", "/ip4/1.2.3.4/tcp/1", "get", "x"]);
+  assert.equal(badBootstrap.code, 1);
+  assert.match(badBootstrap.stderr, /invalid bootstrap "\/ip4\/1\.2\.3\.4\/tcp\/1"/);
+});
