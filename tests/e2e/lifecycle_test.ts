@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { connectRegistry } from "../../mod.ts";
+import { freePort, repoPath, sampleInfo, startService } from "../_registry.ts";
+
+const PSK = "lifecycle-test";
+
+async function etcdPids(dataDir: string): Promise<number[]> {
+  const out = await new Deno.Command("pgrep", { args: ["-f", `etcd .*--data-dir ${dataDir}`] })
+    .output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number);
+}
+
+Deno.test("restart on the same data directory keeps the entries; SIGTERM stops all within 15 s", async () => {
+  const first = await startService({ psk: PSK });
+  let second;
+  try {
+    {
+      await using conn = await connectRegistry({ bootstraps: [first.addr], psk: PSK });
+      await conn.client.add("kept", sampleInfo(7));
+    }
+    assert.equal((await etcdPids(first.dataDir)).length, 1);
+    const started = Date.now();
+    const code = await first.stop("SIGTERM");
+    assert.equal(code, 0);
+    assert.ok(Date.now() - started < 15_000, `stop took ${Date.now() - started} ms`);
+    assert.deepEqual(await etcdPids(first.dataDir), [], "etcd left running after SIGTERM");
+
+    second = await startService({
+      psk: PSK,
+      clientPort: first.clientPort,
+      peerPort: first.peerPort,
+      dataDir: first.dataDir,
+    });
+    await using conn = await connectRegistry({ bootstraps: [second.addr], psk: PSK });
+    assert.deepEqual(await conn.client.get("kept"), sampleInfo(7));
+  } finally {
+    await first.stop();
+    await second?.stop();
+  }
+});
+
+Deno.test("when etcd dies the service reports unhealthy and exits 1", async () => {
+  const service = await startService({ psk: PSK });
+  try {
+    const health = await fetch(`${service.httpUrl}/health`);
+    assert.equal(health.status, 200);
+    assert.equal((await health.json()).healthy, true);
+    const [pid] = await etcdPids(service.dataDir);
+    Deno.kill(pid, "SIGKILL");
+    const code = await Promise.race([
+      service.child.status.then((s) => s.code),
+      new Promise<string>((r) => setTimeout(() => r("timeout"), 15_000)),
+    ]);
+    assert.equal(code, 1);
+    assert.match(service.log(), /etcd exited unexpectedly/);
+  } finally {
+    await service.stop();
+  }
+});
+
+Deno.test("metrics and health endpoints", async () => {
+  const service = await startService({ psk: PSK });
+  try {
+    {
+      await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+      await conn.client.add("m1", sampleInfo(1));
+      await conn.client.get("m1");
+      await assert.rejects(() => conn.client.get("missing"));
+    }
+    const text = await (await fetch(`${service.httpUrl}/metrics`)).text();
+    assert.match(text, /registry_requests_total\{protocol="\/add\/0\.1",outcome="ok"\} 1/);
+    assert.match(text, /registry_requests_total\{protocol="\/get\/0\.1",outcome="ok"\} 1/);
+    assert.match(text, /registry_requests_total\{protocol="\/get\/0\.1",outcome="not_found"\} 1/);
+    assert.match(text, /registry_request_duration_seconds_count\{protocol="\/get\/0\.1"\} 2/);
+    assert.match(text, /registry_entries 1/);
+    assert.match(text, /registry_etcd_up 1/);
+    const health = await (await fetch(`${service.httpUrl}/health`)).json();
+    assert.equal(health.entries, 1);
+    const missing = await fetch(`${service.httpUrl}/nope`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+  } finally {
+    await service.stop();
+  }
+});
+
+Deno.test("a missing etcd binary is a one-line error saying how to install it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        repoPath("service.ts"),
+        "-local",
+        "-new-etcd-cluster",
+        "-ephemeral",
+        "-algo",
+        "ed25519",
+        "-listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "-etcd-binary",
+        "/nonexistent/etcd",
+        "-prom-listen-addr",
+        `127.0.0.1:${freePort()}`,
+      ],
+      cwd: dir,
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1);
+    assert.match(
+      stderr,
+      /etcd binary "\/nonexistent\/etcd" not found: install it \(Debian\/Ubuntu: apt-get install etcd-server\)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("registry-service usage errors exit 2 and name the problem", async () => {
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", repoPath("service.ts"), ...args],
+      env: { NO_COLOR: "1" },
+    }).output();
+    return {
+      code: out.code,
+      stderr: new TextDecoder().decode(out.stderr),
+      stdout: new TextDecoder().decode(out.stdout),
+    };
+  };
+  const help = await run("--help");
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: registry-service \[options\]/);
+  assert.match(help.stdout, /-new-etcd-cluster/);
+  const badAlgo = await run("-algo", "dsa");
+  assert.equal(badAlgo.code, 2);
+  assert.match(badAlgo.stderr, /unknown key algorithm "dsa"/);
+  const badBits = await run("-bits", "1024");
+  assert.equal(badBits.code, 2);
+  assert.match(badBits.stderr, /-bits must be an integer of at least 2048/);
+  const badPort = await run("-etcd-client-port", "99999");
+  assert.equal(badPort.code, 2);
+  const noBootstrap = await run("-new-etcd-cluster", "-ephemeral", "-algo", "ed25519");
+  assert.equal(noBootstrap.code, 1);
+  assert.match(
+    noBootstrap.stderr,
+    /no bootstraps: give -bootstrap <multiaddr> or P2P_BOOTSTRAPS, or run with -local/,
+  );
+});
