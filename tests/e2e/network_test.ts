@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { createRegistryNode, pskFromPassphrase } from "../../mod.ts";
+import { runCli, sampleInfo, startService } from "../_registry.ts";
+import { addService } from "../../mod.ts";
+
+const PSK = "network-test";
+
+Deno.test("discovery through a separate plain DHT node both sides bootstrap to", async () => {
+  const dhtNode = await createRegistryNode({
+    psk: pskFromPassphrase(PSK),
+    listen: ["/ip4/127.0.0.1/tcp/0"],
+  });
+  const dhtAddr = dhtNode.getMultiaddrs()[0].toString();
+  const service = await startService({ psk: PSK, bootstraps: [dhtAddr] });
+  try {
+    await addService("via-dht", sampleInfo(3), { bootstraps: [service.addr], psk: PSK });
+    // The CLI only knows the DHT node, which does not speak the registry protocols.
+    const res = await runCli(["-bootstrap", dhtAddr, "-psk", PSK, "get", "via-dht"]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout, `Response:\n${JSON.stringify(sampleInfo(3))}\n`);
+  } finally {
+    await service.stop();
+    await dhtNode.stop();
+  }
+});
+
+Deno.test("a peer with another PSK, or none, cannot connect; the CLI says why, fast", async () => {
+  const service = await startService({ psk: PSK });
+  try {
+    for (const args of [["-psk", "another-passphrase"], []]) {
+      const started = Date.now();
+      const res = await runCli(["-bootstrap", service.addr, ...args, "list"]);
+      const took = Date.now() - started;
+      assert.equal(res.code, 1, res.stderr);
+      assert.ok(took < 30_000, `took ${took} ms`);
+      assert.match(res.stderr, /failed to connect to any bootstrap/);
+      assert.match(res.stderr, /pre-shared key/);
+    }
+    assert.doesNotMatch(service.log(), /\/list\/0\.1 from/);
+  } finally {
+    await service.stop();
+  }
+});
+
+Deno.test("an unreachable bootstrap fails with the original's message after backoff", async () => {
+  const node = await createRegistryNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+  const addr = node.getMultiaddrs()[0].toString();
+  await node.stop();
+  const { connectRegistry } = await import("../../mod.ts");
+  const started = Date.now();
+  await assert.rejects(
+    () => connectRegistry({ bootstraps: [addr], bootstrapBackoffMs: [100, 200] }),
+    /failed to connect to any bootstrap/,
+  );
+  // Three rounds with 100 + 200 ms between them.
+  assert.ok(Date.now() - started >= 300);
+});
