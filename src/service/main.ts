@@ -7,6 +7,7 @@ import { UsageError } from "../cli/errors.ts";
 import { createLogger } from "../log/logger.ts";
 import { parseServiceArgs, SERVICE_USAGE } from "./options.ts";
 import { startRegistryService } from "./registry_service.ts";
+import { leaveCluster, snapshotCluster } from "./cluster_tasks.ts";
 
 /** What the program needs from its process. */
 export interface ServiceMainIo {
@@ -44,6 +45,23 @@ export async function serviceMain(args: readonly string[], io: ServiceMainIo): P
     return 0;
   }
   const logger = createLogger({ write: io.stderr });
+  if (command.task) {
+    try {
+      if (command.task.kind === "leave") {
+        await leaveCluster(command.config, { logger, print: io.stdout });
+      } else {
+        await snapshotCluster(command.config, command.task.path, { logger, print: io.stdout });
+      }
+      return 0;
+    } catch (err) {
+      logger.error(
+        `registry-service -${
+          command.task.kind === "leave" ? "leave-cluster" : "snapshot"
+        } failed: ${(err as Error).message}`,
+      );
+      return 1;
+    }
+  }
   let service;
   try {
     service = await startRegistryService(command.config, { logger, print: io.stdout });

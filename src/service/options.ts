@@ -83,6 +83,25 @@ export const SERVICE_FLAGS: FlagSpecs = {
     valueName: "path",
     defaultText: "etcd",
   },
+  "join-timeout": {
+    type: "string",
+    description: "how long a joining instance keeps asking to be added to the etcd cluster",
+    valueName: "seconds",
+    defaultText: "120",
+  },
+  "leave-cluster": {
+    type: "boolean",
+    description:
+      "remove this instance's etcd member (in its data directory) from the cluster and exit; " +
+      "run it with the instance's etcd flags after stopping the instance",
+  },
+  "snapshot": {
+    type: "string",
+    description:
+      "save a snapshot of the running cluster's data (from this instance's etcd member) " +
+      "to a file for backups, and exit",
+    valueName: "file",
+  },
   "prom-listen-addr": {
     type: "string",
     description: "where /metrics and /health are served",
@@ -103,8 +122,16 @@ Options:
 ${formatFlags(SERVICE_FLAGS)}
 `;
 
+/** A one-off cluster task run instead of the service (see `cluster_tasks.ts`). */
+export type ClusterTask = { kind: "leave" } | { kind: "snapshot"; path: string };
+
 /** What the command line asks for. */
-export type ServiceCommand = { help: true } | { help: false; config: RegistryServiceConfig };
+export type ServiceCommand = { help: true } | {
+  help: false;
+  config: RegistryServiceConfig;
+  /** Run this task and exit instead of running the service. */
+  task?: ClusterTask;
+};
 
 function port(value: string | undefined, fallback: number, flag: string): number {
   if (value === undefined) return fallback;
@@ -149,8 +176,27 @@ export function parseServiceArgs(
   if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(etcdIp)) {
     throw new UsageError(`-etcd-ip must be an IP address, got "${etcdIp}"`);
   }
+  const joinTimeout = str("join-timeout");
+  if (
+    joinTimeout !== undefined && !(/^\d+(\.\d+)?$/.test(joinTimeout) && Number(joinTimeout) > 0)
+  ) {
+    throw new UsageError(
+      `-join-timeout must be a positive number of seconds, got "${joinTimeout}"`,
+    );
+  }
+  const snapshot = str("snapshot");
+  if (snapshot === "") throw new UsageError("-snapshot needs a file name");
+  if (snapshot !== undefined && values["leave-cluster"] === true) {
+    throw new UsageError("-snapshot and -leave-cluster cannot be combined");
+  }
+  const task: ClusterTask | undefined = snapshot !== undefined
+    ? { kind: "snapshot", path: snapshot }
+    : values["leave-cluster"] === true
+    ? { kind: "leave" }
+    : undefined;
   return {
     help: false,
+    ...(task ? { task } : {}),
     config: {
       identity: {
         algorithm,
@@ -172,6 +218,7 @@ export function parseServiceArgs(
         dataDir: str("etcd-data-dir"),
         binary: str("etcd-binary"),
       },
+      joinTimeoutMs: joinTimeout === undefined ? undefined : Number(joinTimeout) * 1000,
       listen: (values.listen as string[] | undefined) ?? ["/ip4/0.0.0.0/tcp/0"],
       promListenAddr: str("prom-listen-addr") ?? ":9102",
     },

@@ -51,6 +51,8 @@ export interface RegistryServiceConfig {
     /** The etcd binary. */
     binary?: string;
   };
+  /** How long a joining instance keeps asking to be added (ms, default 120 s). */
+  joinTimeoutMs?: number;
   /** libp2p listen multiaddrs. */
   listen: string[];
   /** Where `/metrics` and `/health` are served (`host:port`). */
@@ -142,6 +144,7 @@ export async function startRegistryService(
       : await joinCluster({ node, bootstraps, logger }, {
         ...config.etcd,
         dataDir: config.etcd.dataDir ?? defaultDataDir(config),
+        timeoutMs: config.joinTimeoutMs,
       });
     let stopping = false;
     cleanups.push(() => etcd.stop());
@@ -226,6 +229,15 @@ export async function startRegistryService(
   }
 }
 
-function defaultDataDir(config: RegistryServiceConfig): string {
+/**
+ * The etcd data directory used when `-etcd-data-dir` is not given:
+ * `<member name>.etcd` in the working directory.
+ *
+ * @example
+ * ```ts ignore
+ * const dir = defaultDataDir(config); // "127.0.0.1-2379-2380.etcd"
+ * ```
+ */
+export function defaultDataDir(config: Pick<RegistryServiceConfig, "etcd">): string {
   return `${config.etcd.ip}-${config.etcd.clientPort}-${config.etcd.peerPort}.etcd`;
 }

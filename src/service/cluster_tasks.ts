@@ -1,0 +1,143 @@
+/**
+ * Operator tasks on the etcd cluster that the registry-service runs instead
+ * of serving: graceful leave (`-leave-cluster`) and backups (`-snapshot`).
+ *
+ * @module
+ */
+import { Etcd3 } from "etcd3";
+import { etcdClientUrl, etcdMemberName, isHealthy, startEtcd } from "../store/etcd_process.ts";
+import { listMembers, ownMemberId, removeMember, saveSnapshot } from "../store/etcd_cluster.ts";
+import type { Logger } from "../log/logger.ts";
+import { holdsMember } from "./cluster.ts";
+import { defaultDataDir, type RegistryServiceConfig } from "./registry_service.ts";
+
+/** Components for the cluster tasks. */
+export interface ClusterTaskComponents {
+  /** Where progress and etcd's output go. */
+  logger: Logger;
+  /** Where the result is printed. */
+  print: (line: string) => void;
+}
+
+/** Thrown when a cluster task cannot be done; the message says what to do. */
+export class ClusterTaskError extends Error {
+  /**
+   * @param message What failed and what to do.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ClusterTaskError";
+  }
+}
+
+/**
+ * Saves a snapshot of the cluster's data, taken from this instance's running
+ * etcd member (`-etcd-ip`, `-etcd-client-port`), to `path`. Restore it with
+ * `etcdctl snapshot restore` (docs/CLUSTER.md). Returns the size in bytes.
+ *
+ * @example
+ * ```ts ignore
+ * await snapshotCluster(config, "/backups/registry.db", { logger, print: console.log });
+ * ```
+ */
+export async function snapshotCluster(
+  config: Pick<RegistryServiceConfig, "etcd">,
+  path: string,
+  components: ClusterTaskComponents,
+): Promise<number> {
+  const clientUrl = etcdClientUrl(config.etcd);
+  if (!await isHealthy(clientUrl)) {
+    throw new ClusterTaskError(
+      `no healthy etcd member at ${clientUrl}: run -snapshot where a registry-service is ` +
+        "running, with its -etcd-ip and -etcd-client-port",
+    );
+  }
+  const client = new Etcd3({ hosts: clientUrl });
+  try {
+    const size = await saveSnapshot(client, path);
+    components.print(`saved a snapshot of the registry's etcd data (${size} bytes) to ${path}`);
+    return size;
+  } catch (err) {
+    throw new ClusterTaskError(
+      `snapshot from ${clientUrl} to ${path} failed: ${(err as Error).message}`,
+      { cause: err },
+    );
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Gracefully removes this instance's etcd member from the cluster: starts
+ * the member from its data directory (the instance must be stopped), has
+ * another member remove it, stops it and deletes its now useless member
+ * data, so that starting the instance again joins as a new member. Refuses
+ * to remove the cluster's only member.
+ *
+ * @example
+ * ```ts ignore
+ * await leaveCluster(config, { logger, print: console.log });
+ * ```
+ */
+export async function leaveCluster(
+  config: Pick<RegistryServiceConfig, "etcd">,
+  components: ClusterTaskComponents,
+): Promise<void> {
+  const { logger } = components;
+  const dataDir = config.etcd.dataDir ?? defaultDataDir(config);
+  const name = etcdMemberName(config.etcd);
+  if (!await holdsMember(dataDir)) {
+    throw new ClusterTaskError(
+      `${dataDir} holds no etcd member, so there is nothing to leave; give the instance's ` +
+        "-etcd-data-dir (and -etcd-ip, -etcd-client-port, -etcd-peer-port)",
+    );
+  }
+  if (await isHealthy(etcdClientUrl(config.etcd))) {
+    throw new ClusterTaskError(
+      `an etcd member already serves ${etcdClientUrl(config.etcd)}: stop this instance's ` +
+        "registry-service first, then run -leave-cluster",
+    );
+  }
+  logger.info(`starting etcd member ${name} from ${dataDir} to remove it from the cluster`);
+  const etcd = await startEtcd({ ...config.etcd, dataDir, clusterState: "existing", logger });
+  let removedId: string;
+  let remaining: number;
+  try {
+    const own = new Etcd3({ hosts: etcd.clientUrl });
+    let others;
+    try {
+      removedId = await ownMemberId(own);
+      others = (await listMembers(own)).filter((m) => m.id !== removedId);
+    } finally {
+      own.close();
+    }
+    const otherUrls = others.flatMap((m) => m.clientUrls);
+    if (others.length === 0 || otherUrls.length === 0) {
+      throw new ClusterTaskError(
+        `${name} is the cluster's only started member: removing it would discard the ` +
+          "registry's data; stop the instance instead (or take a -snapshot first)",
+      );
+    }
+    // Removing through another member: the removed one shuts itself down.
+    const rest = new Etcd3({ hosts: otherUrls });
+    try {
+      await removeMember(rest, removedId);
+    } catch (err) {
+      throw new ClusterTaskError(
+        `etcd refused to remove member ${name}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    } finally {
+      rest.close();
+    }
+    remaining = others.length;
+  } finally {
+    await etcd.stop();
+  }
+  await Deno.remove(`${dataDir}/member`, { recursive: true });
+  components.print(
+    `removed etcd member ${name} (id ${BigInt(removedId).toString(16)}) from the cluster; ` +
+      `${remaining} member(s) remain; deleted ${dataDir}/member`,
+  );
+}

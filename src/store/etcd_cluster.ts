@@ -1,0 +1,180 @@
+/**
+ * The etcd cluster as a whole: its members, the `--initial-cluster` string a
+ * joining member needs, member removal and snapshots for backups.
+ *
+ * @module
+ */
+import type { Etcd3 } from "etcd3";
+
+/** One member of the etcd cluster. */
+export interface EtcdMember {
+  /** Member id (a uint64 in decimal). */
+  id: string;
+  /** Member name; empty until the member has started. */
+  name: string;
+  /** Peer URLs. */
+  peerUrls: string[];
+  /** Client URLs; empty until the member has started. */
+  clientUrls: string[];
+  /** Whether the member's etcd has started and published its name. */
+  started: boolean;
+}
+
+/**
+ * Lists the cluster's members as the member behind `client` knows them.
+ *
+ * @example
+ * ```ts ignore
+ * const members = await listMembers(new Etcd3({ hosts: "http://127.0.0.1:2379" }));
+ * console.log(members.filter((m) => m.started).length);
+ * ```
+ */
+export async function listMembers(client: Etcd3): Promise<EtcdMember[]> {
+  const res = await client.cluster.memberList({});
+  return res.members.map((m) => ({
+    id: m.ID,
+    name: m.name ?? "",
+    peerUrls: m.peerURLs ?? [],
+    clientUrls: m.clientURLs ?? [],
+    started: (m.name ?? "") !== "",
+  }));
+}
+
+/**
+ * Builds the `--initial-cluster` value for the member whose peer URL is
+ * `joiner.peerUrl`: `name=url` for every peer URL of every member, the
+ * joiner under its own name (it has none in etcd until it starts). Other
+ * members that have not started yet appear with an empty name, as `etcdctl
+ * member add` prints them; etcd matches members by peer URL.
+ *
+ * @example
+ * ```ts
+ * import { initialClusterString } from "./etcd_cluster.ts";
+ * const s = initialClusterString([
+ *   { id: "1", name: "a", peerUrls: ["http://10.0.0.1:2380"], clientUrls: [], started: true },
+ *   { id: "2", name: "", peerUrls: ["http://10.0.0.2:2380"], clientUrls: [], started: false },
+ * ], { name: "b", peerUrl: "http://10.0.0.2:2380" });
+ * console.assert(s === "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380");
+ * ```
+ */
+export function initialClusterString(
+  members: readonly EtcdMember[],
+  joiner: { name: string; peerUrl: string },
+): string {
+  if (!members.some((m) => m.peerUrls.includes(joiner.peerUrl))) {
+    throw new TypeError(`no member has the peer URL ${joiner.peerUrl}`);
+  }
+  const parts: string[] = [];
+  for (const member of members) {
+    const name = member.peerUrls.includes(joiner.peerUrl) ? joiner.name : member.name;
+    for (const url of member.peerUrls) parts.push(`${name}=${url}`);
+  }
+  return parts.join(",");
+}
+
+/**
+ * The member that has `peerUrl` among its peer URLs, if any.
+ *
+ * @example
+ * ```ts
+ * import { memberWithPeerUrl } from "./etcd_cluster.ts";
+ * const m = { id: "1", name: "a", peerUrls: ["http://h:2380"], clientUrls: [], started: true };
+ * console.assert(memberWithPeerUrl([m], "http://h:2380") === m);
+ * ```
+ */
+export function memberWithPeerUrl(
+  members: readonly EtcdMember[],
+  peerUrl: string,
+): EtcdMember | undefined {
+  return members.find((m) => m.peerUrls.includes(peerUrl));
+}
+
+/**
+ * Whether an etcd error means "try again once the members added earlier
+ * have started": with strict reconfiguration checks (the default) etcd
+ * refuses a change that would leave too few started members for quorum.
+ *
+ * @example
+ * ```ts
+ * import { isNotEnoughStartedMembers } from "./etcd_cluster.ts";
+ * const err = new Error("etcdserver: re-configuration failed due to not enough started members");
+ * console.assert(isNotEnoughStartedMembers(err));
+ * ```
+ */
+export function isNotEnoughStartedMembers(err: unknown): boolean {
+  const text = err instanceof Error ? err.message : String(err);
+  return /not enough started members|unhealthy cluster/i.test(text);
+}
+
+/**
+ * Removes the member `id` from the cluster (needs quorum).
+ *
+ * @example
+ * ```ts ignore
+ * await removeMember(client, "11815483873827022654");
+ * ```
+ */
+export async function removeMember(client: Etcd3, id: string): Promise<void> {
+  await client.cluster.memberRemove({ ID: id });
+}
+
+/**
+ * The id of the member `client` talks to (from a status request; use a
+ * client with a single endpoint).
+ *
+ * @example
+ * ```ts ignore
+ * const id = await ownMemberId(new Etcd3({ hosts: "http://127.0.0.1:2379" }));
+ * ```
+ */
+export async function ownMemberId(client: Etcd3): Promise<string> {
+  const status = await client.maintenance.status();
+  return status.header.member_id;
+}
+
+/**
+ * Streams a snapshot of the cluster's data from the member behind `client`
+ * into `path` (written to `<path>.part` first, renamed when complete). The
+ * file is what `etcdctl snapshot save` writes, so `etcdctl snapshot restore`
+ * takes it (with its integrity hash). Returns its size in bytes.
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = await saveSnapshot(client, "/backups/registry.db");
+ * ```
+ */
+export async function saveSnapshot(client: Etcd3, path: string): Promise<number> {
+  const partPath = `${path}.part`;
+  const file = await Deno.open(partPath, { write: true, create: true, truncate: true });
+  let size = 0;
+  try {
+    const stream = await client.maintenance.snapshot();
+    // Chunks arrive as events; writes are chained so they land in order.
+    let writing = Promise.resolve();
+    await new Promise<void>((resolve, reject) => {
+      stream.on("data", (item) => {
+        const blob = item.blob as unknown as Uint8Array;
+        size += blob.length;
+        writing = writing.then(async () => {
+          let offset = 0;
+          while (offset < blob.length) offset += await file.write(blob.subarray(offset));
+        });
+        writing.catch(reject);
+      });
+      stream.on("end", () => resolve());
+      stream.on("error", (err) => reject(err));
+    });
+    await writing;
+  } catch (err) {
+    file.close();
+    await Deno.remove(partPath).catch(() => {});
+    throw err;
+  }
+  file.close();
+  if (size === 0) {
+    await Deno.remove(partPath).catch(() => {});
+    throw new Error("etcd sent an empty snapshot");
+  }
+  await Deno.rename(partPath, path);
+  return size;
+}

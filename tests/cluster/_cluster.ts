@@ -1,0 +1,138 @@
+/**
+ * Helpers for the clustering tests: etcdctl, etcd processes by data
+ * directory, killing an instance together with its etcd.
+ */
+import {
+  repoPath,
+  type ServiceProcess,
+  startService,
+  type StartServiceOptions,
+} from "../_registry.ts";
+
+export const PSK = "cluster-test-passphrase";
+
+/** Runs `etcdctl` (API v3) against `endpoint`; returns code and output. */
+export async function etcdctl(
+  endpoint: string,
+  args: string[],
+  timeoutSeconds = 5,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("etcdctl", {
+    args: [`--endpoints=${endpoint}`, `--command-timeout=${timeoutSeconds}s`, ...args],
+    env: { ETCDCTL_API: "3" },
+    stdin: "null",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** One row of `etcdctl member list`. */
+export interface MemberRow {
+  id: string;
+  status: string;
+  name: string;
+  peerUrl: string;
+  clientUrl: string;
+}
+
+/** `etcdctl member list` as rows (ids stay hex strings: they do not fit a JS number). */
+export async function memberList(endpoint: string): Promise<MemberRow[]> {
+  const res = await etcdctl(endpoint, ["member", "list"]);
+  if (res.code !== 0) throw new Error(`etcdctl member list failed: ${res.stderr}`);
+  return res.stdout.trim().split("\n").filter((l) => l.trim()).map((line) => {
+    const [id, status, name, peerUrl, clientUrl] = line.split(",").map((s) => s.trim());
+    return { id, status, name, peerUrl, clientUrl };
+  });
+}
+
+/** Pids of etcd processes using `dataDir`. */
+export async function etcdPids(dataDir: string): Promise<number[]> {
+  const out = await new Deno.Command("pgrep", {
+    args: ["-f", `etcd .*--data-dir ${dataDir}( |$)`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim()).map(Number);
+}
+
+/** SIGKILLs the etcd processes on `dataDir` and waits until they are gone. */
+export async function killEtcd(dataDir: string): Promise<void> {
+  for (const pid of await etcdPids(dataDir)) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+  const deadline = Date.now() + 10_000;
+  while ((await etcdPids(dataDir)).length > 0) {
+    if (Date.now() > deadline) throw new Error(`etcd on ${dataDir} did not die`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** SIGKILLs an instance and its etcd child (a crash of the whole machine's share). */
+export async function crash(service: ServiceProcess): Promise<void> {
+  const pids = await etcdPids(service.dataDir);
+  if (pids.length !== 1) throw new Error(`expected one etcd on ${service.dataDir}, found ${pids}`);
+  await service.stop("SIGKILL");
+  await killEtcd(service.dataDir);
+}
+
+/** Starts an instance that joins through `bootstrap`. */
+export function join(
+  bootstrap: string,
+  options: StartServiceOptions = {},
+): Promise<ServiceProcess> {
+  return startService({ psk: PSK, newCluster: false, bootstraps: [bootstrap], ...options });
+}
+
+/** Stops every instance and makes sure no etcd of theirs is left. */
+export async function stopAll(
+  services: (ServiceProcess | undefined)[],
+  dataDirs: string[] = [],
+): Promise<void> {
+  await Promise.all(services.map((s) => s?.stop().catch(() => {})));
+  const dirs = [...dataDirs, ...services.flatMap((s) => (s ? [s.dataDir] : []))];
+  for (const dir of dirs) await killEtcd(dir);
+}
+
+/** Asserts that no etcd process runs on any of `dataDirs`. */
+export async function assertNoEtcd(dataDirs: string[]): Promise<void> {
+  for (const dir of dataDirs) {
+    const pids = await etcdPids(dir);
+    if (pids.length > 0) throw new Error(`etcd left running on ${dir}: pids ${pids}`);
+  }
+}
+
+/** Runs `service.ts` for a one-off task (e.g. -snapshot, -leave-cluster). */
+export async function runServiceTask(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", repoPath("service.ts"), ...args],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** Waits until `fn` returns true (polling), or throws after `ms`. */
+export async function waitFor(
+  what: string,
+  fn: () => Promise<boolean>,
+  ms = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
