@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { multiaddr } from "@multiformats/multiaddr";
+import type { Stream } from "@libp2p/interface";
+import { connectRegistry, createRegistryNode, pskFromPassphrase } from "../../mod.ts";
+import { sampleInfo, startService } from "../_registry.ts";
+
+const PSK = "robustness-test";
+const encoder = new TextEncoder();
+
+/** Reads a stream to its end; returns the text, or the error that ended it. */
+async function outcome(stream: Stream): Promise<{ text?: string; error?: Error }> {
+  try {
+    let text = "";
+    for await (const chunk of stream) text += new TextDecoder().decode(chunk.subarray());
+    return { text };
+  } catch (error) {
+    return { error: error as Error };
+  }
+}
+
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test("misbehaving peers are refused and the service keeps serving", async (t) => {
+  const service = await startService({ psk: PSK });
+  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+  const target = multiaddr(service.addr);
+  const open = (protocol: string) => node.dialProtocol(target, protocol);
+  const stillServes = async () => {
+    await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+    assert.deepEqual(await conn.client.list(), {}, "something was stored");
+    await conn.client.add("probe", sampleInfo(9));
+    assert.deepEqual(await conn.client.get("probe"), sampleInfo(9));
+    await conn.client.delete("probe");
+  };
+  try {
+    await t.step("malformed JSON to /add/0.1 resets the stream", async () => {
+      for (const payload of ["{not json", '{"Name":"x"}', '{"Name":"x","InfoStr":"nope"}']) {
+        const stream = await open("/add/0.1");
+        stream.send(encoder.encode(payload));
+        await stream.close();
+        const result = await outcome(stream);
+        assert.ok(result.error, `no reset for ${payload}: ${result.text}`);
+      }
+      await stillServes();
+    });
+
+    await t.step("binary garbage is refused", async () => {
+      const garbage = new Uint8Array(4096);
+      crypto.getRandomValues(garbage);
+      garbage[0] = 0xff; // never valid UTF-8
+      for (const protocol of ["/get/0.1", "/add/0.1", "/delete/0.1", "/list/0.1"]) {
+        const stream = await open(protocol);
+        stream.send(garbage);
+        await stream.close();
+        assert.ok((await outcome(stream)).error, protocol);
+      }
+      await stillServes();
+    });
+
+    await t.step("a 16 MiB request is refused once it passes 1 MiB", async () => {
+      const stream = await open("/add/0.1");
+      const chunk = new Uint8Array(64 * 1024).fill(0x61);
+      let sent = 0;
+      let failed = false;
+      try {
+        while (sent < 16 * 1024 * 1024) {
+          if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(10_000) });
+          sent += chunk.length;
+        }
+        await stream.close();
+      } catch {
+        failed = true;
+      }
+      const result = await outcome(stream);
+      assert.ok(failed || result.error, "16 MiB request was not refused");
+      await waitFor(() => /larger than 1048576 bytes/.test(service.log()), "refusal in the log");
+      await stillServes();
+    });
+
+    await t.step("a stream that never ends is reset after 10 s idle", async () => {
+      const stream = await open("/get/0.1");
+      stream.send(encoder.encode("partial-name"));
+      const started = Date.now();
+      const result = await outcome(stream);
+      const took = Date.now() - started;
+      assert.ok(result.error, "stream was not reset");
+      assert.ok(took >= 9_000 && took < 20_000, `reset after ${took} ms`);
+      await stillServes();
+    });
+
+    await t.step("abrupt disconnects mid-request leave the service serving", async () => {
+      for (let i = 0; i < 5; i++) {
+        const rude = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+        const stream = await rude.dialProtocol(target, "/add/0.1");
+        stream.send(encoder.encode('{"Name":"half'));
+        await rude.stop();
+      }
+      const reset = await open("/add/0.1");
+      reset.send(encoder.encode('{"Name":"x",'));
+      reset.abort(new Error("client reset"));
+      await stillServes();
+    });
+
+    await t.step(
+      "a flood of 300 concurrent requests on one connection is all answered",
+      async () => {
+        await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+        await conn.client.add("flood", sampleInfo(4));
+        const results = await Promise.all(
+          Array.from({ length: 300 }, () => conn.client.get("flood")),
+        );
+        assert.equal(results.length, 300);
+        for (const info of results) assert.deepEqual(info, sampleInfo(4));
+        await conn.client.delete("flood");
+        await stillServes();
+      },
+    );
+  } finally {
+    await node.stop();
+    await service.stop();
+  }
+});
