@@ -4,9 +4,14 @@
  *
  * @module
  */
-import { Etcd3 } from "etcd3";
 import { etcdClientUrl, etcdMemberName, isHealthy, startEtcd } from "../store/etcd_process.ts";
-import { listMembers, ownMemberId, removeMember, saveSnapshot } from "../store/etcd_cluster.ts";
+import {
+  createMembershipClient,
+  listMembers,
+  ownMemberId,
+  removeMember,
+  saveSnapshot,
+} from "../store/etcd_cluster.ts";
 import type { Logger } from "../log/logger.ts";
 import { holdsMember } from "./cluster.ts";
 import { defaultDataDir, type RegistryServiceConfig } from "./registry_service.ts";
@@ -53,7 +58,7 @@ export async function snapshotCluster(
         "running, with its -etcd-ip and -etcd-client-port",
     );
   }
-  const client = new Etcd3({ hosts: clientUrl });
+  const client = createMembershipClient(clientUrl);
   try {
     const size = await saveSnapshot(client, path);
     components.print(`saved a snapshot of the registry's etcd data (${size} bytes) to ${path}`);
@@ -104,7 +109,7 @@ export async function leaveCluster(
   let removedId: string;
   let remaining: number;
   try {
-    const own = new Etcd3({ hosts: etcd.clientUrl });
+    const own = createMembershipClient(etcd.clientUrl);
     let others;
     try {
       removedId = await ownMemberId(own);
@@ -120,7 +125,7 @@ export async function leaveCluster(
       );
     }
     // Removing through another member: the removed one shuts itself down.
-    const rest = new Etcd3({ hosts: otherUrls });
+    const rest = createMembershipClient(otherUrls);
     try {
       await removeMember(rest, removedId);
     } catch (err) {

@@ -23,6 +23,7 @@ import { registerHandlers } from "./handlers.ts";
 import { createRegistryMetrics } from "./metrics.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
 import { joinCluster, memberAddHandler } from "./cluster.ts";
+import { createMembershipClient } from "../store/etcd_cluster.ts";
 
 /** Everything the registry-service is configured with (flags, env). */
 export interface RegistryServiceConfig {
@@ -159,6 +160,8 @@ export async function startRegistryService(
       entries: () => store.size,
       peers: () => node.getPeers().length,
     });
+    const membershipClient = createMembershipClient(etcd.clientUrl);
+    cleanups.push(() => membershipClient.close());
     let etcdAlive = true;
     metrics.etcdUp.set(1);
 
@@ -167,7 +170,7 @@ export async function startRegistryService(
       store,
       metrics,
       logger,
-      memberAdd: memberAddHandler({ client, logger }),
+      memberAdd: memberAddHandler({ client: membershipClient, logger }),
       isHealthy: () => etcdAlive,
     });
 

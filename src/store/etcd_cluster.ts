@@ -4,7 +4,41 @@
  *
  * @module
  */
-import type { Etcd3 } from "etcd3";
+import { Etcd3, type IOptions } from "etcd3";
+
+type Policy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
+
+// etcd answers "unhealthy cluster" (UNAVAILABLE) to a MemberAdd it refuses for now; etcd3's
+// default policies retry that and then open a circuit breaker that blocks every call to the
+// host for 5 s. Membership calls make their own decisions, so they run without either.
+const noFaultHandling = {
+  _altReturn: undefined as never,
+  onSuccess: () => ({ dispose() {} }),
+  onFailure: () => ({ dispose() {} }),
+  execute: async <T>(
+    fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T,
+    signal?: AbortSignal,
+  ): Promise<T> => await fn({ signal: signal ?? new AbortController().signal }),
+} as unknown as Policy;
+
+/**
+ * An etcd client for membership calls: no retries and no circuit breaker, so
+ * a refused MemberAdd neither repeats nor blocks other calls to the member.
+ * Keep it apart from the registry store's client; close it when done.
+ *
+ * @example
+ * ```ts ignore
+ * const client = createMembershipClient("http://127.0.0.1:2379");
+ * console.log(await listMembers(client));
+ * client.close();
+ * ```
+ */
+export function createMembershipClient(hosts: string | string[]): Etcd3 {
+  return new Etcd3({
+    hosts,
+    faultHandling: { host: () => noFaultHandling, global: noFaultHandling },
+  });
+}
 
 /** One member of the etcd cluster. */
 export interface EtcdMember {
