@@ -6,8 +6,17 @@ import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { ADD_USAGE, type AddDeps, runAdd } from "../../src/cli/add.ts";
 import { CommandError, UsageError } from "../../src/cli/errors.ts";
 import type { ServiceInfo } from "../../src/protocol/service_info.ts";
-import { type DockerEnv, skipDockerTests, withDockerEnv } from "../_docker_env.ts";
-import { ipfsCidV0 } from "./_ipfs_cid.ts";
+import { skipDockerTests, withDockerEnv } from "../_docker_env.ts";
+import {
+  config,
+  imageExists,
+  makeProxyRepo,
+  makeServiceDir,
+  manifestDigest,
+  proxyScript,
+  saveCid,
+  SERVICE,
+} from "./_helpers.ts";
 
 interface Recorder {
   deps: AddDeps;
@@ -34,109 +43,15 @@ function recorder(env: Record<string, string>): Recorder {
   return rec;
 }
 
-async function sh(cwd: string, script: string): Promise<string> {
-  const out = await new Deno.Command("sh", {
-    args: ["-c", script],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  if (!out.success) throw new Error(`${script} failed: ${new TextDecoder().decode(out.stderr)}`);
-  return new TextDecoder().decode(out.stdout).trim();
-}
-
-/** A proxy that records its exact arguments, one [arg] each, tagged with its version. */
-const proxyScript = (version: string) =>
-  `#!/bin/sh\nprintf '${version}' > /app/proxy-args.txt\nfor a in "$@"; do printf '[%s]' "$a" >> /app/proxy-args.txt; done\necho "${version} started"\n`;
-
-/** The service: waits for the proxy to record its arguments, then prints them and its own. */
-const SERVICE = `#!/bin/sh
-i=0
-while [ ! -s /app/proxy-args.txt ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-sleep 0.2
-printf 'service:'; for a in "$@"; do printf '[%s]' "$a"; done; echo
-echo "proxy: $(cat /app/proxy-args.txt)"
-`;
-
-function config(base: string, dockerConf: Record<string, unknown> = {}): string {
-  return JSON.stringify(
-    {
-      NetworkSoftReq: { RTT: 100 },
-      NetworkHardReq: { RTT: 250 },
-      CpuReq: 20,
-      MemoryReq: 1000,
-      DockerConf: {
-        From: base,
-        Copy: [["svc.sh", "bin/svc.sh"], ["web", "www"]],
-        Run: ["echo built > run.txt"],
-        Cmd: "./bin/svc.sh $PROXY_IP $SERVICE_PORT",
-        ProxyClientMode: false,
-        ...dockerConf,
-      },
-    },
-    null,
-    2,
-  );
-}
-
-/** Asks the registry over HTTP for a manifest digest (undefined when there is none). */
-async function manifestDigest(
-  registry: string,
-  name: string,
-  tag: string,
-): Promise<string | undefined> {
-  const response = await fetch(`http://${registry}/v2/${name}/manifests/${tag}`, {
-    method: "HEAD",
-    headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json" },
-  });
-  await response.body?.cancel();
-  return response.ok ? response.headers.get("Docker-Content-Digest") ?? undefined : undefined;
-}
-
-async function saveCid(de: DockerEnv, image: string): Promise<string> {
-  const path = `${de.tmp}/saved.tar`;
-  await de.docker(["save", "-o", path, image]);
-  try {
-    return await ipfsCidV0(path);
-  } finally {
-    await Deno.remove(path);
-  }
-}
-
-async function imageExists(de: DockerEnv, image: string): Promise<boolean> {
-  return await de.docker(["image", "inspect", image]).then(() => true, () => false);
-}
-
 const ignore = await skipDockerTests();
 
 Deno.test({ name: "registry-cli add on a real Docker engine", ignore }, async (t) => {
   await withDockerEnv(async (de) => {
-    // The service's -dir: a script and a directory to copy.
-    const dir = `${de.tmp}/svc`;
-    await Deno.mkdir(`${dir}/web/static`, { recursive: true });
-    await Deno.writeTextFile(`${dir}/svc.sh`, SERVICE, { mode: 0o755 });
-    await Deno.writeTextFile(`${dir}/web/static/index.html`, "<p>hello</p>\n");
+    const dir = await makeServiceDir(de.tmp);
     await Deno.writeTextFile(`${de.tmp}/secret`, "outside\n");
     const configPath = `${de.tmp}/svc.json`;
     await Deno.writeTextFile(configPath, config(de.baseImage));
-
-    // The proxy's git repository: v1 at an older commit, v2 at HEAD.
-    const repo = `${de.tmp}/proxy-repo`;
-    await Deno.mkdir(`${repo}/proxy`, { recursive: true });
-    const git = "git -c user.name=test -c user.email=test@example.com";
-    await sh(repo, "git init -q -b main .");
-    await Deno.writeTextFile(`${repo}/proxy/proxy.sh`, proxyScript("v1"));
-    await sh(repo, `git add -A && ${git} commit -q -m v1`);
-    const v1 = await sh(repo, "git rev-parse HEAD");
-    await Deno.writeTextFile(`${repo}/proxy/proxy.sh`, proxyScript("v2"));
-    await sh(repo, `${git} commit -q -am v2`);
-    const proxyFlags = [
-      "-proxy-repo",
-      `file://${repo}`,
-      "-proxy-build",
-      "cp proxy.sh proxy", // deliberately not chmod: add must keep the proxy executable
-    ];
+    const { repo, v1, flags: proxyFlags } = await makeProxyRepo(de.tmp);
     const run = (image: string, ...cmd: string[]) =>
       de.docker(["run", "--rm", "--network", "none", image, ...cmd]);
 
