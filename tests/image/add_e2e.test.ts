@@ -1,0 +1,108 @@
+/**
+ * `registry-cli add` as a user runs it: `cli.ts` in its own process, on the
+ * private Docker engine and local registry of tests/_docker_env.ts, against a
+ * real registry-service on a private network (PSK).
+ */
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { ADD_USAGE } from "../../src/cli/add.ts";
+import { skipDockerTests, withDockerEnv } from "../_docker_env.ts";
+import { runCli, startService } from "../_registry.ts";
+import {
+  config,
+  imageExists,
+  makeProxyRepo,
+  makeServiceDir,
+  manifestDigest,
+  saveCid,
+} from "./_helpers.ts";
+
+const PSK = "add-e2e-passphrase";
+const ignore = await skipDockerTests();
+
+Deno.test(
+  { name: "registry-cli add through cli.ts against a real registry-service", ignore },
+  async (t) => {
+    await withDockerEnv(async (de) => {
+      const service = await startService({ psk: PSK });
+      try {
+        const cli = (...args: string[]) =>
+          runCli(["-bootstrap", service.addr, "-psk", PSK, ...args], de.env);
+        const dir = await makeServiceDir(de.tmp);
+        const { flags: proxyFlags } = await makeProxyRepo(de.tmp);
+
+        await t.step("a missing Copy source exits 1 and registers nothing", async () => {
+          const configPath = `${de.tmp}/missing.json`;
+          await Deno.writeTextFile(
+            configPath,
+            config(de.baseImage, { Copy: [["nope.txt", "x"]] }),
+          );
+          const image = `${de.registry}/team/missing:1`;
+          const res = await cli("add", "-dir", dir, ...proxyFlags, configPath, image, "missing");
+          equal(res.code, 1, res.stderr);
+          match(res.stderr, /^registry-cli: add missing failed: .*"nope\.txt" does not exist/m);
+          ok(!res.stdout.includes("Response:"), res.stdout);
+          ok(!(await imageExists(de, image)), "nothing was built");
+          const list = await cli("list");
+          equal(list.code, 0, list.stderr);
+          equal(list.stdout, "Response:\n");
+        });
+
+        await t.step("full add registers the pushed digest and the content hash", async () => {
+          const configPath = `${de.tmp}/svc.json`;
+          await Deno.writeTextFile(configPath, config(de.baseImage));
+          const image = `${de.registry}/team/e2e:1.0`;
+          const res = await cli("add", "-dir", dir, ...proxyFlags, configPath, image, "e2e-svc");
+          equal(res.code, 0, res.stderr);
+          match(res.stdout, /Dockerfile:\nFROM test-busybox:latest\nWORKDIR \/app\n/);
+
+          const digest = await manifestDigest(de.registry, "team/e2e", "1.0");
+          ok(digest, "the registry has the manifest");
+          const contentHash = await saveCid(de, image);
+          const expected = {
+            ContentHash: contentHash,
+            DockerHash: `${de.registry}/team/e2e@${digest}`,
+            NetworkSoftReq: { RTT: 100 },
+            NetworkHardReq: { RTT: 250 },
+            CpuReq: 20,
+            MemoryReq: 1000,
+          };
+          const answer = res.stdout.slice(res.stdout.lastIndexOf("Response:\n"));
+          match(answer, /^Response:\nAdded \{e2e-svc: \{.*\}\}\n$/);
+          deepEqual(JSON.parse(answer.slice("Response:\nAdded {e2e-svc: ".length, -2)), expected);
+
+          const get = await cli("get", "e2e-svc");
+          equal(get.code, 0, get.stderr);
+          ok(get.stdout.startsWith("Response:\n"), get.stdout);
+          const infoLine = get.stdout.slice("Response:\n".length);
+          deepEqual(JSON.parse(infoLine), expected);
+
+          const list = await cli("list");
+          equal(list.stdout, `Response:\nService Name: e2e-svc, Info: ${infoLine}`);
+        });
+      } finally {
+        await service.stop();
+      }
+    });
+  },
+);
+
+Deno.test("registry-cli add with a wrong argument count exits 2 with the add usage", async () => {
+  for (
+    const [args, problem] of [
+      [["a.json", "img:1"], "missing arguments: want <config> <image-name> <service-name>, got 2"],
+      [
+        ["a.json", "img:1", "svc", "extra"],
+        "too many arguments: want <config> <image-name> <service-name>, got 4",
+      ],
+    ] as const
+  ) {
+    // No bootstrap or Docker is needed: usage is checked before anything else.
+    const res = await runCli(["add", ...args], {
+      P2P_BOOTSTRAPS: "",
+      DOCKER_HOST: "unix:///nonexistent.sock",
+    });
+    equal(res.code, 2, res.stderr);
+    equal(res.stdout, "");
+    equal(res.stderr, `registry-cli: add: ${problem}\n\n${ADD_USAGE}\n`);
+  }
+});
