@@ -7,12 +7,14 @@
 import { etcdClientUrl, etcdMemberName, isHealthy, startEtcd } from "../store/etcd_process.ts";
 import {
   createMembershipClient,
+  isNotEnoughStartedMembers,
   listMembers,
   ownMemberId,
   removeMember,
   saveSnapshot,
 } from "../store/etcd_cluster.ts";
 import type { Logger } from "../log/logger.ts";
+import { abortableSleep } from "../_sleep.ts";
 import { holdsMember } from "./cluster.ts";
 import { defaultDataDir, type RegistryServiceConfig } from "./registry_service.ts";
 
@@ -105,7 +107,17 @@ export async function leaveCluster(
     );
   }
   logger.info(`starting etcd member ${name} from ${dataDir} to remove it from the cluster`);
-  const etcd = await startEtcd({ ...config.etcd, dataDir, clusterState: "existing", logger });
+  let etcd;
+  try {
+    etcd = await startEtcd({ ...config.etcd, dataDir, clusterState: "existing", logger });
+  } catch (err) {
+    throw new ClusterTaskError(
+      `etcd member ${name} did not start from ${dataDir}, so it cannot be removed: ` +
+        `${(err as Error).message}\nRemoving a member needs a quorum of the cluster's members ` +
+        "running: start the other instances first",
+      { cause: err },
+    );
+  }
   let removedId: string;
   let remaining: number;
   try {
@@ -126,13 +138,27 @@ export async function leaveCluster(
     }
     // Removing through another member: the removed one shuts itself down.
     const rest = createMembershipClient(otherUrls);
+    // etcd refuses a removal until the members staying have been connected for a few
+    // seconds (it protects quorum), and this member has only just started: wait for that.
+    const deadline = Date.now() + 30_000;
+    let delay = 500;
     try {
-      await removeMember(rest, removedId);
-    } catch (err) {
-      throw new ClusterTaskError(
-        `etcd refused to remove member ${name}: ${(err as Error).message}`,
-        { cause: err },
-      );
+      while (true) {
+        try {
+          await removeMember(rest, removedId);
+          break;
+        } catch (err) {
+          if (!isNotEnoughStartedMembers(err) || Date.now() + delay > deadline) {
+            throw new ClusterTaskError(
+              `etcd refused to remove member ${name}: ${(err as Error).message}`,
+              { cause: err },
+            );
+          }
+          logger.info(`etcd cannot remove ${name} yet (${(err as Error).message}); retrying`);
+          await abortableSleep(delay);
+          delay = Math.min(delay * 2, 4_000);
+        }
+      }
     } finally {
       rest.close();
     }

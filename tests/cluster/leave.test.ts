@@ -1,0 +1,84 @@
+/**
+ * Graceful leave is an explicit operator action (`-leave-cluster`), never a
+ * side effect of SIGTERM.
+ */
+import assert from "node:assert/strict";
+import { type ServiceProcess, startService } from "../_registry.ts";
+import {
+  assertNoEtcd,
+  etcdctl,
+  join,
+  memberList,
+  PSK,
+  runServiceTask,
+  stopAll,
+} from "./_cluster.ts";
+
+function etcdFlags(s: ServiceProcess): string[] {
+  return [
+    "-etcd-client-port",
+    String(s.clientPort),
+    "-etcd-peer-port",
+    String(s.peerPort),
+    "-etcd-data-dir",
+    s.dataDir,
+  ];
+}
+
+Deno.test("-leave-cluster removes a stopped member; SIGTERM alone does not", async () => {
+  const services: (ServiceProcess | undefined)[] = [];
+  const dataDirs: string[] = [];
+  try {
+    const a = await startService({ psk: PSK });
+    services.push(a);
+    const b = await join(a.addr);
+    services.push(b);
+    dataDirs.push(a.dataDir, b.dataDir);
+    const bName = `127.0.0.1-${b.clientPort}-${b.peerPort}`;
+
+    // While b runs, -leave-cluster refuses (its etcd member is in use).
+    const busy = await runServiceTask(["-leave-cluster", ...etcdFlags(b)]);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stderr, /stop this instance's registry-service first/);
+
+    assert.equal(await b.stop(), 0);
+    assert.deepEqual(
+      (await memberList(a.etcdUrl)).map((m) => m.name).sort(),
+      [
+        `127.0.0.1-${a.clientPort}-${a.peerPort}`,
+        bName,
+      ].sort(),
+    );
+
+    const left = await runServiceTask(["-leave-cluster", ...etcdFlags(b)]);
+    assert.equal(left.code, 0, left.stderr);
+    assert.match(left.stdout, new RegExp(`removed etcd member ${bName} .* 1 member\\(s\\) remain`));
+    assert.equal((await memberList(a.etcdUrl)).length, 1);
+    await assert.rejects(Deno.stat(`${b.dataDir}/member`), Deno.errors.NotFound);
+    await assertNoEtcd([b.dataDir]);
+    assert.equal((await etcdctl(a.etcdUrl, ["put", "k", "v"])).code, 0);
+
+    // Started again on the same data directory, it joins as a new member.
+    const b2 = await join(a.addr, {
+      clientPort: b.clientPort,
+      peerPort: b.peerPort,
+      dataDir: b.dataDir,
+    });
+    services[1] = b2;
+    assert.equal(a.log().split(`added etcd member ${bName} `).length - 1, 2);
+    assert.equal((await memberList(a.etcdUrl)).length, 2);
+
+    // The only member cannot leave: that would throw the registry's data away.
+    assert.equal(await b2.stop(), 0);
+    const left2 = await runServiceTask(["-leave-cluster", ...etcdFlags(b2)]);
+    assert.equal(left2.code, 0, left2.stderr);
+    assert.equal(await a.stop(), 0);
+    const only = await runServiceTask(["-leave-cluster", ...etcdFlags(a)]);
+    assert.equal(only.code, 1);
+    assert.match(only.stderr, /the cluster's only started member/);
+    await assertNoEtcd(dataDirs);
+  } finally {
+    await stopAll(services, dataDirs);
+  }
+  await assertNoEtcd(dataDirs);
+});
