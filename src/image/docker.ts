@@ -52,12 +52,18 @@ export class DockerAuthError extends DockerError {
   }
 }
 
-/** A running `docker save`: its tar stream and how it ended. */
-export interface DockerSave {
-  /** The tar bytes; read it to the end. */
+/**
+ * A running `docker save`: its tar stream and how it ended. Cancelling the
+ * stream or disposing the save kills `docker save`, so a reader that gives up
+ * partway (a failed hash) leaves no process behind, blocked on a full pipe.
+ */
+export interface DockerSave extends AsyncDisposable {
+  /** The tar bytes; read it to the end, or cancel it to stop `docker save`. */
   stream: ReadableStream<Uint8Array>;
   /** Resolves when `docker save` succeeded, rejects with a {@linkcode DockerError} otherwise. */
   done: Promise<void>;
+  /** Kills `docker save` unless it has exited, and waits for it; never throws. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const UNREACHABLE =
@@ -268,7 +274,8 @@ export class Docker {
 
   /**
    * Starts `docker save` of `image` and hands out its tar as a stream, so a
-   * large image never sits in memory.
+   * large image never sits in memory. Cancelling the stream kills `docker save`;
+   * `await using` kills it too when the block is left before the end.
    *
    * @param image The image name to save.
    * @returns The tar stream and a promise for how `docker save` ended.
@@ -277,18 +284,56 @@ export class Docker {
    * ```ts ignore
    * import { Docker } from "./docker.ts";
    * import { contentHash } from "./content_hash.ts";
-   * const { stream, done } = new Docker({ env: Deno.env.toObject() }).save("svc:1.0");
-   * const [cid] = await Promise.all([contentHash(stream), done]);
+   * await using save = new Docker({ env: Deno.env.toObject() }).save("svc:1.0");
+   * const [cid] = await Promise.all([contentHash(save.stream), save.done]);
    * ```
    */
   save(image: string): DockerSave {
     const args = ["save", image];
     const child = this.#spawn(args);
     const stderr = new Response(child.stderr).text();
+    const tar = child.stdout.getReader();
+    let exited = false;
+    let stopped = false;
+    const status = child.status.finally(() => (exited = true));
+    const stop = async (): Promise<void> => {
+      if (!exited) {
+        stopped = true;
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // It exited meanwhile.
+        }
+      }
+      await tar.cancel().catch(() => {});
+      await status;
+    };
     const done = (async () => {
-      const [status, text] = await Promise.all([child.status, stderr]);
-      if (!status.success) throw this.#failure(args, text, image);
+      const [{ success }, text] = await Promise.all([status, stderr]);
+      if (stopped) {
+        throw new DockerError(
+          `docker save of ${image} was stopped before it finished: its output was not read`,
+        );
+      }
+      if (!success) throw this.#failure(args, text, image);
     })();
-    return { stream: child.stdout, done };
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await tar.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel: stop,
+    }, { highWaterMark: 0 });
+    return {
+      stream,
+      done,
+      async [Symbol.asyncDispose]() {
+        // Handled first: stopping makes `done` reject, and the caller may never look at it.
+        const settled = done.catch(() => {});
+        await stop();
+        await settled;
+      },
+    };
   }
 }

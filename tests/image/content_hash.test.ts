@@ -1,4 +1,4 @@
-import { equal, notEqual } from "node:assert/strict";
+import { equal, notEqual, ok } from "node:assert/strict";
 import { contentHash } from "../../src/image/content_hash.ts";
 import { ipfsCidV0 } from "./_ipfs_cid.ts";
 
@@ -64,4 +64,23 @@ Deno.test("contentHash of different data differs", async () => {
   const a = await contentHash(bytes(CHUNK + 1, 7));
   const b = await contentHash(bytes(CHUNK + 1, 8));
   notEqual(a, b);
+});
+
+Deno.test("contentHash cancels its input stream when hashing fails partway", async () => {
+  let pulls = 0;
+  let cancelReason: unknown = "not cancelled";
+  const input = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      // Two chunks of bytes, then one that is not bytes; more would follow.
+      controller.enqueue(++pulls <= 2 ? bytes(CHUNK) : ({} as Uint8Array));
+    },
+    cancel(reason) {
+      cancelReason = reason;
+    },
+  }, { highWaterMark: 0 });
+  const error = await contentHash(input).then(() => undefined, (e: Error) => e);
+  ok(error instanceof Error && /Content was invalid/.test(error.message), String(error));
+  equal(cancelReason, error, "cancelled with the error that stopped hashing");
+  equal(pulls, 3, "nothing read after the failure");
+  equal(input.locked, false);
 });
