@@ -98,9 +98,6 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
     assert.ok(rows.every((r) => r.status === "started"));
     assert.equal((await etcdctl(etcds[1].clientUrl, ["put", "k", "v"])).code, 0);
   } finally {
-    if (Deno.env.get("DEBUG_CLUSTER")) {
-      console.log(services[0]?.log().split("\n").filter((l) => !l.includes(" etcd: ")).join("\n"));
-    }
     await conn?.close();
     await Promise.all(etcds.map((e) => e.stop()));
     await stopAll(services, dataDirs);
