@@ -1,0 +1,235 @@
+/**
+ * `deno task bench`: the registry against raw etcd, measured in one run on
+ * one machine (absolute times drift on shared machines; ratios hold).
+ *
+ * Starts its own registry-service (and so its own etcd member) on loopback,
+ * then measures each figure of the performance issue next to its baseline:
+ * the same etcd through `etcd3`, or `etcdctl` for whole-process timings.
+ */
+import { Etcd3 } from "etcd3";
+import { connectRegistry, createRegistryNode, pskFromPassphrase, RegistryClient } from "../mod.ts";
+import { multiaddr } from "@multiformats/multiaddr";
+import { DEFAULT_KEY_PREFIX } from "../src/store/registry_store.ts";
+import { repoPath, sampleInfo, startService } from "../tests/_registry.ts";
+
+const PSK = "bench-passphrase";
+const WARM_SAMPLES = 1_000;
+const THROUGHPUT_MS = 3_000;
+const LIST_ENTRIES = 10_000;
+
+interface Row {
+  figure: string;
+  value: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  met: boolean;
+}
+const rows: Row[] = [];
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+async function timeEach(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = performance.now();
+    await fn(i);
+    samples.push(performance.now() - start);
+  }
+  return samples;
+}
+
+async function throughput(inFlight: number, fn: () => Promise<unknown>): Promise<number> {
+  let done = 0;
+  const deadline = performance.now() + THROUGHPUT_MS;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (performance.now() < deadline) {
+        await fn();
+        done++;
+      }
+    }),
+  );
+  return done / ((performance.now() - started) / 1000);
+}
+
+async function wallTimeMedian(cmd: string, args: string[], env: Record<string, string>) {
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now();
+    const out = await new Deno.Command(cmd, { args, env, stdout: "null", stderr: "piped" })
+      .output();
+    samples.push(performance.now() - start);
+    if (out.code !== 0) throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return percentile(samples, 0.5);
+}
+
+function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+
+const service = await startService({ psk: PSK });
+const etcd = new Etcd3({ hosts: service.etcdUrl });
+const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+try {
+  await node.dial(multiaddr(service.addr));
+  const client = new RegistryClient({ node });
+  const key = `${DEFAULT_KEY_PREFIX}bench-get`;
+  const info = sampleInfo(1);
+  await client.add("bench-get", info);
+  for (let i = 0; i < 200; i++) {
+    await client.get("bench-get");
+    await etcd.get(key).string();
+  }
+
+  const getP50 = percentile(await timeEach(WARM_SAMPLES, () => client.get("bench-get")), 0.5);
+  const etcdGetP50 = percentile(await timeEach(WARM_SAMPLES, () => etcd.get(key).string()), 0.5);
+  rows.push({
+    figure: "warm get p50",
+    value: ms(getP50),
+    baseline: `etcd3 get ${ms(etcdGetP50)}`,
+    ratio: `x${(getP50 / etcdGetP50).toFixed(2)}`,
+    target: "<= x2.0",
+    met: getP50 / etcdGetP50 <= 2,
+  });
+
+  const addP50 = percentile(
+    await timeEach(WARM_SAMPLES / 2, (i) => client.add(`bench-add-${i % 50}`, info)),
+    0.5,
+  );
+  const infoStr = JSON.stringify(info);
+  const putP50 = percentile(
+    await timeEach(
+      WARM_SAMPLES / 2,
+      (i) => etcd.put(`${DEFAULT_KEY_PREFIX}bench-put-${i % 50}`).value(infoStr).exec(),
+    ),
+    0.5,
+  );
+  rows.push({
+    figure: "warm add p50",
+    value: ms(addP50),
+    baseline: `etcd3 put ${ms(putP50)}`,
+    ratio: `x${(addP50 / putP50).toFixed(2)}`,
+    target: "<= x1.5",
+    met: addP50 / putP50 <= 1.5,
+  });
+
+  const getRate = await throughput(32, () => client.get("bench-get"));
+  const etcdRate = await throughput(32, () => etcd.get(key).string());
+  rows.push({
+    figure: "get throughput, 32 in flight",
+    value: `${getRate.toFixed(0)}/s`,
+    baseline: `etcd3 ${etcdRate.toFixed(0)}/s`,
+    ratio: `x${(getRate / etcdRate).toFixed(2)}`,
+    target: ">= x1.0",
+    met: getRate / etcdRate >= 1,
+  });
+
+  const cliWall = await wallTimeMedian(
+    Deno.execPath(),
+    ["run", "-A", repoPath("cli.ts"), "-bootstrap", service.addr, "-psk", PSK, "get", "bench-get"],
+    { NO_COLOR: "1" },
+  );
+  const etcdctlWall = await wallTimeMedian("etcdctl", [
+    `--endpoints=${service.etcdUrl}`,
+    "get",
+    key,
+  ], { ETCDCTL_API: "3" });
+  rows.push({
+    figure: "cold registry-cli get (median of 5)",
+    value: ms(cliWall),
+    baseline: `etcdctl get ${ms(etcdctlWall)}`,
+    ratio: `x${(cliWall / etcdctlWall).toFixed(1)}`,
+    target: "<= x8",
+    met: cliWall / etcdctlWall <= 8,
+  });
+
+  const rssBefore = rssMiB(service.child.pid);
+  const batch = 500;
+  for (let i = 0; i < LIST_ENTRIES; i += batch) {
+    await Promise.all(
+      Array.from(
+        { length: batch },
+        (_, j) => etcd.put(`${DEFAULT_KEY_PREFIX}list-${i + j}`).value(infoStr).exec(),
+      ),
+    );
+  }
+  let listed = 0;
+  const listSamples = await timeEach(10, async () => {
+    listed = Object.keys(await client.list()).length;
+  });
+  const listP50 = percentile(listSamples, 0.5);
+  const growth = rssMiB(service.child.pid) - rssBefore;
+  rows.push({
+    figure: `list of ${listed} entries (p50 of 10)`,
+    value: ms(listP50),
+    baseline: "-",
+    ratio: "-",
+    target: "<= 100 ms",
+    met: listP50 <= 100 && listed >= LIST_ENTRIES,
+  });
+  rows.push({
+    figure: "service memory growth for 10,000 entries",
+    value: `${growth.toFixed(1)} MiB`,
+    baseline: `${rssBefore.toFixed(1)} MiB before`,
+    ratio: "-",
+    target: "<= 64 MiB",
+    met: growth <= 64,
+  });
+  await etcd.delete().prefix(`${DEFAULT_KEY_PREFIX}list-`).exec();
+
+  const burst = await Promise.allSettled(
+    Array.from({ length: 128 }, () => client.get("bench-get")),
+  );
+  const answered = burst.filter((r) => r.status === "fulfilled").length;
+  rows.push({
+    figure: "128 requests in flight on one connection",
+    value: `${answered}/128 answered`,
+    baseline: "-",
+    ratio: "-",
+    target: "all answered",
+    met: answered === 128,
+  });
+
+  const clients = await Promise.allSettled(
+    Array.from({ length: 50 }, async () => {
+      await using conn = await connectRegistry({
+        bootstraps: [service.addr],
+        psk: PSK,
+        retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 },
+        bootstrapBackoffMs: [],
+      });
+      return await conn.client.get("bench-get");
+    }),
+  );
+  const served = clients.filter((r) => r.status === "fulfilled").length;
+  rows.push({
+    figure: "50 clients connecting at once from one host",
+    value: `${served}/50 served`,
+    baseline: "-",
+    ratio: "-",
+    target: "all served",
+    met: served === 50,
+  });
+} finally {
+  await node.stop();
+  etcd.close();
+  await service.stop();
+}
+
+const headers = ["figure", "value", "baseline", "ratio", "target", "met"] as const;
+const table = rows.map((r) => headers.map((h) => h === "met" ? (r.met ? "yes" : "NO") : r[h]));
+const widths = headers.map((h, i) => Math.max(h.length, ...table.map((r) => r[i].length)));
+const line = (cells: readonly string[]) =>
+  `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+console.log(line(headers));
+console.log(line(widths.map((w) => "-".repeat(w))));
+for (const row of table) console.log(line(row));
