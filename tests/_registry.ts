@@ -37,6 +37,11 @@ export interface ServiceProcess {
   child: Deno.ChildProcess;
   /** Everything the service logged so far. */
   log(): string;
+  /**
+   * Waits until the log matches `pattern` (the service writes its log in
+   * batches, a few ms late) and returns the log; throws after `timeoutMs`.
+   */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Sends SIGTERM and waits; returns the exit code. */
   stop(signal?: Deno.Signal): Promise<number>;
 }
@@ -132,6 +137,16 @@ export async function startService(options: StartServiceOptions = {}): Promise<S
     httpUrl: `http://127.0.0.1:${httpPort}`,
     child,
     log: () => logText,
+    async waitForLog(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(logText)) {
+        if (Date.now() > deadline) {
+          throw new Error(`log never matched ${pattern}:\n${logText.slice(-4000)}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return logText;
+    },
     stop(signal: Deno.Signal = "SIGTERM") {
       stopped ??= (async () => {
         try {

@@ -168,10 +168,14 @@ export class Requester {
   ): Promise<string> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    // An open connection is reused as is; dial() only connects when there is none.
+    const connection = this.#node.getConnections(peer).find((c) => c.status === "open") ??
+      await this.#node.dial(peer, { signal: combined });
     // negotiateFully: false sends the protocol id together with the request: one round trip less.
-    const stream = await this.#node.dialProtocol(peer, protocol, {
+    const stream = await connection.newStream(protocol, {
       signal: combined,
       negotiateFully: false,
+      maxOutboundStreams: 1_024,
     });
     let responded = false;
     try {

@@ -49,3 +49,46 @@ export function createLogger(
  * ```
  */
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+/** A line sink that writes in batches; see {@linkcode batchedSink}. */
+export interface BatchedSink {
+  /** Queues one line. */
+  write(line: string): void;
+  /** Writes every queued line now. */
+  flush(): void;
+}
+
+/**
+ * Queues lines and hands them to `write` together, at most every `delayMs`,
+ * so that logging every request costs one write per batch, not per line.
+ *
+ * @example
+ * ```ts
+ * import { batchedSink } from "./logger.ts";
+ * const out: string[] = [];
+ * const sink = batchedSink((text) => out.push(text));
+ * sink.write("a");
+ * sink.write("b");
+ * sink.flush();
+ * console.assert(out.length === 1 && out[0] === "a\nb");
+ * ```
+ */
+export function batchedSink(write: (text: string) => void, delayMs = 10): BatchedSink {
+  let lines: string[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (lines.length === 0) return;
+    const text = lines.join("\n");
+    lines = [];
+    write(text);
+  };
+  return {
+    write(line) {
+      lines.push(line);
+      timer ??= setTimeout(flush, delayMs);
+    },
+    flush,
+  };
+}

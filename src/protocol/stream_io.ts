@@ -53,30 +53,29 @@ export interface ReadLimits {
 export async function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let idleTimer: ReturnType<typeof setTimeout> | undefined;
-  let totalTimer: ReturnType<typeof setTimeout> | undefined;
   let failure: Error | undefined;
   const fail = (err: Error) => {
     failure ??= err;
     stream.abort(err);
   };
-  const armIdle = () => {
-    if (limits.idleMs === undefined) return;
-    clearTimeout(idleTimer);
-    idleTimer = setTimeout(
-      () => fail(new StreamTimeoutError(`no data for ${limits.idleMs} ms`)),
-      limits.idleMs,
-    );
+  // One timer per read, re-armed only when it fires: timers cost more than reading a clock.
+  const started = Date.now();
+  let lastData = started;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const check = () => {
+    const now = Date.now();
+    const idleLeft = limits.idleMs === undefined ? Infinity : lastData + limits.idleMs - now;
+    const totalLeft = limits.totalMs === undefined ? Infinity : started + limits.totalMs - now;
+    if (totalLeft <= 0) {
+      return fail(new StreamTimeoutError(`message not complete after ${limits.totalMs} ms`));
+    }
+    if (idleLeft <= 0) return fail(new StreamTimeoutError(`no data for ${limits.idleMs} ms`));
+    const next = Math.min(idleLeft, totalLeft);
+    if (next !== Infinity) timer = setTimeout(check, next);
   };
-  if (limits.totalMs !== undefined) {
-    totalTimer = setTimeout(
-      () => fail(new StreamTimeoutError(`message not complete after ${limits.totalMs} ms`)),
-      limits.totalMs,
-    );
-  }
+  check();
   const onAbort = () => fail(limits.signal?.reason ?? new Error("aborted"));
   limits.signal?.addEventListener("abort", onAbort, { once: true });
-  armIdle();
   try {
     for await (const chunk of stream) {
       const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray();
@@ -86,13 +85,12 @@ export async function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uin
         break;
       }
       chunks.push(bytes);
-      armIdle();
+      lastData = Date.now();
     }
   } catch (err) {
     throw failure ?? err;
   } finally {
-    clearTimeout(idleTimer);
-    clearTimeout(totalTimer);
+    clearTimeout(timer);
     limits.signal?.removeEventListener("abort", onAbort);
   }
   if (failure) throw failure;

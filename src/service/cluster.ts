@@ -180,7 +180,7 @@ export async function joinCluster(
 
 /** Components for {@linkcode memberAddHandler}. */
 export interface MemberAddComponents {
-  /** Client of this instance's etcd, from `createMembershipClient` (not the store's). */
+  /** Client of this instance's etcd, from `createEtcdClient` (not the store's). */
   client: Etcd3;
   /** Where each addition is reported. */
   logger: Logger;

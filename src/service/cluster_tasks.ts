@@ -6,7 +6,7 @@
  */
 import { etcdClientUrl, etcdMemberName, isHealthy, startEtcd } from "../store/etcd_process.ts";
 import {
-  createMembershipClient,
+  createEtcdClient,
   isNotEnoughStartedMembers,
   listMembers,
   ownMemberId,
@@ -60,7 +60,7 @@ export async function snapshotCluster(
         "running, with its -etcd-ip and -etcd-client-port",
     );
   }
-  const client = createMembershipClient(clientUrl);
+  const client = createEtcdClient(clientUrl);
   try {
     const size = await saveSnapshot(client, path);
     components.print(`saved a snapshot of the registry's etcd data (${size} bytes) to ${path}`);
@@ -121,7 +121,7 @@ export async function leaveCluster(
   let removedId: string;
   let remaining: number;
   try {
-    const own = createMembershipClient(etcd.clientUrl);
+    const own = createEtcdClient(etcd.clientUrl);
     let others;
     try {
       removedId = await ownMemberId(own);
@@ -137,7 +137,7 @@ export async function leaveCluster(
       );
     }
     // Removing through another member: the removed one shuts itself down.
-    const rest = createMembershipClient(otherUrls);
+    const rest = createEtcdClient(otherUrls);
     // etcd refuses a removal until the members staying have been connected for a few
     // seconds (it protects quorum), and this member has only just started: wait for that.
     const deadline = Date.now() + 30_000;

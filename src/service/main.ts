@@ -4,9 +4,10 @@
  * @module
  */
 import { UsageError } from "../cli/errors.ts";
-import { createLogger } from "../log/logger.ts";
-import { parseServiceArgs, SERVICE_USAGE } from "./options.ts";
-import { startRegistryService } from "./registry_service.ts";
+import { batchedSink, createLogger } from "../log/logger.ts";
+import { type ClusterTask, parseServiceArgs, SERVICE_USAGE } from "./options.ts";
+import { type RegistryServiceConfig, startRegistryService } from "./registry_service.ts";
+import type { Logger } from "../log/logger.ts";
 import { leaveCluster, snapshotCluster } from "./cluster_tasks.ts";
 
 /** What the program needs from its process. */
@@ -44,27 +45,39 @@ export async function serviceMain(args: readonly string[], io: ServiceMainIo): P
     io.stdout(SERVICE_USAGE);
     return 0;
   }
-  const logger = createLogger({ write: io.stderr });
-  if (command.task) {
+  const sink = batchedSink(io.stderr);
+  const logger = createLogger(sink);
+  // Lines are written in batches: flush before the caller exits the process.
+  try {
+    return await runService(command.config, command.task, logger, io);
+  } finally {
+    sink.flush();
+  }
+}
+
+async function runService(
+  config: RegistryServiceConfig,
+  task: ClusterTask | undefined,
+  logger: Logger,
+  io: ServiceMainIo,
+): Promise<number> {
+  if (task) {
     try {
-      if (command.task.kind === "leave") {
-        await leaveCluster(command.config, { logger, print: io.stdout });
+      if (task.kind === "leave") {
+        await leaveCluster(config, { logger, print: io.stdout });
       } else {
-        await snapshotCluster(command.config, command.task.path, { logger, print: io.stdout });
+        await snapshotCluster(config, task.path, { logger, print: io.stdout });
       }
       return 0;
     } catch (err) {
-      logger.error(
-        `registry-service -${
-          command.task.kind === "leave" ? "leave-cluster" : "snapshot"
-        } failed: ${(err as Error).message}`,
-      );
+      const flag = task.kind === "leave" ? "leave-cluster" : "snapshot";
+      logger.error(`registry-service -${flag} failed: ${(err as Error).message}`);
       return 1;
     }
   }
   let service;
   try {
-    service = await startRegistryService(command.config, { logger, print: io.stdout });
+    service = await startRegistryService(config, { logger, print: io.stdout });
   } catch (err) {
     logger.error(`registry-service failed to start: ${(err as Error).message}`);
     return 1;

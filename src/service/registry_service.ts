@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { Etcd3 } from "etcd3";
 import { type KeyAlgorithm, loadOrCreateIdentity } from "../p2p/identity.ts";
 import { createRegistryNode, type RegistryNode } from "../p2p/node.ts";
 import { pskFromPassphrase } from "../p2p/psk.ts";
@@ -23,7 +22,8 @@ import { registerHandlers } from "./handlers.ts";
 import { createRegistryMetrics } from "./metrics.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
 import { joinCluster, memberAddHandler } from "./cluster.ts";
-import { createMembershipClient } from "../store/etcd_cluster.ts";
+import { createEtcdClient } from "../store/etcd_cluster.ts";
+import { trackSoleWriter } from "./sole_writer.ts";
 
 /** Everything the registry-service is configured with (flags, env). */
 export interface RegistryServiceConfig {
@@ -150,7 +150,7 @@ export async function startRegistryService(
     let stopping = false;
     cleanups.push(() => etcd.stop());
 
-    const client = new Etcd3({ hosts: etcd.clientUrl });
+    const client = createEtcdClient(etcd.clientUrl);
     cleanups.push(() => client.close());
     const store = new RegistryStore({ client, prefix: config.keyPrefix, logger });
     await store.start();
@@ -160,17 +160,23 @@ export async function startRegistryService(
       entries: () => store.size,
       peers: () => node.getPeers().length,
     });
-    const membershipClient = createMembershipClient(etcd.clientUrl);
+    const membershipClient = createEtcdClient(etcd.clientUrl);
     cleanups.push(() => membershipClient.close());
     let etcdAlive = true;
     metrics.etcdUp.set(1);
+    const soleWriter = await trackSoleWriter({ client: membershipClient, store, logger });
+    cleanups.push(() => soleWriter.stop());
+    const memberAdd = memberAddHandler({ client: membershipClient, logger });
 
     await registerHandlers({
       node,
       store,
       metrics,
       logger,
-      memberAdd: memberAddHandler({ client: membershipClient, logger }),
+      memberAdd: async (request) => {
+        soleWriter.memberJoining();
+        return await memberAdd(request);
+      },
       isHealthy: () => etcdAlive,
     });
 

@@ -22,18 +22,19 @@ const noFaultHandling = {
 } as unknown as Policy;
 
 /**
- * An etcd client for membership calls: no retries and no circuit breaker, so
- * a refused MemberAdd neither repeats nor blocks other calls to the member.
- * Keep it apart from the registry store's client; close it when done.
+ * An etcd client with no retries and no circuit breaker: a failed call fails
+ * at once (the registry's callers retry at their level) and never blocks the
+ * calls after it, as etcd3's default breaker does for 5 s. Use one for
+ * membership calls and another for the registry store; close them when done.
  *
  * @example
  * ```ts ignore
- * const client = createMembershipClient("http://127.0.0.1:2379");
+ * const client = createEtcdClient("http://127.0.0.1:2379");
  * console.log(await listMembers(client));
  * client.close();
  * ```
  */
-export function createMembershipClient(hosts: string | string[]): Etcd3 {
+export function createEtcdClient(hosts: string | string[]): Etcd3 {
   return new Etcd3({
     hosts,
     faultHandling: { host: () => noFaultHandling, global: noFaultHandling },

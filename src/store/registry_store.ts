@@ -8,6 +8,12 @@
  * acknowledged add through any instance sees the add, and many concurrent
  * reads cost one etcd round trip between them.
  *
+ * Every write this store makes enters the view as soon as etcd acknowledges
+ * it (each key remembers the revision of its last change, so a late watch
+ * event never undoes a newer write). So when this instance is the only writer
+ * (its etcd member is the cluster's only member), reads are served from the
+ * view with no etcd round trip at all.
+ *
  * @module
  */
 import type { Etcd3, Namespace, Watcher } from "etcd3";
@@ -74,6 +80,10 @@ export class RegistryStore {
   #barrier: Promise<number> | undefined;
   #nextBarrier: Promise<number> | undefined;
   #stopped = false;
+  #soleWriter = false;
+  /** Revision of the last change of each key, deleted keys included until the watch passes it. */
+  #changed = new Map<string, number>();
+  #deleted = new Map<string, number>();
 
   /** @param init Components and settings. */
   constructor(init: RegistryStoreInit) {
@@ -97,6 +107,20 @@ export class RegistryStore {
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
   }
 
+  /**
+   * Declares whether this store is the cluster's only writer. Set it to false
+   * before another member can join (before MemberAdd), true only when the
+   * cluster has one member.
+   */
+  setSoleWriter(sole: boolean): void {
+    this.#soleWriter = sole;
+  }
+
+  /** Whether reads are served from the view without asking etcd. */
+  get soleWriter(): boolean {
+    return this.#soleWriter;
+  }
+
   /** Number of entries in the view. */
   get size(): number {
     return this.#entries.size;
@@ -104,13 +128,16 @@ export class RegistryStore {
 
   /** Stores `infoStr` under `name`, replacing any previous value. */
   async put(name: string, infoStr: string): Promise<void> {
-    await this.#call("put", () => this.#ns.put(name).value(infoStr).exec());
+    const res = await this.#call("put", () => this.#ns.put(name).value(infoStr).exec());
+    this.#apply(name, infoStr, Number(res.header.revision));
   }
 
   /** Deletes `name`; returns how many entries were deleted (0 or 1). */
   async delete(name: string): Promise<number> {
     const res = await this.#call("delete", () => this.#ns.delete().key(name).exec());
-    return Number(res.deleted);
+    const deleted = Number(res.deleted);
+    if (deleted > 0) this.#apply(name, undefined, Number(res.header.revision));
+    return deleted;
   }
 
   /** The InfoStr stored under `name`, or `undefined`. Linearizable. */
@@ -127,18 +154,38 @@ export class RegistryStore {
     return { entries: new Map(Object.entries(all)), version: -1 };
   }
 
+  /** Applies a change of `name` at `revision` (`undefined` deletes) unless a newer one is known. */
+  #apply(name: string, value: string | undefined, revision: number): void {
+    if (revision <= (this.#changed.get(name) ?? 0)) return;
+    this.#changed.set(name, revision);
+    if (value === undefined) {
+      this.#entries.delete(name);
+      this.#deleted.set(name, revision);
+    } else {
+      this.#entries.set(name, value);
+      this.#deleted.delete(name);
+    }
+    this.#version++;
+  }
+
   /** Whether the view has caught up with etcd's current revision (waiting briefly). */
   async #caughtUp(): Promise<boolean> {
-    const revision = await this.#currentRevision();
+    // A sole writer's view holds every acknowledged write already.
+    if (this.#soleWriter) return true;
+    return await this.#reached(await this.#currentRevision());
+  }
+
+  async #reached(revision: number): Promise<boolean> {
     if (this.#revision >= revision) return true;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const reached = await Promise.race([
-      new Promise<boolean>((resolve) =>
-        this.#waiters.push({ revision, resolve: () => resolve(true) })
-      ),
-      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), this.#catchUpMs)),
-    ]);
+    const waiter = { revision, resolve: () => {} };
+    const reached = await new Promise<boolean>((resolve) => {
+      waiter.resolve = () => resolve(true);
+      this.#waiters.push(waiter);
+      timer = setTimeout(() => resolve(false), this.#catchUpMs);
+    });
     clearTimeout(timer);
+    if (!reached) this.#waiters = this.#waiters.filter((w) => w !== waiter);
     // Writes outside our prefix move etcd's revision without a watch event; the direct read covers that.
     return reached && this.#revision >= revision;
   }
@@ -180,6 +227,13 @@ export class RegistryStore {
   #advance(revision: number): void {
     if (revision <= this.#revision) return;
     this.#revision = revision;
+    // The watch has passed these deletions: no older event for the key can arrive any more.
+    for (const [name, deletedAt] of this.#deleted) {
+      if (deletedAt <= revision) {
+        this.#deleted.delete(name);
+        this.#changed.delete(name);
+      }
+    }
     const ready = this.#waiters.filter((w) => w.revision <= revision);
     this.#waiters = this.#waiters.filter((w) => w.revision > revision);
     for (const waiter of ready) waiter.resolve();
@@ -192,14 +246,22 @@ export class RegistryStore {
 
   async #reload(): Promise<void> {
     const res = await this.#call("list", () => this.#ns.getAll().exec());
-    const entries = new Map<string, string>();
+    const revision = Number(res.header.revision);
+    const previous = { entries: this.#entries, changed: this.#changed };
+    this.#entries = new Map();
+    this.#changed = new Map();
+    this.#deleted = new Map();
     const decoder = new TextDecoder();
     for (const kv of res.kvs) {
-      entries.set(this.#name(decoder.decode(kv.key)), decoder.decode(kv.value));
+      const name = this.#name(decoder.decode(kv.key));
+      this.#entries.set(name, decoder.decode(kv.value));
+      this.#changed.set(name, Number(kv.mod_revision));
     }
-    this.#entries = entries;
+    // Writes acknowledged while the list was in flight are newer than it: keep them.
+    for (const [name, changedAt] of previous.changed) {
+      if (changedAt > revision) this.#apply(name, previous.entries.get(name), changedAt);
+    }
     this.#version++;
-    const revision = Number(res.header.revision);
     await this.#watch(revision + 1);
     this.#advance(revision);
   }
@@ -216,11 +278,12 @@ export class RegistryStore {
     this.#watcher = watcher;
     watcher.on("data", (res) => {
       for (const event of res.events) {
-        const key = this.#name(event.kv.key.toString());
-        if (event.type === "Delete") this.#entries.delete(key);
-        else this.#entries.set(key, event.kv.value.toString());
+        this.#apply(
+          this.#name(event.kv.key.toString()),
+          event.type === "Delete" ? undefined : event.kv.value.toString(),
+          Number(event.kv.mod_revision),
+        );
       }
-      if (res.events.length > 0) this.#version++;
       // A watch response's revision means every event up to it has been delivered.
       this.#advance(Number(res.header.revision));
     });

@@ -65,6 +65,7 @@ Deno.test("-leave-cluster removes a stopped member; SIGTERM alone does not", asy
       dataDir: b.dataDir,
     });
     services[1] = b2;
+    await a.waitForLog(new RegExp(`(added etcd member ${bName} [^]*){2}`));
     assert.equal(a.log().split(`added etcd member ${bName} `).length - 1, 2);
     assert.equal((await memberList(a.etcdUrl)).length, 2);
 

@@ -43,7 +43,7 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
       client.memberAdd({ MemberName: "dup", MemberPeerUrl: `http://127.0.0.1:${a.peerPort}` }),
       RequestRefusedError,
     );
-    assert.match(a.log(), /already belongs to the started etcd member/);
+    await a.waitForLog(/already belongs to the started etcd member/);
     await assert.rejects(
       client.memberAdd({ MemberName: "bad", MemberPeerUrl: "not a url" }),
       RequestRefusedError,
@@ -60,7 +60,7 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
     );
     const again = await client.memberAdd({ MemberName: z.name, MemberPeerUrl: z.peerUrl });
     assert.equal(again, first);
-    assert.match(a.log(), /already added and has not started; answering its initial cluster again/);
+    await a.waitForLog(/already added and has not started; answering its initial cluster again/);
     assert.equal(a.log().split(`added etcd member ${z.name} `).length - 1, 1);
     const zService = await join(a.addr, { clientPort: z.clientPort, peerPort: z.peerPort });
     services.push(zService);
@@ -91,7 +91,7 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
     assert.match(second.s, new RegExp(`${winner.m.name}=${winner.m.peerUrl}`));
     assert.match(second.s, new RegExp(`${second.m.name}=${second.m.peerUrl}`));
     await start(second.m, second.s);
-    assert.match(a.log(), /a member added earlier has not started yet; retrying in \d+ ms/);
+    await a.waitForLog(/a member added earlier has not started yet; retrying in \d+ ms/);
 
     const rows = await memberList(a.etcdUrl);
     assert.deepEqual(rows.map((r) => r.name).sort(), [aName, z.name, x.name, y.name].sort());

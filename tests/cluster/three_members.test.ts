@@ -48,6 +48,7 @@ Deno.test("three instances: join, replicate, survive a member loss, rejoin", asy
     }
     // The first instance answered both joins; each was added once.
     for (const s of [b, c]) {
+      await a.waitForLog(new RegExp(`added etcd member ${memberName(s)} `));
       assert.deepEqual(a.log().split(`added etcd member ${memberName(s)} `).length - 1, 1);
     }
 
@@ -85,7 +86,7 @@ Deno.test("three instances: join, replicate, survive a member loss, rejoin", asy
       dataDir: b.dataDir,
     });
     services[1] = b2;
-    assert(b2.log().includes("already holds an etcd member; rejoining without MemberAdd"));
+    await b2.waitForLog(/already holds an etcd member; rejoining without MemberAdd/);
     assert.deepEqual(a.log().split(`added etcd member ${memberName(b)} `).length - 1, 1);
     assert(
       !a.log().includes(

@@ -68,9 +68,9 @@ Deno.test("registry-cli get/list/delete against a real registry-service", async 
       assert.equal(res.stdout, "Response:\n");
     });
 
-    await t.step("each request and its answer is logged by the service", () => {
-      assert.match(service.log(), /\/get\/0\.1 from \w+: svc-a -> \{"InfoStr"/);
-      assert.match(service.log(), /\/delete\/0\.1 from \w+: svc-a -> Deleted 1 entry/);
+    await t.step("each request and its answer is logged by the service", async () => {
+      await service.waitForLog(/\/get\/0\.1 from \w+: svc-a -> \{"InfoStr"/);
+      await service.waitForLog(/\/delete\/0\.1 from \w+: svc-a -> Deleted 1 entry/);
     });
   } finally {
     await service.stop();

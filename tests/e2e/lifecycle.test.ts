@@ -52,7 +52,7 @@ Deno.test("when etcd dies the service reports unhealthy and exits 1", async () =
       new Promise<string>((r) => setTimeout(() => r("timeout"), 15_000)),
     ]);
     assert.equal(code, 1);
-    assert.match(service.log(), /etcd exited unexpectedly/);
+    await service.waitForLog(/etcd exited unexpectedly/);
   } finally {
     await service.stop();
   }

@@ -18,14 +18,6 @@ async function outcome(stream: Stream): Promise<{ text?: string; error?: Error }
   }
 }
 
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 Deno.test("misbehaving peers are refused and the service keeps serving", async (t) => {
   const service = await startService({ psk: PSK });
   const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
@@ -79,7 +71,7 @@ Deno.test("misbehaving peers are refused and the service keeps serving", async (
       }
       const result = await outcome(stream);
       assert.ok(failed || result.error, "16 MiB request was not refused");
-      await waitFor(() => /larger than 1048576 bytes/.test(service.log()), "refusal in the log");
+      await service.waitForLog(/larger than 1048576 bytes/);
       await stillServes();
     });
 
