@@ -211,6 +211,8 @@ try {
     }),
   );
   const served = clients.filter((r) => r.status === "fulfilled").length;
+  const failure = clients.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
+  if (failure) console.error(`a client failed: ${failure.reason}`);
   rows.push({
     figure: "50 clients connecting at once from one host",
     value: `${served}/50 served`,

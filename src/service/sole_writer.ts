@@ -68,7 +68,9 @@ export async function trackSoleWriter(
   return {
     memberJoining() {
       epoch++;
+      if (!store.soleWriter) return;
       store.setSoleWriter(false);
+      logger.info("an etcd member is joining: reads confirm etcd's revision first");
     },
     stop() {
       clearInterval(timer);

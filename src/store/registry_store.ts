@@ -50,6 +50,8 @@ export interface RegistryStoreInit {
   logger: Logger;
   /** How long a read waits for the watch before reading etcd directly (ms). */
   catchUpMs?: number;
+  /** How long one etcd call may take before it fails (ms, default 5 s). */
+  callTimeoutMs?: number;
 }
 
 /** The default etcd key prefix of registry entries. */
@@ -72,6 +74,7 @@ export class RegistryStore {
   readonly #prefix: string;
   readonly #logger: Logger;
   readonly #catchUpMs: number;
+  readonly #callTimeoutMs: number;
   #entries = new Map<string, string>();
   #version = 0;
   #revision = 0;
@@ -91,6 +94,7 @@ export class RegistryStore {
     this.#ns = init.client.namespace(this.#prefix);
     this.#logger = init.logger;
     this.#catchUpMs = init.catchUpMs ?? 100;
+    this.#callTimeoutMs = init.callTimeoutMs ?? 5_000;
   }
 
   /** Loads every entry and starts the watch that keeps the view exact. */
@@ -213,14 +217,26 @@ export class RegistryStore {
     return Number(res.header.revision);
   }
 
+  /** Runs one etcd call; a member that does not answer (stopped, no quorum) fails it in time. */
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      return await fn();
+      return await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${this.#callTimeoutMs} ms`)),
+            this.#callTimeoutMs,
+          );
+        }),
+      ]);
     } catch (cause) {
       throw new StoreUnavailableError(
         `etcd ${what} failed: ${(cause as Error).message}; is etcd running and healthy?`,
         { cause },
       );
+    } finally {
+      clearTimeout(timer);
     }
   }
 
