@@ -5,15 +5,11 @@
  */
 import { CommandError, UsageError } from "./errors.ts";
 import { type FlagSpecs, formatFlags, parseGoFlags } from "./flags.ts";
-import { ADD_USAGE, runAdd } from "./add.ts";
-import { bootstrapAddresses } from "../p2p/bootstrap.ts";
-import {
-  type ConnectedRegistryClient,
-  connectRegistry,
-  type RegistryClient,
-} from "../client/registry_client.ts";
+import type { ConnectedRegistryClient, RegistryClient } from "../client/registry_client.ts";
 import type { ServiceInfo } from "../protocol/service_info.ts";
 import { createLogger } from "../log/logger.ts";
+
+// libp2p, docker and hashing code load only when a command needs them: start-up stays short.
 
 /** What the CLI needs from its process. */
 export interface CliIo {
@@ -63,7 +59,7 @@ Run "registry-cli <command> --help" for a command's options.
 Exit codes: 0 success, 1 operation failed, 2 usage error.
 `;
 
-const COMMAND_USAGE: Record<string, string> = {
+const COMMAND_USAGE: Record<string, string | (() => Promise<string>)> = {
   get: `Usage: registry-cli [OPTIONS] get [--json] <service-name>
 
 Prints "Response:" and the service's ServiceInfo JSON. Exits 1 when the
@@ -79,11 +75,18 @@ Service Name: <name>, Info: <json>
 Prints "Response:" and the registry-service's answer. Exits 1 when nothing
 was deleted.
 `,
-  add: ADD_USAGE,
+  add: async () => (await import("./add.ts")).ADD_USAGE,
 };
 
+async function usageOf(command: string | undefined): Promise<string> {
+  const usage = command ? COMMAND_USAGE[command] : CLI_USAGE;
+  return typeof usage === "function" ? await usage() : usage;
+}
+
 interface Globals {
-  bootstraps: string[];
+  /** -bootstrap values, else P2P_BOOTSTRAPS. */
+  bootstrapFlags: string[];
+  bootstrapEnv: string | undefined;
   psk: string | undefined;
   json: boolean;
 }
@@ -104,8 +107,7 @@ export async function cliMain(args: readonly string[], io: CliIo): Promise<numbe
     return await run(args, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      const usage = err.command ? COMMAND_USAGE[err.command] : CLI_USAGE;
-      io.stderr(`registry-cli: ${err.message}\n\n${usage}`);
+      io.stderr(`registry-cli: ${err.message}\n\n${await usageOf(err.command)}`);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -124,16 +126,15 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
   if (command === undefined) throw new UsageError("no command given");
   if (!(command in COMMAND_USAGE)) throw new UsageError(`unknown command "${command}"`);
   const globals: Globals = {
-    bootstraps: bootstrapAddresses(
-      (global.values.bootstrap as string[] | undefined) ?? [],
-      io.env.P2P_BOOTSTRAPS,
-    ),
+    bootstrapFlags: (global.values.bootstrap as string[] | undefined) ?? [],
+    bootstrapEnv: io.env.P2P_BOOTSTRAPS,
     psk: (global.values.psk as string | undefined) ?? io.env.P2P_PSK,
     json: global.values.json === true,
   };
   const connection = lazyConnection(globals, io);
   try {
     if (command === "add") {
+      const { runAdd } = await import("./add.ts");
       await runAdd(rest, {
         register: async (name: string, info: ServiceInfo) =>
           await (await connection.get()).client.add(name, info),
@@ -145,7 +146,7 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
     }
     const parsed = parseGoFlags(rest, COMMAND_FLAGS, { command });
     if (parsed.values.help) {
-      io.stdout(COMMAND_USAGE[command]);
+      io.stdout(await usageOf(command));
       return 0;
     }
     const json = globals.json || parsed.values.json === true;
@@ -219,18 +220,22 @@ async function remove(
 /** Connects on first use only, so usage errors and `add`'s build never wait for the network. */
 function lazyConnection(globals: Globals, io: CliIo) {
   let connection: Promise<ConnectedRegistryClient> | undefined;
+  const connect = async () => {
+    const { bootstrapAddresses } = await import("../p2p/bootstrap.ts");
+    const bootstraps = bootstrapAddresses(globals.bootstrapFlags, globals.bootstrapEnv);
+    if (bootstraps.length === 0) {
+      throw new UsageError("no bootstrap given: use -bootstrap <multiaddr> or set P2P_BOOTSTRAPS");
+    }
+    const { connectRegistry } = await import("../client/registry_client.ts");
+    return await connectRegistry({
+      bootstraps,
+      psk: globals.psk,
+      logger: createLogger({ write: io.stderr }),
+    });
+  };
   return {
     get(): Promise<ConnectedRegistryClient> {
-      if (globals.bootstraps.length === 0) {
-        throw new UsageError(
-          "no bootstrap given: use -bootstrap <multiaddr> or set P2P_BOOTSTRAPS",
-        );
-      }
-      connection ??= connectRegistry({
-        bootstraps: globals.bootstraps,
-        psk: globals.psk,
-        logger: createLogger({ write: io.stderr }),
-      });
+      connection ??= connect();
       return connection;
     },
     async close(): Promise<void> {
