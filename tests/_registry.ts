@@ -170,21 +170,33 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `cli.ts` as a user would. */
-export async function runCli(
+/** Runs a command to its end with no input; returns its exit code and output. */
+export async function runCommand(
+  command: string,
   args: string[],
   env: Record<string, string> = {},
 ): Promise<CliResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", repoPath("cli.ts"), ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdin: "null",
-  }).output();
+  const out = await new Deno.Command(command, { args, env, stdin: "null" }).output();
   return {
     code: out.code,
     stdout: new TextDecoder().decode(out.stdout),
     stderr: new TextDecoder().decode(out.stderr),
   };
+}
+
+/** Runs `cli.ts` as a user would. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCommand(Deno.execPath(), ["run", "-A", repoPath("cli.ts"), ...args], {
+    NO_COLOR: "1",
+    ...env,
+  });
+}
+
+/** Runs `service.ts` to its end (help, usage errors, one-off tasks). */
+export function runServiceCommand(args: string[]): Promise<CliResult> {
+  return runCommand(Deno.execPath(), ["run", "-A", repoPath("service.ts"), ...args], {
+    NO_COLOR: "1",
+  });
 }
 
 /** A sample ServiceInfo. */

@@ -3,30 +3,28 @@
  * directory, killing an instance together with its etcd.
  */
 import {
-  repoPath,
+  type CliResult,
+  runCommand,
   type ServiceProcess,
   startService,
   type StartServiceOptions,
 } from "../_registry.ts";
 
+export { runServiceCommand } from "../_registry.ts";
+
 export const PSK = "cluster-test-passphrase";
 
 /** Runs `etcdctl` (API v3) against `endpoint`; returns code and output. */
-export async function etcdctl(
+export function etcdctl(
   endpoint: string,
   args: string[],
   timeoutSeconds = 5,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command("etcdctl", {
-    args: [`--endpoints=${endpoint}`, `--command-timeout=${timeoutSeconds}s`, ...args],
-    env: { ETCDCTL_API: "3" },
-    stdin: "null",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+): Promise<CliResult> {
+  return runCommand(
+    "etcdctl",
+    [`--endpoints=${endpoint}`, `--command-timeout=${timeoutSeconds}s`, ...args],
+    { ETCDCTL_API: "3" },
+  );
 }
 
 /** One row of `etcdctl member list`. */
@@ -106,22 +104,6 @@ export async function assertNoEtcd(dataDirs: string[]): Promise<void> {
     const pids = await etcdPids(dir);
     if (pids.length > 0) throw new Error(`etcd left running on ${dir}: pids ${pids}`);
   }
-}
-
-/** Runs `service.ts` for a one-off task (e.g. -snapshot, -leave-cluster). */
-export async function runServiceTask(
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", repoPath("service.ts"), ...args],
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
 }
 
 /** Waits until `fn` returns true (polling), or throws after `ms`. */

@@ -10,7 +10,7 @@ import {
   join,
   memberList,
   PSK,
-  runServiceTask,
+  runServiceCommand,
   stopAll,
 } from "./_cluster.ts";
 
@@ -37,7 +37,7 @@ Deno.test("-leave-cluster removes a stopped member; SIGTERM alone does not", asy
     const bName = `127.0.0.1-${b.clientPort}-${b.peerPort}`;
 
     // While b runs, -leave-cluster refuses (its etcd member is in use).
-    const busy = await runServiceTask(["-leave-cluster", ...etcdFlags(b)]);
+    const busy = await runServiceCommand(["-leave-cluster", ...etcdFlags(b)]);
     assert.equal(busy.code, 1);
     assert.match(busy.stderr, /stop this instance's registry-service first/);
 
@@ -50,7 +50,7 @@ Deno.test("-leave-cluster removes a stopped member; SIGTERM alone does not", asy
       ].sort(),
     );
 
-    const left = await runServiceTask(["-leave-cluster", ...etcdFlags(b)]);
+    const left = await runServiceCommand(["-leave-cluster", ...etcdFlags(b)]);
     assert.equal(left.code, 0, left.stderr);
     assert.match(left.stdout, new RegExp(`removed etcd member ${bName} .* 1 member\\(s\\) remain`));
     assert.equal((await memberList(a.etcdUrl)).length, 1);
@@ -71,10 +71,10 @@ Deno.test("-leave-cluster removes a stopped member; SIGTERM alone does not", asy
 
     // The only member cannot leave: that would throw the registry's data away.
     assert.equal(await b2.stop(), 0);
-    const left2 = await runServiceTask(["-leave-cluster", ...etcdFlags(b2)]);
+    const left2 = await runServiceCommand(["-leave-cluster", ...etcdFlags(b2)]);
     assert.equal(left2.code, 0, left2.stderr);
     assert.equal(await a.stop(), 0);
-    const only = await runServiceTask(["-leave-cluster", ...etcdFlags(a)]);
+    const only = await runServiceCommand(["-leave-cluster", ...etcdFlags(a)]);
     assert.equal(only.code, 1);
     assert.match(only.stderr, /the cluster's only started member/);
     await assertNoEtcd(dataDirs);

@@ -16,7 +16,7 @@ import {
   join,
   memberList,
   PSK,
-  runServiceTask,
+  runServiceCommand,
   stopAll,
 } from "./_cluster.ts";
 
@@ -51,7 +51,7 @@ Deno.test("snapshot backup, quorum loss and the documented recovery", async () =
 
     // Backup of the live cluster through the instance's etcd member.
     const backup = `${work}/backup.db`;
-    const snap = await runServiceTask([
+    const snap = await runServiceCommand([
       "-snapshot",
       backup,
       "-etcd-client-port",

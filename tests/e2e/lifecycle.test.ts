@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../mod.ts";
-import { freePort, repoPath, sampleInfo, startService } from "../_registry.ts";
+import { freePort, repoPath, runServiceCommand, sampleInfo, startService } from "../_registry.ts";
 
 const PSK = "lifecycle-test";
 
@@ -119,17 +119,7 @@ Deno.test("a missing etcd binary is a one-line error saying how to install it", 
 });
 
 Deno.test("registry-service usage errors exit 2 and name the problem", async () => {
-  const run = async (...args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", repoPath("service.ts"), ...args],
-      env: { NO_COLOR: "1" },
-    }).output();
-    return {
-      code: out.code,
-      stderr: new TextDecoder().decode(out.stderr),
-      stdout: new TextDecoder().decode(out.stdout),
-    };
-  };
+  const run = (...args: string[]) => runServiceCommand(args);
   const help = await run("--help");
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Usage: registry-service \[options\]/);
