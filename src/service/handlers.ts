@@ -74,10 +74,18 @@ export interface HandlerComponents {
 class RefusedRequest extends Error {}
 
 type Outcome = "ok" | "not_found" | "refused" | "error";
-type Handler = (request: string) => Promise<{ answer: string; outcome: Outcome }>;
+/** An answer is text, or its UTF-8 bytes when they are cached. */
+type Handler = (request: string) => Promise<{ answer: string | Uint8Array; outcome: Outcome }>;
+
+const encoder = new TextEncoder();
 
 function preview(text: string): string {
   return text.length > 200 ? `${text.slice(0, 200)}... (${text.length} chars)` : text;
+}
+
+function describe(answer: string | Uint8Array): string {
+  if (typeof answer === "string") return preview(answer);
+  return preview(new TextDecoder().decode(answer.subarray(0, 200))) + ` (${answer.length} bytes)`;
 }
 
 /**
@@ -93,7 +101,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   const limits = components.limits ?? DEFAULT_LIMITS;
   let inFlight = 0;
   // list is encoded once per change of the view, not once per request.
-  let listCache: { version: number; text: string } | undefined;
+  let listCache: { version: number; bytes: Uint8Array } | undefined;
 
   const handlers: Record<string, Handler> = {
     [ADD_PROTOCOL]: async (text) => {
@@ -111,9 +119,10 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
       const view = await store.list();
       if (view.version < 0) return { answer: encodeListResponse(view.entries), outcome: "ok" };
       if (listCache?.version !== view.version) {
-        listCache = { version: view.version, text: encodeListResponse(view.entries) };
+        const bytes = new TextEncoder().encode(encodeListResponse(view.entries));
+        listCache = { version: view.version, bytes };
       }
-      return { answer: listCache.text, outcome: "ok" };
+      return { answer: listCache.bytes, outcome: "ok" };
     },
     [DELETE_PROTOCOL]: async (text) => {
       const name = refuseMalformed(() => validateServiceName(text));
@@ -145,8 +154,9 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         const request = decodeUtf8(bytes).trim();
         const result = await handler(request);
         outcome = result.outcome;
-        await sendAndClose(stream, new TextEncoder().encode(result.answer));
-        logger.info(`${protocol} from ${remote}: ${preview(request)} -> ${preview(result.answer)}`);
+        const answer = result.answer;
+        await sendAndClose(stream, typeof answer === "string" ? encoder.encode(answer) : answer);
+        logger.info(`${protocol} from ${remote}: ${preview(request)} -> ${describe(answer)}`);
       } finally {
         inFlight--;
       }
