@@ -212,6 +212,8 @@ export async function loadOrCreateIdentity(options: IdentityOptions): Promise<Lo
   }
   const key = await generateIdentity(options.algorithm, options.bits);
   try {
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    if (dir) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     // createNew refuses to overwrite a file that appeared since we looked.
     await Deno.writeTextFile(path, encodeKeyFile(key), { createNew: true, mode: 0o600 });
   } catch (err) {
