@@ -88,6 +88,28 @@ export function join(
   return startService({ psk: PSK, newCluster: false, bootstraps: [bootstrap], ...options });
 }
 
+/**
+ * Starts a new cluster's first instance, then `joiners` more that join it at
+ * the same moment (each later MemberAdd must wait for earlier members to start).
+ * Every started instance is pushed onto `services` at once, so a caller's
+ * `finally` can stop them even when a later one fails to start.
+ */
+export async function startCluster(
+  services: (ServiceProcess | undefined)[],
+  joiners = 2,
+): Promise<ServiceProcess[]> {
+  const first = await startService({ psk: PSK });
+  services.push(first);
+  const others = await Promise.all(
+    Array.from({ length: joiners }, async () => {
+      const s = await join(first.addr);
+      services.push(s);
+      return s;
+    }),
+  );
+  return [first, ...others];
+}
+
 /** Stops every instance and makes sure no etcd of theirs is left. */
 export async function stopAll(
   services: (ServiceProcess | undefined)[],

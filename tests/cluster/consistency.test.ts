@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { connectRegistry, ServiceNotFoundError } from "../../mod.ts";
 import { sampleInfo, type ServiceProcess, startService } from "../_registry.ts";
 import { isDeepStrictEqual } from "node:util";
-import { etcdPids, join, PSK, stopAll, waitFor } from "./_cluster.ts";
+import { etcdPids, join, PSK, startCluster, stopAll, waitFor } from "./_cluster.ts";
 
 Deno.test("read-your-writes and deletes across instances, with the view cache", async () => {
   const services: ServiceProcess[] = [];
@@ -51,10 +51,7 @@ Deno.test("an instance whose etcd member stalls answers an error, never a stale 
   const services: ServiceProcess[] = [];
   let stalled: number | undefined;
   try {
-    const a = await startService({ psk: PSK });
-    services.push(a);
-    const [b, c] = await Promise.all([join(a.addr), join(a.addr)]);
-    services.push(b, c);
+    const [a, b] = await startCluster(services);
     await using onA = await connectRegistry({ bootstraps: [a.addr], psk: PSK });
     await using onB = await connectRegistry({
       bootstraps: [b.addr],

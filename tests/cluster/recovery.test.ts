@@ -17,6 +17,7 @@ import {
   memberList,
   PSK,
   runServiceCommand,
+  startCluster,
   stopAll,
 } from "./_cluster.ts";
 
@@ -41,10 +42,7 @@ Deno.test("snapshot backup, quorum loss and the documented recovery", async () =
   const dataDirs: string[] = [];
   const work = await Deno.makeTempDir({ prefix: "registry-recovery-" });
   try {
-    const a = await startService({ psk: PSK });
-    services.push(a);
-    const [b, c] = await Promise.all([join(a.addr), join(a.addr)]);
-    services.push(b, c);
+    const [a, b, c] = await startCluster(services);
     dataDirs.push(a.dataDir, b.dataDir, c.dataDir);
     await addAll(a, NAMES);
     assert.deepEqual(await readAll(c), [...NAMES].sort());

@@ -4,8 +4,17 @@
  */
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../src/client/registry_client.ts";
-import { sampleInfo, type ServiceProcess, startService } from "../_registry.ts";
-import { assertNoEtcd, crash, join, memberList, PSK, stopAll, waitFor } from "./_cluster.ts";
+import { sampleInfo, type ServiceProcess } from "../_registry.ts";
+import {
+  assertNoEtcd,
+  crash,
+  join,
+  memberList,
+  PSK,
+  startCluster,
+  stopAll,
+  waitFor,
+} from "./_cluster.ts";
 
 async function withClient<T>(
   service: ServiceProcess,
@@ -27,11 +36,8 @@ Deno.test("three instances: join, replicate, survive a member loss, rejoin", asy
   const services: (ServiceProcess | undefined)[] = [];
   const dataDirs: string[] = [];
   try {
-    const a = await startService({ psk: PSK });
-    services.push(a);
     // Both join at the same moment: the second MemberAdd must wait for the first member to start.
-    const [b, c] = await Promise.all([join(a.addr), join(a.addr)]);
-    services.push(b, c);
+    const [a, b, c] = await startCluster(services);
     dataDirs.push(a.dataDir, b.dataDir, c.dataDir);
 
     const members = await memberList(a.etcdUrl);
