@@ -36,7 +36,15 @@ export type { RetryOptions } from "./src/client/requester.ts";
 export * from "./src/protocol/service_info.ts";
 export * from "./src/protocol/ids.ts";
 export { MalformedMessageError } from "./src/protocol/messages.ts";
-export { createRegistryNode, type RegistryNode, type RegistryNodeOptions } from "./src/p2p/node.ts";
+export {
+  createRegistryNode,
+  type RegistryNode,
+  type RegistryNodeOptions,
+  type RegistryNodeServices,
+} from "./src/p2p/node.ts";
+export type { MemberAddRequest } from "./src/protocol/messages.ts";
+export type { Logger } from "./src/log/logger.ts";
+
 export { pskFromPassphrase, swarmKey } from "./src/p2p/psk.ts";
 export {
   type Bootstrap,

@@ -4,11 +4,25 @@
  * @module
  */
 
-/** The registry has no entry under the requested name. */
+/**
+ * The registry has no entry under the requested name.
+ *
+ * @example
+ * ```ts ignore
+ * import { getService, ServiceNotFoundError } from "@physarum/registry";
+ * try {
+ *   await getService("missing", { bootstraps: [addr], psk: "secret" });
+ * } catch (err) {
+ *   if (err instanceof ServiceNotFoundError) console.log(`${err.serviceName} is not registered`);
+ * }
+ * ```
+ */
 export class ServiceNotFoundError extends Error {
   /** The name that was looked up. */
   readonly serviceName: string;
   /**
+   * Creates the error.
+   *
    * @param serviceName The name that was looked up.
    */
   constructor(serviceName: string) {
@@ -18,9 +32,23 @@ export class ServiceNotFoundError extends Error {
   }
 }
 
-/** No registry-service could be reached (after discovery and retries). */
+/**
+ * No registry-service could be reached (after discovery and retries).
+ *
+ * @example
+ * ```ts ignore
+ * import { listServices, RegistryUnreachableError } from "@physarum/registry";
+ * try {
+ *   await listServices({ bootstraps: [addr], psk: "secret" });
+ * } catch (err) {
+ *   if (err instanceof RegistryUnreachableError) console.log("no registry-service answered");
+ * }
+ * ```
+ */
 export class RegistryUnreachableError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was tried.
    * @param options Standard error options (`cause`).
    */
@@ -30,9 +58,23 @@ export class RegistryUnreachableError extends Error {
   }
 }
 
-/** A registry-service received the request and refused it (reset the stream or answered an error). */
+/**
+ * A registry-service received the request and refused it (reset the stream or answered an error).
+ *
+ * @example
+ * ```ts ignore
+ * import { addService, RequestRefusedError } from "@physarum/registry";
+ * try {
+ *   await addService("svc", info, { bootstraps: [addr], psk: "secret" });
+ * } catch (err) {
+ *   if (err instanceof RequestRefusedError) console.log(`refused: ${err.message}`);
+ * }
+ * ```
+ */
 export class RequestRefusedError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was refused and by whom.
    * @param options Standard error options (`cause`).
    */

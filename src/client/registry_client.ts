@@ -59,7 +59,11 @@ export interface RegistryClientInit {
 export class RegistryClient {
   readonly #requester: Requester;
 
-  /** @param init Components and settings. */
+  /**
+   * Creates a client on `init.node`; nothing is sent until the first call.
+   *
+   * @param init Components and settings.
+   */
   constructor(init: RegistryClientInit) {
     this.#requester = new Requester({
       node: init.node,

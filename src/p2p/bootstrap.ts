@@ -11,11 +11,25 @@ import type { RegistryNode } from "./node.ts";
 import type { Logger } from "../log/logger.ts";
 import { abortableSleep } from "../_sleep.ts";
 
-/** Thrown for a bootstrap address that is not a full `/ip4/../tcp/../p2p/<id>` multiaddr. */
+/**
+ * Thrown for a bootstrap address that is not a full `/ip4/../tcp/../p2p/<id>` multiaddr.
+ *
+ * @example
+ * ```ts ignore
+ * import { InvalidBootstrapError, parseBootstraps } from "@physarum/registry";
+ * try {
+ *   parseBootstraps(["/ip4/127.0.0.1/tcp/4001"]);
+ * } catch (err) {
+ *   if (err instanceof InvalidBootstrapError) console.log(err.address);
+ * }
+ * ```
+ */
 export class InvalidBootstrapError extends Error {
   /** The address as given. */
   readonly address: string;
   /**
+   * Creates the error.
+   *
    * @param address The address as given.
    * @param reason Why it was refused.
    * @param options Standard error options (`cause`).
@@ -30,9 +44,23 @@ export class InvalidBootstrapError extends Error {
   }
 }
 
-/** Thrown when no bootstrap could be connected. */
+/**
+ * Thrown when no bootstrap could be connected.
+ *
+ * @example
+ * ```ts ignore
+ * import { BootstrapConnectError, connectRegistry } from "@physarum/registry";
+ * try {
+ *   await connectRegistry({ bootstraps: [addr], psk: "secret" });
+ * } catch (err) {
+ *   if (err instanceof BootstrapConnectError) console.log(err.message);
+ * }
+ * ```
+ */
 export class BootstrapConnectError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What failed, with the likely cause.
    * @param options Standard error options (`cause`).
    */

@@ -5,9 +5,19 @@
  * @module
  */
 
-/** Thrown when a payload does not have the form its protocol requires. */
+/**
+ * Thrown when a payload does not have the form its protocol requires.
+ *
+ * @example
+ * ```ts ignore
+ * import { MalformedMessageError } from "@physarum/registry";
+ * console.assert(new MalformedMessageError("bad") instanceof Error);
+ * ```
+ */
 export class MalformedMessageError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What is wrong with the payload.
    * @param options Standard error options (`cause`).
    */

@@ -13,6 +13,20 @@ export interface NetworkRequirements {
 /**
  * What the registry stores for one microservice. JSON field names are exact
  * (they are the wire format shared with the original Go implementation).
+ *
+ * @example
+ * ```ts
+ * import type { ServiceInfo } from "./service_info.ts";
+ * const info: ServiceInfo = {
+ *   ContentHash: "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH",
+ *   DockerHash: "localhost:5000/team/svc@sha256:00",
+ *   NetworkSoftReq: { RTT: 100 },
+ *   NetworkHardReq: { RTT: 200 },
+ *   CpuReq: 20,
+ *   MemoryReq: 1000,
+ * };
+ * console.assert(JSON.stringify(info).startsWith('{"ContentHash"'));
+ * ```
  */
 export interface ServiceInfo {
   /** IPFS CID v0 of the image's `docker save` tar. */
@@ -29,9 +43,23 @@ export interface ServiceInfo {
   MemoryReq: number;
 }
 
-/** Thrown when a ServiceInfo JSON string is not a valid ServiceInfo. */
+/**
+ * Thrown when a ServiceInfo JSON string is not a valid ServiceInfo.
+ *
+ * @example
+ * ```ts ignore
+ * import { InvalidServiceInfoError, parseServiceInfo } from "@physarum/registry";
+ * try {
+ *   parseServiceInfo("{}");
+ * } catch (err) {
+ *   if (err instanceof InvalidServiceInfoError) console.log(err.message);
+ * }
+ * ```
+ */
 export class InvalidServiceInfoError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What is wrong with the record.
    * @param options Standard error options (`cause`).
    */
