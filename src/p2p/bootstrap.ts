@@ -273,9 +273,11 @@ export function keepBootstrapsConnected(
     try {
       for (let delay = initial; !controller.signal.aborted; delay = Math.min(delay * 2, max)) {
         await abortableSleep(delay, controller.signal);
-        if (node.getConnections(bootstrap.peerId).length > 0) return;
         try {
-          await node.dial(bootstrap.addr, { signal: controller.signal });
+          // libp2p may have reconnected by itself (peers it keeps alive); that still needs a re-advertise.
+          if (node.getConnections(bootstrap.peerId).length === 0) {
+            await node.dial(bootstrap.addr, { signal: controller.signal });
+          }
           options.logger?.info(`reconnected to bootstrap ${bootstrap.addr.toString()}`);
           options.onReconnect?.(bootstrap);
           return;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { createRegistryNode, pskFromPassphrase } from "../../mod.ts";
-import { runCli, sampleInfo, startService } from "../_registry.ts";
+import { createRegistryNode, pskFromPassphrase, RENDEZVOUS } from "../../mod.ts";
+import { rendezvousCid } from "../../src/p2p/rendezvous.ts";
+import { freePort, runCli, sampleInfo, startService } from "../_registry.ts";
 import { addService } from "../../mod.ts";
 
 const PSK = "network-test";
@@ -56,4 +57,39 @@ Deno.test("an unreachable bootstrap fails with the original's message after back
   );
   // Three rounds with 100 + 200 ms between them.
   assert.ok(Date.now() - started >= 300);
+});
+
+Deno.test("a lost bootstrap is re-dialled and the service is findable through it again", async () => {
+  const { generateIdentity } = await import("../../src/p2p/identity.ts");
+  const privateKey = await generateIdentity("Ed25519");
+  const port = freePort();
+  const listen = [`/ip4/127.0.0.1/tcp/${port}`];
+  let dhtNode = await createRegistryNode({ psk: pskFromPassphrase(PSK), privateKey, listen });
+  const dhtAddr = dhtNode.getMultiaddrs()[0].toString();
+  const service = await startService({ psk: PSK, bootstraps: [dhtAddr] });
+  try {
+    await dhtNode.stop();
+    await service.waitForLog(/lost connection to bootstrap/);
+    dhtNode = await createRegistryNode({ psk: pskFromPassphrase(PSK), privateKey, listen });
+    await service.waitForLog(/reconnected to bootstrap/, 30_000);
+    // The provider record went with the old node: it must be advertised again.
+    const cid = await rendezvousCid(RENDEZVOUS);
+    const serviceId = service.addr.split("/p2p/")[1];
+    let found = false;
+    const deadline = Date.now() + 20_000;
+    while (!found && Date.now() < deadline) {
+      for await (
+        const provider of dhtNode.contentRouting.findProviders(cid, {
+          signal: AbortSignal.timeout(2_000),
+        })
+      ) {
+        if (provider.id.toString() === serviceId) found = true;
+      }
+      if (!found) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(found, "the service is not findable after the bootstrap came back");
+  } finally {
+    await service.stop();
+    await dhtNode.stop();
+  }
 });
