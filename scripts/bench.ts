@@ -76,6 +76,26 @@ function rssMiB(pid: number): number {
 
 const ms = (x: number) => `${x.toFixed(2)} ms`;
 
+/** A row comparing `value` with `baseline`: the ratio must stay at most (or at least) `limit`. */
+function ratioRow(
+  figure: string,
+  [value, shown]: [number, string],
+  [baseline, baselineShown]: [number, string],
+  bound: "<=" | ">=",
+  limit: number,
+  digits = 2,
+): Row {
+  const ratio = value / baseline;
+  return {
+    figure,
+    value: shown,
+    baseline: baselineShown,
+    ratio: `x${ratio.toFixed(digits)}`,
+    target: `${bound} x${limit.toFixed(1)}`,
+    met: bound === "<=" ? ratio <= limit : ratio >= limit,
+  };
+}
+
 const service = await startService({ psk: PSK });
 const etcd = new Etcd3({ hosts: service.etcdUrl });
 const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
@@ -92,14 +112,13 @@ try {
 
   const getP50 = percentile(await timeEach(WARM_SAMPLES, () => client.get("bench-get")), 0.5);
   const etcdGetP50 = percentile(await timeEach(WARM_SAMPLES, () => etcd.get(key).string()), 0.5);
-  rows.push({
-    figure: "warm get p50",
-    value: ms(getP50),
-    baseline: `etcd3 get ${ms(etcdGetP50)}`,
-    ratio: `x${(getP50 / etcdGetP50).toFixed(2)}`,
-    target: "<= x2.0",
-    met: getP50 / etcdGetP50 <= 2,
-  });
+  rows.push(ratioRow(
+    "warm get p50",
+    [getP50, ms(getP50)],
+    [etcdGetP50, `etcd3 get ${ms(etcdGetP50)}`],
+    "<=",
+    2,
+  ));
 
   const addP50 = percentile(
     await timeEach(WARM_SAMPLES / 2, (i) => client.add(`bench-add-${i % 50}`, info)),
@@ -113,25 +132,23 @@ try {
     ),
     0.5,
   );
-  rows.push({
-    figure: "warm add p50",
-    value: ms(addP50),
-    baseline: `etcd3 put ${ms(putP50)}`,
-    ratio: `x${(addP50 / putP50).toFixed(2)}`,
-    target: "<= x1.5",
-    met: addP50 / putP50 <= 1.5,
-  });
+  rows.push(ratioRow(
+    "warm add p50",
+    [addP50, ms(addP50)],
+    [putP50, `etcd3 put ${ms(putP50)}`],
+    "<=",
+    1.5,
+  ));
 
   const getRate = await throughput(32, () => client.get("bench-get"));
   const etcdRate = await throughput(32, () => etcd.get(key).string());
-  rows.push({
-    figure: "get throughput, 32 in flight",
-    value: `${getRate.toFixed(0)}/s`,
-    baseline: `etcd3 ${etcdRate.toFixed(0)}/s`,
-    ratio: `x${(getRate / etcdRate).toFixed(2)}`,
-    target: ">= x1.0",
-    met: getRate / etcdRate >= 1,
-  });
+  rows.push(ratioRow(
+    "get throughput, 32 in flight",
+    [getRate, `${getRate.toFixed(0)}/s`],
+    [etcdRate, `etcd3 ${etcdRate.toFixed(0)}/s`],
+    ">=",
+    1,
+  ));
 
   const cliWall = await wallTimeMedian(
     Deno.execPath(),
@@ -143,14 +160,14 @@ try {
     "get",
     key,
   ], { ETCDCTL_API: "3" });
-  rows.push({
-    figure: "cold registry-cli get (median of 5)",
-    value: ms(cliWall),
-    baseline: `etcdctl get ${ms(etcdctlWall)}`,
-    ratio: `x${(cliWall / etcdctlWall).toFixed(1)}`,
-    target: "<= x8",
-    met: cliWall / etcdctlWall <= 8,
-  });
+  rows.push(ratioRow(
+    "cold registry-cli get (median of 5)",
+    [cliWall, ms(cliWall)],
+    [etcdctlWall, `etcdctl get ${ms(etcdctlWall)}`],
+    "<=",
+    8,
+    1,
+  ));
 
   const rssBefore = rssMiB(service.child.pid);
   const batch = 500;
