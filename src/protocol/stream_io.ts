@@ -45,23 +45,69 @@ export interface ReadLimits {
  * bytes. On a limit breach the stream is aborted (reset) and the matching
  * error thrown.
  *
+ * Works from the stream's events and state rather than its async iterator:
+ * a peer that sends its request and close together with protocol negotiation
+ * (go-libp2p's lazy multistream-select does) has closed before the reader
+ * attaches, and the iterator would then wait for an event that already fired.
+ *
  * @example
  * ```ts ignore
  * const bytes = await readToEnd(stream, { maxBytes: 1 << 20, idleMs: 10_000 });
  * ```
  */
-export async function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Array> {
+export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let failure: Error | undefined;
-  const fail = (err: Error) => {
-    failure ??= err;
-    stream.abort(err);
-  };
-  // One timer per read, re-armed only when it fires: timers cost more than reading a clock.
   const started = Date.now();
   let lastData = started;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
+  let settled = false;
+
+  const cleanup = () => {
+    settled = true;
+    clearTimeout(timer);
+    stream.removeEventListener("message", onMessage);
+    stream.removeEventListener("remoteCloseWrite", maybeDone);
+    stream.removeEventListener("end", maybeDone);
+    stream.removeEventListener("close", onClose);
+    limits.signal?.removeEventListener("abort", onAbort);
+  };
+  const fail = (err: Error) => {
+    if (settled) return;
+    cleanup();
+    stream.abort(err);
+    reject(err);
+  };
+  const finish = () => {
+    if (settled) return;
+    cleanup();
+    resolve(joinChunks(chunks, size));
+  };
+  // Everything the remote sent has been delivered once its write side is
+  // closed and nothing is left in the stream's read buffer.
+  function maybeDone() {
+    const ended = stream.remoteWriteStatus === "closed" || stream.readStatus === "closed";
+    if (ended && stream.readBufferLength === 0) finish();
+  }
+  function onMessage(evt: { data: Uint8Array | { subarray(): Uint8Array } }) {
+    if (settled) return;
+    const bytes = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray();
+    size += bytes.byteLength;
+    if (size > limits.maxBytes) return fail(new MessageTooLargeError(limits.maxBytes));
+    chunks.push(bytes);
+    lastData = Date.now();
+    maybeDone();
+  }
+  function onClose(evt: Event) {
+    const error = (evt as Event & { error?: Error }).error;
+    if (error) fail(error);
+    else finish();
+  }
+  function onAbort() {
+    fail(limits.signal?.reason ?? new Error("aborted"));
+  }
+  // One timer per read, re-armed only when it fires: timers cost more than reading a clock.
   const check = () => {
     const now = Date.now();
     const idleLeft = limits.idleMs === undefined ? Infinity : lastData + limits.idleMs - now;
@@ -73,27 +119,28 @@ export async function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uin
     const next = Math.min(idleLeft, totalLeft);
     if (next !== Infinity) timer = setTimeout(check, next);
   };
-  check();
-  const onAbort = () => fail(limits.signal?.reason ?? new Error("aborted"));
-  limits.signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    for await (const chunk of stream) {
-      const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray();
-      size += bytes.byteLength;
-      if (size > limits.maxBytes) {
-        fail(new MessageTooLargeError(limits.maxBytes));
-        break;
-      }
-      chunks.push(bytes);
-      lastData = Date.now();
-    }
-  } catch (err) {
-    throw failure ?? err;
-  } finally {
-    clearTimeout(timer);
-    limits.signal?.removeEventListener("abort", onAbort);
+
+  if (limits.signal?.aborted) {
+    onAbort();
+    return promise;
   }
-  if (failure) throw failure;
+  if (stream.status === "reset" || stream.status === "aborted") {
+    fail(new Error(`the stream was ${stream.status} before it could be read`));
+    return promise;
+  }
+  check();
+  limits.signal?.addEventListener("abort", onAbort, { once: true });
+  stream.addEventListener("message", onMessage);
+  stream.addEventListener("remoteCloseWrite", maybeDone);
+  stream.addEventListener("end", maybeDone);
+  stream.addEventListener("close", onClose);
+  // Buffered data is delivered on a microtask after the listener is added;
+  // with nothing buffered, a remote that already closed is done now.
+  maybeDone();
+  return promise;
+}
+
+function joinChunks(chunks: Uint8Array[], size: number): Uint8Array {
   if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(size);
   let offset = 0;
