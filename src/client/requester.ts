@@ -9,6 +9,8 @@ import type { RegistryNode } from "../p2p/node.ts";
 import { findProviders } from "../p2p/rendezvous.ts";
 import { RENDEZVOUS } from "../protocol/ids.ts";
 import { readToEnd, sendAndClose } from "../protocol/stream_io.ts";
+import { concatBytes } from "../_bytes.ts";
+import { connectionMuxer, selectionPrefix, stripSelectionEcho } from "./_lazy_select.ts";
 import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { abortableSleep } from "../_sleep.ts";
@@ -51,6 +53,12 @@ export interface RequesterInit {
 
 class UnsupportedPeerError extends Error {}
 
+/** A peer to try, and whether it is known to speak the protocol (then negotiation is lazy). */
+interface Candidate {
+  peer: PeerId;
+  confirmed: boolean;
+}
+
 /**
  * Sends requests to whichever registry-service answers, remembering the
  * last one that did so warm requests reuse its connection.
@@ -70,6 +78,7 @@ export class Requester {
   readonly #maxResponse: number;
   readonly #logger: Logger;
   #last: PeerId | undefined;
+  readonly #prefixes = new Map<string, Uint8Array>();
 
   /** @param init Components and settings. */
   constructor(init: RequesterInit) {
@@ -92,12 +101,12 @@ export class Requester {
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.#retry.attempts; attempt++) {
       const tried = new Set<string>();
-      for await (const peer of this.#candidates(protocol, signal)) {
+      for await (const { peer, confirmed } of this.#candidates(protocol, signal)) {
         const key = peer.toString();
         if (tried.has(key)) continue;
         tried.add(key);
         try {
-          const answer = await this.#requestPeer(peer, protocol, payload, signal);
+          const answer = await this.#requestPeer(peer, protocol, payload, confirmed, signal);
           this.#last = peer;
           return answer;
         } catch (err) {
@@ -124,8 +133,10 @@ export class Requester {
   }
 
   /** Candidate peers: the last that answered, connected peers, then DHT providers. */
-  async *#candidates(protocol: string, signal?: AbortSignal): AsyncGenerator<PeerId> {
-    if (this.#last && this.#node.getConnections(this.#last).length > 0) yield this.#last;
+  async *#candidates(protocol: string, signal?: AbortSignal): AsyncGenerator<Candidate> {
+    if (this.#last && this.#node.getConnections(this.#last).length > 0) {
+      yield { peer: this.#last, confirmed: true };
+    }
     const connected = this.#node.getPeers();
     const ordered = [
       ...this.#preferred.filter((p) => connected.some((c) => c.equals(p))),
@@ -135,16 +146,18 @@ export class Requester {
     for (const peer of ordered) {
       const protocols = await this.#protocolsOf(peer);
       if (protocols === undefined) unknown.push(peer);
-      else if (protocols.includes(protocol)) yield peer;
+      else if (protocols.includes(protocol)) yield { peer, confirmed: true };
     }
     // Identify may not have finished yet; a peer without the protocol fails negotiation quickly.
-    yield* unknown;
+    for (const peer of unknown) yield { peer, confirmed: false };
     const search = AbortSignal.any([
       AbortSignal.timeout(this.#discoveryMs),
       ...(signal ? [signal] : []),
     ]);
     try {
-      yield* findProviders(this.#node, RENDEZVOUS, { signal: search });
+      for await (const peer of findProviders(this.#node, RENDEZVOUS, { signal: search })) {
+        yield { peer, confirmed: false };
+      }
     } catch (err) {
       signal?.throwIfAborted();
       this.#logger.warn(`DHT search for registry-service failed: ${(err as Error).message}`);
@@ -160,10 +173,17 @@ export class Requester {
     }
   }
 
+  #selectionPrefix(protocol: string): Uint8Array {
+    let prefix = this.#prefixes.get(protocol);
+    if (!prefix) this.#prefixes.set(protocol, prefix = selectionPrefix(protocol));
+    return prefix;
+  }
+
   async #requestPeer(
     peer: PeerId,
     protocol: string,
     payload: Uint8Array,
+    confirmed: boolean,
     signal?: AbortSignal,
   ): Promise<string> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
@@ -171,18 +191,23 @@ export class Requester {
     // An open connection is reused as is; dial() only connects when there is none.
     const connection = this.#node.getConnections(peer).find((c) => c.status === "open") ??
       await this.#node.dial(peer, { signal: combined });
-    // negotiateFully: false sends the protocol id together with the request: one round trip less.
-    const stream = await connection.newStream(protocol, {
-      signal: combined,
-      negotiateFully: false,
-      maxOutboundStreams: 1_024,
-    });
+    // A peer known to speak the protocol gets negotiation, request and close
+    // in one write (one round trip); others are asked first, so a peer without
+    // the protocol is told apart from one that refuses the request.
+    const muxer = confirmed ? connectionMuxer(connection) : undefined;
+    const stream = muxer
+      ? await muxer.createStream({ signal: combined })
+      : await connection.newStream(protocol, { signal: combined, maxOutboundStreams: 1_024 });
     let responded = false;
     try {
-      await sendAndClose(stream, payload, combined);
+      await sendAndClose(
+        stream,
+        muxer ? concatBytes([this.#selectionPrefix(protocol), payload]) : payload,
+        combined,
+      );
       const bytes = await readToEnd(stream, { maxBytes: this.#maxResponse, signal: combined });
       responded = true;
-      return new TextDecoder().decode(bytes);
+      return new TextDecoder().decode(muxer ? stripSelectionEcho(bytes, protocol) : bytes);
     } catch (err) {
       stream.abort(err as Error);
       if (isUnsupported(err)) throw new UnsupportedPeerError(`${peer} does not speak ${protocol}`);

@@ -13,7 +13,7 @@ import { preSharedKey } from "@libp2p/pnet";
 import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
 import { type Identify, identify } from "@libp2p/identify";
 import { type Ping, ping } from "@libp2p/ping";
-import type { PrivateKey } from "@libp2p/interface";
+import type { ComponentLogger, Logger as Libp2pLogger, PrivateKey } from "@libp2p/interface";
 import { swarmKey } from "./psk.ts";
 
 /** The DHT protocol of the original (go-libp2p's default). */
@@ -42,6 +42,12 @@ export interface RegistryNodeOptions {
   psk?: Uint8Array;
   /** Multiaddrs to listen on; none for a client-only node. */
   listen?: string[];
+  /**
+   * libp2p's own debug logging (`defaultLogger()` of `@libp2p/logger` honours
+   * `DEBUG=libp2p:*`). Silent when omitted: libp2p creates loggers for every
+   * stream, and each of its default loggers checks whether stderr is a terminal.
+   */
+  libp2pLogger?: ComponentLogger;
 }
 
 /**
@@ -61,8 +67,10 @@ export interface RegistryNodeOptions {
  */
 export async function createRegistryNode(options: RegistryNodeOptions = {}): Promise<RegistryNode> {
   const psk = options.psk;
+  letBroadcastChannelsUnref();
   return await createLibp2p<RegistryNodeServices>({
     privateKey: options.privateKey,
+    logger: options.libp2pLogger ?? silentComponentLogger(),
     addresses: { listen: options.listen ?? [] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
@@ -85,4 +93,36 @@ export async function createRegistryNode(options: RegistryNodeOptions = {}): Pro
       }),
     },
   });
+}
+
+function silentComponentLogger(): ComponentLogger {
+  const log: Libp2pLogger = Object.assign(() => {}, {
+    error: () => {},
+    trace: () => {},
+    enabled: false,
+    newScope: () => log,
+  });
+  return { forComponent: () => log };
+}
+
+/**
+ * libp2p's peer store locks with mortice, which opens a BroadcastChannel for
+ * worker threads and calls `unref?.()` on it so it does not hold the process
+ * open. Deno's BroadcastChannel has no `unref`, so a program that used a node
+ * never exited after `stop()`. Without worker threads the channel carries
+ * nothing, so unref closes it.
+ */
+function letBroadcastChannelsUnref(): void {
+  const proto = globalThis.BroadcastChannel?.prototype as
+    | (BroadcastChannel & { unref?: () => void })
+    | undefined;
+  if (proto && typeof proto.unref !== "function") {
+    Object.defineProperty(proto, "unref", {
+      value(this: BroadcastChannel) {
+        this.close();
+      },
+      configurable: true,
+      writable: true,
+    });
+  }
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Stream } from "@libp2p/interface";
+import { concatBytes } from "../_bytes.ts";
 
 /** Thrown when a message is larger than allowed. */
 export class MessageTooLargeError extends Error {
@@ -82,7 +83,7 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
   const finish = () => {
     if (settled) return;
     cleanup();
-    resolve(joinChunks(chunks, size));
+    resolve(concatBytes(chunks));
   };
   // Everything the remote sent has been delivered once its write side is
   // closed and nothing is left in the stream's read buffer.
@@ -138,17 +139,6 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
   // with nothing buffered, a remote that already closed is done now.
   maybeDone();
   return promise;
-}
-
-function joinChunks(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 /**

@@ -139,3 +139,35 @@ Deno.test("registry-service usage errors exit 2 and name the problem", async () 
     /no bootstraps: give -bootstrap <multiaddr> or P2P_BOOTSTRAPS, or run with -local/,
   );
 });
+
+Deno.test("a program that used the client library exits by itself after closing it", async () => {
+  const service = await startService({ psk: "exit-test" });
+  try {
+    const program = `
+      import { connectRegistry } from "./mod.ts";
+      await using conn = await connectRegistry({ bootstraps: [${
+      JSON.stringify(service.addr)
+    }], psk: "exit-test" });
+      await conn.client.add("exits", ${JSON.stringify(sampleInfo(2))});
+      console.log(Object.keys(await conn.client.list()).join(","));
+    `;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["eval", program],
+      cwd: repoPath("."),
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Nothing may hold the process open: no timer, socket or channel left behind.
+    const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const out = await child.output();
+    clearTimeout(killer);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.signal, null, `still running 30 s after closing: ${stderr}`);
+    assert.equal(out.code, 0, stderr);
+    assert.equal(new TextDecoder().decode(out.stdout).trim(), "exits");
+  } finally {
+    await service.stop();
+  }
+});

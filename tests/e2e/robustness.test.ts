@@ -3,6 +3,13 @@ import { multiaddr } from "@multiformats/multiaddr";
 import type { Stream } from "@libp2p/interface";
 import { connectRegistry, createRegistryNode, pskFromPassphrase } from "../../mod.ts";
 import { sampleInfo, startService } from "../_registry.ts";
+import {
+  connectionMuxer,
+  selectionPrefix,
+  stripSelectionEcho,
+} from "../../src/client/_lazy_select.ts";
+import { readToEnd } from "../../src/protocol/stream_io.ts";
+import { concatBytes } from "../../src/_bytes.ts";
 
 const PSK = "robustness-test";
 const encoder = new TextEncoder();
@@ -113,6 +120,36 @@ Deno.test("misbehaving peers are refused and the service keeps serving", async (
         await stillServes();
       },
     );
+  } finally {
+    await node.stop();
+    await service.stop();
+  }
+});
+
+Deno.test("a request sent with its negotiation and close in one write is answered at once", async () => {
+  // go-libp2p negotiates a single protocol lazily: header, protocol, request
+  // and close arrive together, before the handler starts reading.
+  const service = await startService({ psk: PSK });
+  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+  try {
+    const connection = await node.dial(multiaddr(service.addr));
+    await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+    await conn.client.add("eager", sampleInfo(4));
+    const muxer = connectionMuxer(connection);
+    assert.ok(muxer, "this libp2p version exposes no connection muxer");
+    for (const [protocol, payload] of [["/get/0.1", "eager"], ["/list/0.1", ""]]) {
+      const stream = await muxer.createStream();
+      stream.send(concatBytes([selectionPrefix(protocol), encoder.encode(payload)]));
+      await stream.close();
+      // Well inside the service's 10 s idle limit, which used to end such requests.
+      const answer = await readToEnd(stream, {
+        maxBytes: 1 << 20,
+        signal: AbortSignal.timeout(5_000),
+      });
+      const body = JSON.parse(new TextDecoder().decode(stripSelectionEcho(answer, protocol)));
+      if (protocol === "/get/0.1") assert.equal(body.LookupOk, true);
+      else assert.deepEqual(Object.keys(body.NameToInfoStr), ["eager"]);
+    }
   } finally {
     await node.stop();
     await service.stop();
