@@ -8,6 +8,7 @@ import { type FlagSpecs, formatFlags, parseGoFlags } from "./flags.ts";
 import type { ConnectedRegistryClient, RegistryClient } from "../client/registry_client.ts";
 import type { ServiceInfo } from "../protocol/service_info.ts";
 import { createLogger } from "../log/logger.ts";
+import { libp2pDebugLogger } from "../log/libp2p_debug.ts";
 
 // libp2p, docker and hashing code load only when a command needs them: start-up stays short.
 
@@ -231,6 +232,7 @@ function lazyConnection(globals: Globals, io: CliIo) {
       bootstraps,
       psk: globals.psk,
       logger: createLogger({ write: io.stderr }),
+      libp2pLogger: await libp2pDebugLogger(io.env),
     });
   };
   return {

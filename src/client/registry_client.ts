@@ -30,6 +30,7 @@ import {
   validateServiceInfo,
 } from "../protocol/service_info.ts";
 import type { Logger } from "../log/logger.ts";
+import type { ComponentLogger } from "@libp2p/interface";
 import { Requester, type RetryOptions } from "./requester.ts";
 import { RequestRefusedError, ServiceNotFoundError } from "./errors.ts";
 
@@ -148,6 +149,8 @@ export interface ConnectOptions {
   logger?: Logger;
   /** Stops connecting. */
   signal?: AbortSignal;
+  /** libp2p's own debug logging; silent when omitted (see `RegistryNodeOptions`). */
+  libp2pLogger?: ComponentLogger;
 }
 
 /** A client on a temporary node; close it (or use `await using`) when done. */
@@ -178,6 +181,7 @@ export async function connectRegistry(options: ConnectOptions): Promise<Connecte
   }
   const node = await createRegistryNode({
     psk: options.psk ? pskFromPassphrase(options.psk) : undefined,
+    libp2pLogger: options.libp2pLogger,
   });
   try {
     await connectBootstraps(node, bootstraps, {

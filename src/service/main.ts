@@ -5,6 +5,7 @@
  */
 import { UsageError } from "../cli/errors.ts";
 import { batchedSink, createLogger } from "../log/logger.ts";
+import { libp2pDebugLogger } from "../log/libp2p_debug.ts";
 import { type ClusterTask, parseServiceArgs, SERVICE_USAGE } from "./options.ts";
 import { type RegistryServiceConfig, startRegistryService } from "./registry_service.ts";
 import type { Logger } from "../log/logger.ts";
@@ -77,7 +78,11 @@ async function runService(
   }
   let service;
   try {
-    service = await startRegistryService(config, { logger, print: io.stdout });
+    service = await startRegistryService(config, {
+      logger,
+      print: io.stdout,
+      libp2pLogger: await libp2pDebugLogger(io.env),
+    });
   } catch (err) {
     logger.error(`registry-service failed to start: ${(err as Error).message}`);
     return 1;

@@ -18,6 +18,7 @@ import { RENDEZVOUS } from "../protocol/ids.ts";
 import { type EtcdProcess, startEtcd } from "../store/etcd_process.ts";
 import { RegistryStore } from "../store/registry_store.ts";
 import type { Logger } from "../log/logger.ts";
+import type { ComponentLogger } from "@libp2p/interface";
 import { registerHandlers } from "./handlers.ts";
 import { createRegistryMetrics } from "./metrics.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
@@ -66,6 +67,8 @@ export interface RegistryServiceConfig {
 export interface RegistryServiceComponents {
   /** Where the service logs (requests, etcd output, warnings). */
   logger: Logger;
+  /** libp2p's own debug logging; silent when omitted (see `RegistryNodeOptions`). */
+  libp2pLogger?: ComponentLogger;
   /** Where the listen multiaddrs are printed, one per line. */
   print: (line: string) => void;
 }
@@ -131,6 +134,7 @@ export async function startRegistryService(
       privateKey: identity.key,
       psk: config.psk === undefined ? undefined : pskFromPassphrase(config.psk),
       listen: config.listen,
+      libp2pLogger: components.libp2pLogger,
     });
     cleanups.push(() => node.stop());
     if (bootstraps.length > 0) await connectBootstraps(node, bootstraps, { logger });
