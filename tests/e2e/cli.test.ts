@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { addService } from "../../mod.ts";
-import { runCli, sampleInfo, startService } from "../_registry.ts";
+import { repoPath, runCli, runCommand, sampleInfo, startService } from "../_registry.ts";
 
 const PSK = "cli-test-passphrase";
 
@@ -103,4 +103,47 @@ Deno.test("registry-cli usage: help, missing and extra arguments, no bootstrap",
   const badBootstrap = await runCli(["-bootstrap", "/ip4/1.2.3.4/tcp/1", "get", "x"]);
   assert.equal(badBootstrap.code, 1);
   assert.match(badBootstrap.stderr, /invalid bootstrap "\/ip4\/1\.2\.3\.4\/tcp\/1"/);
+});
+
+Deno.test("the bundled registry-cli (deno task bundle) runs on its own, outside the repository", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "registry-bundle-" });
+  const service = await startService({ psk: "bundle-test" });
+  try {
+    const bundle = `${dir}/registry-cli.js`;
+    const built = await runCommand(Deno.execPath(), [
+      "bundle",
+      "--platform",
+      "deno",
+      "--minify",
+      "-o",
+      bundle,
+      repoPath("cli.ts"),
+    ]);
+    assert.equal(built.code, 0, built.stderr);
+    await addService("bundled", sampleInfo(5), { bootstraps: [service.addr], psk: "bundle-test" });
+    // Run from the bundle's own directory: no deno.json, no node_modules.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        bundle,
+        "-bootstrap",
+        service.addr,
+        "-psk",
+        "bundle-test",
+        "-json",
+        "get",
+        "bundled",
+      ],
+      cwd: dir,
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), sampleInfo(5));
+  } finally {
+    await service.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
