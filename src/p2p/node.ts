@@ -15,6 +15,7 @@ import { type Identify, identify } from "@libp2p/identify";
 import { type Ping, ping } from "@libp2p/ping";
 import type { ComponentLogger, Logger as Libp2pLogger, PrivateKey } from "@libp2p/interface";
 import { swarmKey } from "./psk.ts";
+import { coalescingMuxer } from "./_coalesce.ts";
 
 /** The DHT protocol of the original (go-libp2p's default). */
 export const DHT_PROTOCOL = "/ipfs/kad/1.0.0";
@@ -74,7 +75,7 @@ export async function createRegistryNode(options: RegistryNodeOptions = {}): Pro
     addresses: { listen: options.listen ?? [] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [coalescingMuxer(yamux())],
     connectionProtector: psk ? preSharedKey({ psk: swarmKey(psk) }) : undefined,
     connectionManager: {
       inboundConnectionThreshold: 1_000,
