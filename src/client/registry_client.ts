@@ -30,8 +30,9 @@ import {
   validateServiceInfo,
 } from "../protocol/service_info.ts";
 import type { Logger } from "../log/logger.ts";
-import type { ComponentLogger } from "@libp2p/interface";
+import type { ComponentLogger, PeerId } from "@libp2p/interface";
 import { Requester, type RetryOptions } from "./requester.ts";
+import { lazyDhtDiscovery } from "./_dht_discovery.ts";
 import { RequestRefusedError, ServiceNotFoundError } from "./errors.ts";
 
 /** Components and settings for {@linkcode RegistryClient}. */
@@ -44,6 +45,11 @@ export interface RegistryClientInit {
   retry?: RetryOptions;
   /** Where retries are reported. */
   logger?: Logger;
+  /**
+   * Finds registry-services beyond the connected peers (they are tried
+   * first); by default the node's own DHT.
+   */
+  discover?: (signal: AbortSignal) => AsyncIterable<PeerId>;
 }
 
 /**
@@ -71,6 +77,7 @@ export class RegistryClient {
       preferredPeers: init.bootstraps?.map((b) => b.peerId),
       retry: init.retry,
       logger: init.logger,
+      discover: init.discover,
     });
   }
 
@@ -179,8 +186,15 @@ export async function connectRegistry(options: ConnectOptions): Promise<Connecte
   if (bootstraps.length === 0) {
     throw new TypeError("at least one bootstrap is needed (-bootstrap or P2P_BOOTSTRAPS)");
   }
-  const node = await createRegistryNode({
-    psk: options.psk ? pskFromPassphrase(options.psk) : undefined,
+  const psk = options.psk ? pskFromPassphrase(options.psk) : undefined;
+  // No DHT on the client node: the bootstraps are usually registry-services,
+  // and a DHT node is started only if they are not.
+  const node = await createRegistryNode({ psk, libp2pLogger: options.libp2pLogger, dht: false });
+  const discovery = lazyDhtDiscovery({
+    node,
+    bootstraps,
+    psk,
+    logger: options.logger,
     libp2pLogger: options.libp2pLogger,
   });
   try {
@@ -198,8 +212,10 @@ export async function connectRegistry(options: ConnectOptions): Promise<Connecte
     bootstraps,
     retry: options.retry,
     logger: options.logger,
+    discover: (signal) => discovery.discover(signal),
   });
   const close = async (): Promise<void> => {
+    await discovery.stop();
     await node.stop();
   };
   return { client, node, close, [Symbol.asyncDispose]: close };

@@ -49,6 +49,8 @@ export interface RequesterInit {
   maxResponseBytes?: number;
   /** Where retries are reported. */
   logger?: Logger;
+  /** Finds registry-services beyond the connected peers; the node's own DHT by default. */
+  discover?: (signal: AbortSignal) => AsyncIterable<PeerId>;
 }
 
 class UnsupportedPeerError extends Error {}
@@ -77,6 +79,7 @@ export class Requester {
   readonly #discoveryMs: number;
   readonly #maxResponse: number;
   readonly #logger: Logger;
+  readonly #discover: (signal: AbortSignal) => AsyncIterable<PeerId>;
   #last: PeerId | undefined;
   readonly #prefixes = new Map<string, Uint8Array>();
 
@@ -89,6 +92,8 @@ export class Requester {
     this.#discoveryMs = init.discoveryTimeoutMs ?? 10_000;
     this.#maxResponse = init.maxResponseBytes ?? 256 * 1024 * 1024;
     this.#logger = init.logger ?? silentLogger;
+    this.#discover = init.discover ??
+      ((signal) => findProviders(init.node, RENDEZVOUS, { signal }));
   }
 
   /**
@@ -155,7 +160,7 @@ export class Requester {
       ...(signal ? [signal] : []),
     ]);
     try {
-      for await (const peer of findProviders(this.#node, RENDEZVOUS, { signal: search })) {
+      for await (const peer of this.#discover(search)) {
         yield { peer, confirmed: false };
       }
     } catch (err) {

@@ -10,7 +10,7 @@ import { tcp } from "@libp2p/tcp";
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { preSharedKey } from "@libp2p/pnet";
-import { type KadDHT, kadDHT, passthroughMapper } from "@libp2p/kad-dht";
+import type { KadDHT } from "@libp2p/kad-dht";
 import { type Identify, identify } from "@libp2p/identify";
 import { type Ping, ping } from "@libp2p/ping";
 import type { ComponentLogger, Logger as Libp2pLogger, PrivateKey } from "@libp2p/interface";
@@ -22,8 +22,8 @@ export const DHT_PROTOCOL = "/ipfs/kad/1.0.0";
 
 /** Services every registry node runs. */
 export interface RegistryNodeServices {
-  /** Kademlia DHT, server mode. */
-  dht: KadDHT;
+  /** Kademlia DHT, server mode; absent on a node created with `dht: false`. */
+  dht?: KadDHT;
   /** Identify, which tells peers our protocols. */
   identify: Identify;
   /** Ping. */
@@ -43,6 +43,12 @@ export interface RegistryNodeOptions {
   psk?: Uint8Array;
   /** Multiaddrs to listen on; none for a client-only node. */
   listen?: string[];
+  /**
+   * Run a Kademlia DHT server (default `true`). A client that reaches
+   * registry-services through its bootstraps needs none, and starts faster
+   * without loading it.
+   */
+  dht?: boolean;
   /**
    * libp2p's own debug logging (`defaultLogger()` of `@libp2p/logger` honours
    * `DEBUG=libp2p:*`). Silent when omitted: libp2p creates loggers for every
@@ -85,14 +91,19 @@ export async function createRegistryNode(options: RegistryNodeOptions = {}): Pro
     services: {
       identify: identify(),
       ping: ping(),
-      dht: kadDHT({
-        protocol: DHT_PROTOCOL,
-        clientMode: false,
-        // Loopback and LAN addresses are the norm on a private network.
-        peerInfoMapper: passthroughMapper,
-        allowQueryWithZeroPeers: true,
-      }),
+      ...(options.dht ?? true ? { dht: await dhtService() } : {}),
     },
+  });
+}
+
+async function dhtService() {
+  const { kadDHT, passthroughMapper } = await import("@libp2p/kad-dht");
+  return kadDHT({
+    protocol: DHT_PROTOCOL,
+    clientMode: false,
+    // Loopback and LAN addresses are the norm on a private network.
+    peerInfoMapper: passthroughMapper,
+    allowQueryWithZeroPeers: true,
   });
 }
 

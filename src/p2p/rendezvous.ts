@@ -6,7 +6,7 @@
  */
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
-import type { PeerId } from "@libp2p/interface";
+import type { PeerId, PeerStore } from "@libp2p/interface";
 import type { RegistryNode } from "./node.ts";
 import type { Logger } from "../log/logger.ts";
 
@@ -84,6 +84,8 @@ export async function startAdvertising(
 export interface FindProvidersOptions {
   /** Stops the search. */
   signal?: AbortSignal;
+  /** Where the providers' addresses are recorded; the searching node's peer store by default. */
+  peerStore?: PeerStore;
 }
 
 /**
@@ -103,7 +105,9 @@ export async function* findProviders(
   for await (const provider of node.contentRouting.findProviders(cid, { signal: options.signal })) {
     if (provider.id.equals(node.peerId)) continue;
     if (provider.multiaddrs.length > 0) {
-      await node.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {});
+      await (options.peerStore ?? node.peerStore)
+        .merge(provider.id, { multiaddrs: provider.multiaddrs })
+        .catch(() => {});
     }
     yield provider.id;
   }

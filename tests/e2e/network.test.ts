@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createRegistryNode, pskFromPassphrase, RENDEZVOUS } from "../../mod.ts";
 import { rendezvousCid } from "../../src/p2p/rendezvous.ts";
 import { freePort, runCli, sampleInfo, startService } from "../_registry.ts";
-import { addService } from "../../mod.ts";
+import { addService, connectRegistry } from "../../mod.ts";
 
 const PSK = "network-test";
 
@@ -19,6 +19,11 @@ Deno.test("discovery through a separate plain DHT node both sides bootstrap to",
     const res = await runCli(["-bootstrap", dhtAddr, "-psk", PSK, "get", "via-dht"]);
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stdout, `Response:\n${JSON.stringify(sampleInfo(3))}\n`);
+
+    // The library's client node runs no DHT; it searches through a second node only now.
+    await using conn = await connectRegistry({ bootstraps: [dhtAddr], psk: PSK });
+    assert.equal(conn.node.services.dht, undefined);
+    assert.deepEqual(await conn.client.get("via-dht"), sampleInfo(3));
   } finally {
     await service.stop();
     await dhtNode.stop();
