@@ -187,9 +187,13 @@ export async function connectRegistry(options: ConnectOptions): Promise<Connecte
     throw new TypeError("at least one bootstrap is needed (-bootstrap or P2P_BOOTSTRAPS)");
   }
   const psk = options.psk ? pskFromPassphrase(options.psk) : undefined;
-  // No DHT on the client node: the bootstraps are usually registry-services,
-  // and a DHT node is started only if they are not.
-  const node = await createRegistryNode({ psk, libp2pLogger: options.libp2pLogger, dht: false });
+  // A client-only node starts sooner; the bootstraps are usually
+  // registry-services, and a DHT node is started only if they are not.
+  const node = await createRegistryNode({
+    psk,
+    libp2pLogger: options.libp2pLogger,
+    clientOnly: true,
+  });
   const discovery = lazyDhtDiscovery({
     node,
     bootstraps,

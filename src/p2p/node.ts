@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { createLibp2p, type Libp2p } from "libp2p";
+import { createLibp2p, type Libp2p, type ServiceFactoryMap } from "libp2p";
 import { tcp } from "@libp2p/tcp";
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
@@ -22,12 +22,12 @@ export const DHT_PROTOCOL = "/ipfs/kad/1.0.0";
 
 /** Services every registry node runs. */
 export interface RegistryNodeServices {
-  /** Kademlia DHT, server mode; absent on a node created with `dht: false`. */
+  /** Kademlia DHT, server mode; absent on a `clientOnly` node. */
   dht?: KadDHT;
-  /** Identify, which tells peers our protocols. */
-  identify: Identify;
-  /** Ping. */
-  ping: Ping;
+  /** Identify, which tells peers our protocols; absent on a `clientOnly` node. */
+  identify?: Identify;
+  /** Ping; absent on a `clientOnly` node. */
+  ping?: Ping;
   /** Index signature required by libp2p's ServiceMap. */
   [name: string]: unknown;
 }
@@ -44,11 +44,12 @@ export interface RegistryNodeOptions {
   /** Multiaddrs to listen on; none for a client-only node. */
   listen?: string[];
   /**
-   * Run a Kademlia DHT server (default `true`). A client that reaches
-   * registry-services through its bootstraps needs none, and starts faster
-   * without loading it.
+   * A node that only asks (default `false`): no DHT, identify or ping, so it
+   * starts sooner. Peers it talks to are then negotiated with in full on the
+   * first request, and it finds registry-services only among the peers it
+   * connects to.
    */
-  dht?: boolean;
+  clientOnly?: boolean;
   /**
    * libp2p's own debug logging (`defaultLogger()` of `@libp2p/logger` honours
    * `DEBUG=libp2p:*`). Silent when omitted: libp2p creates loggers for every
@@ -88,11 +89,12 @@ export async function createRegistryNode(options: RegistryNodeOptions = {}): Pro
       maxIncomingPendingConnections: 256,
       maxConnections: 1_000,
     },
-    services: {
-      identify: identify(),
-      ping: ping(),
-      ...(options.dht ?? true ? { dht: await dhtService() } : {}),
-    },
+    // The cast: libp2p's factory map cannot express optional services.
+    services: (options.clientOnly
+      ? {}
+      : { identify: identify(), ping: ping(), dht: await dhtService() }) as ServiceFactoryMap<
+        RegistryNodeServices
+      >,
   });
 }
 
