@@ -4,7 +4,15 @@
  * @module
  */
 
-/** Joins `parts` into one array (`parts[0]` itself when there is only one). */
+/**
+ * Joins `parts` into one array (`parts[0]` itself when there is only one).
+ *
+ * @example
+ * ```ts
+ * import { concatBytes } from "./_bytes.ts";
+ * console.assert(concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])]).length === 3);
+ * ```
+ */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
   let size = 0;

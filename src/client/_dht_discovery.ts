@@ -34,7 +34,16 @@ export interface LazyDhtDiscovery {
   stop(): Promise<void>;
 }
 
-/** Discovery through a DHT node started on first use. */
+/**
+ * Discovery through a DHT node started on first use.
+ *
+ * @example
+ * ```ts ignore
+ * const discovery = lazyDhtDiscovery({ node, bootstraps, psk });
+ * for await (const peer of discovery.discover()) console.log(peer.toString());
+ * await discovery.stop();
+ * ```
+ */
 export function lazyDhtDiscovery(init: LazyDhtDiscoveryInit): LazyDhtDiscovery {
   let searcher: Promise<RegistryNode> | undefined;
   const start = async (signal?: AbortSignal) => {

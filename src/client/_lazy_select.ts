@@ -20,13 +20,26 @@ const encoder = new TextEncoder();
 /**
  * The muxer of an open connection, or `undefined` when this libp2p version
  * does not expose one (callers then negotiate in full with `newStream`).
+ *
+ * @example
+ * ```ts ignore
+ * const stream = await connectionMuxer(connection)?.createStream();
+ * ```
  */
 export function connectionMuxer(connection: Connection): StreamMuxer | undefined {
   const muxer = (connection as unknown as { muxer?: StreamMuxer }).muxer;
   return typeof muxer?.createStream === "function" && muxer.status === "open" ? muxer : undefined;
 }
 
-/** The bytes a dialer sends to select `protocol`: header and protocol, each length-prefixed. */
+/**
+ * The bytes a dialer sends to select `protocol`: header and protocol, each length-prefixed.
+ *
+ * @example
+ * ```ts
+ * import { selectionPrefix } from "./_lazy_select.ts";
+ * console.assert(selectionPrefix("/get/0.1")[0] === 19); // "/multistream/1.0.0\n"
+ * ```
+ */
 export function selectionPrefix(protocol: string): Uint8Array {
   return concatBytes([lengthPrefixed(`${MULTISTREAM_ID}\n`), lengthPrefixed(`${protocol}\n`)]);
 }
@@ -35,6 +48,13 @@ export function selectionPrefix(protocol: string): Uint8Array {
  * Strips the listener's negotiation echo from the start of `answer` and
  * returns the rest. Throws `UnsupportedProtocolError` when the listener
  * declined `protocol`, `InvalidMessageError` for anything else unexpected.
+ *
+ * @example
+ * ```ts
+ * import { selectionPrefix, stripSelectionEcho } from "./_lazy_select.ts";
+ * const answer = new Uint8Array([...selectionPrefix("/list/0.1"), 123, 125]);
+ * console.assert(stripSelectionEcho(answer, "/list/0.1").length === 2);
+ * ```
  */
 export function stripSelectionEcho(answer: Uint8Array, protocol: string): Uint8Array {
   let offset = 0;

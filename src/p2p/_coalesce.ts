@@ -17,6 +17,11 @@ const MAX_BUFFERED = 64 * 1024;
 /**
  * Wraps a stream muxer factory (`yamux()`) so that each muxer's connection
  * coalesces the frames written in one turn of the event loop.
+ *
+ * @example
+ * ```ts ignore
+ * const node = await createLibp2p({ streamMuxers: [coalescingMuxer(yamux())], ... });
+ * ```
  */
 export function coalescingMuxer<M extends StreamMuxer>(
   inner: () => StreamMuxerFactory<M>,
