@@ -81,7 +81,6 @@ export class Requester {
   readonly #logger: Logger;
   readonly #discover: (signal: AbortSignal) => AsyncIterable<PeerId>;
   #last: PeerId | undefined;
-  readonly #prefixes = new Map<string, Uint8Array>();
 
   /** @param init Components and settings. */
   constructor(init: RequesterInit) {
@@ -178,12 +177,6 @@ export class Requester {
     }
   }
 
-  #selectionPrefix(protocol: string): Uint8Array {
-    let prefix = this.#prefixes.get(protocol);
-    if (!prefix) this.#prefixes.set(protocol, prefix = selectionPrefix(protocol));
-    return prefix;
-  }
-
   async #requestPeer(
     peer: PeerId,
     protocol: string,
@@ -207,7 +200,7 @@ export class Requester {
     try {
       await sendAndClose(
         stream,
-        muxer ? concatBytes([this.#selectionPrefix(protocol), payload]) : payload,
+        muxer ? concatBytes([selectionPrefix(protocol), payload]) : payload,
         combined,
       );
       const bytes = await readToEnd(stream, { maxBytes: this.#maxResponse, signal: combined });
