@@ -147,3 +147,19 @@ Deno.test("the bundled registry-cli (deno task bundle) runs on its own, outside 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("libp2p's own debug log appears on stderr with DEBUG=libp2p:*, and only then", async () => {
+  const service = await startService({ psk: "debug-test" });
+  try {
+    const args = ["-bootstrap", service.addr, "-psk", "debug-test", "list"];
+    const quiet = await runCli(args);
+    const debug = await runCli(args, { DEBUG: "libp2p:tcp*" });
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(debug.code, 0, debug.stderr);
+    assert.equal(quiet.stderr, "");
+    assert.match(debug.stderr, /libp2p:tcp dialing \/ip4\/127\.0\.0\.1/);
+    assert.equal(debug.stdout, quiet.stdout);
+  } finally {
+    await service.stop();
+  }
+});
