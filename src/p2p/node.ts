@@ -16,6 +16,7 @@ import { type Ping, ping } from "@libp2p/ping";
 import type { ComponentLogger, Logger as Libp2pLogger, PrivateKey } from "@libp2p/interface";
 import { swarmKey } from "./psk.ts";
 import { coalescingMuxer } from "./_coalesce.ts";
+import { skipRepeatedProtocolMerges } from "./_protocol_merges.ts";
 
 /** The DHT protocol of the original (go-libp2p's default). */
 export const DHT_PROTOCOL = "/ipfs/kad/1.0.0";
@@ -76,7 +77,7 @@ export interface RegistryNodeOptions {
 export async function createRegistryNode(options: RegistryNodeOptions = {}): Promise<RegistryNode> {
   const psk = options.psk;
   letBroadcastChannelsUnref();
-  return await createLibp2p<RegistryNodeServices>({
+  const node = await createLibp2p<RegistryNodeServices>({
     privateKey: options.privateKey,
     logger: options.libp2pLogger ?? silentComponentLogger(),
     addresses: { listen: options.listen ?? [] },
@@ -96,6 +97,8 @@ export async function createRegistryNode(options: RegistryNodeOptions = {}): Pro
         RegistryNodeServices
       >,
   });
+  skipRepeatedProtocolMerges(node);
+  return node;
 }
 
 async function dhtService() {
