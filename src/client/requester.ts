@@ -198,12 +198,16 @@ export class Requester {
       : await connection.newStream(protocol, { signal: combined, maxOutboundStreams: 1_024 });
     let responded = false;
     try {
+      // Reading starts first, so every event of the answer is seen (an answer is complete only
+      // when the peer closes; a connection that goes first fails the read).
+      const reading = readToEnd(stream, { maxBytes: this.#maxResponse, signal: combined });
+      reading.catch(() => {}); // awaited below; a failed send aborts the stream first
       await sendAndClose(
         stream,
         muxer ? concatBytes([selectionPrefix(protocol), payload]) : payload,
         combined,
       );
-      const bytes = await readToEnd(stream, { maxBytes: this.#maxResponse, signal: combined });
+      const bytes = await reading;
       responded = true;
       return new TextDecoder().decode(muxer ? stripSelectionEcho(bytes, protocol) : bytes);
     } catch (err) {

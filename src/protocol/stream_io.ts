@@ -41,10 +41,24 @@ export interface ReadLimits {
   signal?: AbortSignal;
 }
 
+/** Thrown when a stream ends before the remote closed its write side (reset, connection lost). */
+export class StreamEndedEarlyError extends Error {
+  /**
+   * @param message How the stream ended.
+   * @param options Standard error options (`cause`: the stream's own error, if any).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StreamEndedEarlyError";
+  }
+}
+
 /**
  * Reads a stream until the remote closes its write side and returns the
- * bytes. On a limit breach the stream is aborted (reset) and the matching
- * error thrown.
+ * bytes. A stream that ends any other way (reset, aborted, its connection
+ * closed or lost) fails with {@linkcode StreamEndedEarlyError}, never with
+ * the part that arrived. On a limit breach the stream is aborted (reset) and
+ * the matching error thrown.
  *
  * Works from the stream's events and state rather than its async iterator:
  * a peer that sends its request and close together with protocol negotiation
@@ -64,13 +78,16 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
   let timer: ReturnType<typeof setTimeout> | undefined;
   const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
   let settled = false;
+  // Only a close of the remote's write side completes a message. js-libp2p
+  // also marks that side closed when the stream is reset or its connection
+  // goes, and announces the end before the error, so the event is what counts.
+  let remoteClosed = false;
 
   const cleanup = () => {
     settled = true;
     clearTimeout(timer);
     stream.removeEventListener("message", onMessage);
-    stream.removeEventListener("remoteCloseWrite", maybeDone);
-    stream.removeEventListener("end", maybeDone);
+    stream.removeEventListener("remoteCloseWrite", onRemoteClose);
     stream.removeEventListener("close", onClose);
     limits.signal?.removeEventListener("abort", onAbort);
   };
@@ -88,8 +105,11 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
   // Everything the remote sent has been delivered once its write side is
   // closed and nothing is left in the stream's read buffer.
   function maybeDone() {
-    const ended = stream.remoteWriteStatus === "closed" || stream.readStatus === "closed";
-    if (ended && stream.readBufferLength === 0) finish();
+    if (remoteClosed && stream.readBufferLength === 0) finish();
+  }
+  function onRemoteClose() {
+    remoteClosed = true;
+    maybeDone();
   }
   function onMessage(evt: { data: Uint8Array | { subarray(): Uint8Array } }) {
     if (settled) return;
@@ -101,9 +121,16 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
     maybeDone();
   }
   function onClose(evt: Event) {
+    if (remoteClosed && stream.readBufferLength === 0) return finish();
     const error = (evt as Event & { error?: Error }).error;
-    if (error) fail(error);
-    else finish();
+    fail(
+      new StreamEndedEarlyError(
+        error
+          ? `the stream ended before the message was complete: ${error.message}`
+          : "the connection closed before the message was complete",
+        { cause: error },
+      ),
+    );
   }
   function onAbort() {
     fail(limits.signal?.reason ?? new Error("aborted"));
@@ -125,15 +152,16 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
     onAbort();
     return promise;
   }
-  if (stream.status === "reset" || stream.status === "aborted") {
-    fail(new Error(`the stream was ${stream.status} before it could be read`));
+  if (stream.status !== "open" && stream.status !== "closing") {
+    // A stream we have not closed can only be closed by its connection going away.
+    fail(new StreamEndedEarlyError(`the stream was ${stream.status} before it could be read`));
     return promise;
   }
+  remoteClosed = stream.remoteWriteStatus === "closed";
   check();
   limits.signal?.addEventListener("abort", onAbort, { once: true });
   stream.addEventListener("message", onMessage);
-  stream.addEventListener("remoteCloseWrite", maybeDone);
-  stream.addEventListener("end", maybeDone);
+  stream.addEventListener("remoteCloseWrite", onRemoteClose);
   stream.addEventListener("close", onClose);
   // Buffered data is delivered on a microtask after the listener is added;
   // with nothing buffered, a remote that already closed is done now.
@@ -143,7 +171,9 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
 
 /**
  * Sends `bytes` and closes the write side, waiting for the send buffer to
- * drain when the transport asks for it.
+ * drain when the transport asks for it. Fails with
+ * {@linkcode StreamEndedEarlyError} when the stream is reset or aborted
+ * before everything was handed to the connection.
  *
  * @example
  * ```ts ignore
@@ -155,6 +185,20 @@ export async function sendAndClose(
   bytes: Uint8Array,
   signal?: AbortSignal,
 ): Promise<void> {
-  if (bytes.byteLength > 0 && !stream.send(bytes)) await stream.onDrain({ signal });
-  await stream.close({ signal });
+  try {
+    if (bytes.byteLength > 0 && !stream.send(bytes)) await stream.onDrain({ signal });
+    await stream.close({ signal });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    // js-libp2p rejects with the stream's close event when the stream ends while it waits.
+    const cause = err instanceof Error ? err : (err as { error?: Error }).error;
+    throw new StreamEndedEarlyError(
+      `the stream ended before the message was sent${cause ? `: ${cause.message}` : ""}`,
+      { cause },
+    );
+  }
+  // js-libp2p lets a close of an aborted stream succeed, its unsent data dropped.
+  if (stream.status === "aborted" || stream.status === "reset") {
+    throw new StreamEndedEarlyError(`the stream was ${stream.status} before the message was sent`);
+  }
 }

@@ -21,9 +21,9 @@ Deno.test("many frames written in one turn arrive whole and in order", async () 
       void stream.close();
     });
     const stream = await client.dialProtocol(server.getMultiaddrs()[0], "/test/burst/1");
+    const reading = readToEnd(stream, { maxBytes: 1 << 20, signal: AbortSignal.timeout(10_000) });
     await stream.close();
-    const got = await readToEnd(stream, { maxBytes: 1 << 20, signal: AbortSignal.timeout(10_000) });
-    assert.deepEqual(got, concatBytes(parts));
+    assert.deepEqual(await reading, concatBytes(parts));
   } finally {
     await client.stop();
     await server.stop();
@@ -43,12 +43,14 @@ Deno.test("a transfer larger than the write buffer arrives intact under backpres
       crypto.getRandomValues(body.subarray(i, i + 65_536));
     }
     const stream = await client.dialProtocol(server.getMultiaddrs()[0], "/test/digest/1");
+    const reading = readToEnd(stream, { maxBytes: 64, signal: AbortSignal.timeout(30_000) });
     for (let i = 0; i < body.length; i += 100_000) {
       if (!stream.send(body.subarray(i, i + 100_000))) await stream.onDrain();
     }
     await stream.close();
-    const digest = await readToEnd(stream, { maxBytes: 64, signal: AbortSignal.timeout(30_000) });
-    assert.deepEqual([...digest], [...new Uint8Array(await crypto.subtle.digest("SHA-256", body))]);
+    assert.deepEqual([...await reading], [
+      ...new Uint8Array(await crypto.subtle.digest("SHA-256", body)),
+    ]);
   } finally {
     await client.stop();
     await server.stop();

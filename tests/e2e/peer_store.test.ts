@@ -20,11 +20,9 @@ async function connectedPair(): Promise<{ server: RegistryNode; client: Registry
 
 async function echo(client: RegistryNode, server: RegistryNode): Promise<void> {
   const stream = await client.dialProtocol(server.peerId, ECHO);
+  const reading = readToEnd(stream, { maxBytes: 1024, idleMs: 5_000 });
   await sendAndClose(stream, new TextEncoder().encode("hi"));
-  assert.equal(
-    new TextDecoder().decode(await readToEnd(stream, { maxBytes: 1024, idleMs: 5_000 })),
-    "hi",
-  );
+  assert.equal(new TextDecoder().decode(await reading), "hi");
 }
 
 Deno.test("the protocol of an inbound stream is recorded for the remote peer", async () => {

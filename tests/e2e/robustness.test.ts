@@ -139,13 +139,11 @@ Deno.test("a request sent with its negotiation and close in one write is answere
     assert.ok(muxer, "this libp2p version exposes no connection muxer");
     for (const [protocol, payload] of [["/get/0.1", "eager"], ["/list/0.1", ""]]) {
       const stream = await muxer.createStream();
+      // Well inside the service's 10 s idle limit, which used to end such requests.
+      const reading = readToEnd(stream, { maxBytes: 1 << 20, signal: AbortSignal.timeout(5_000) });
       stream.send(concatBytes([selectionPrefix(protocol), encoder.encode(payload)]));
       await stream.close();
-      // Well inside the service's 10 s idle limit, which used to end such requests.
-      const answer = await readToEnd(stream, {
-        maxBytes: 1 << 20,
-        signal: AbortSignal.timeout(5_000),
-      });
+      const answer = await reading;
       const body = JSON.parse(new TextDecoder().decode(stripSelectionEcho(answer, protocol)));
       if (protocol === "/get/0.1") assert.equal(body.LookupOk, true);
       else assert.deepEqual(Object.keys(body.NameToInfoStr), ["eager"]);
