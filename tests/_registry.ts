@@ -59,6 +59,8 @@ export interface StartServiceOptions {
   /** Extra flags. */
   args?: string[];
   env?: Record<string, string>;
+  /** Keep only about this many characters of the log (its end); everything when omitted. */
+  logLimit?: number;
 }
 
 /**
@@ -106,7 +108,12 @@ export async function startService(options: StartServiceOptions = {}): Promise<S
   }).spawn();
   let logText = "";
   const errPump = (async () => {
-    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) logText += text;
+    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+      logText += text;
+      if (options.logLimit && logText.length > 2 * options.logLimit) {
+        logText = logText.slice(-options.logLimit);
+      }
+    }
   })();
   const addrs: string[] = [];
   let outText = "";
