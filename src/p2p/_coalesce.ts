@@ -46,9 +46,10 @@ function coalesceWrites(connection: MessageStream): void {
   const flush = (): boolean => {
     scheduled = false;
     if (pending.byteLength === 0) return !connection.writableNeedsDrain;
-    // One contiguous buffer: noise's node-crypto path runs its cipher once per
-    // piece of a list, and each call has a fixed cost far above copying.
-    const data = pending.subarray();
+    // Many small frames go down as one buffer: noise's node-crypto path runs its
+    // cipher once per piece of a list, at a fixed cost far above copying them.
+    // Large pieces (a big answer) are few, and are not worth copying.
+    const data = pending.byteLength < MAX_BUFFERED ? pending.subarray() : pending;
     pending = new Uint8ArrayList();
     try {
       return send(data);
