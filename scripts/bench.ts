@@ -272,7 +272,14 @@ try {
   );
   const served = clients.filter((r) => r.status === "fulfilled").length;
   const failure = clients.find((r) => r.status === "rejected") as PromiseRejectedResult | undefined;
-  if (failure) console.error(`a client failed: ${failure.reason}`);
+  if (failure) {
+    // What failed and what the service said about it: a failure here is worth chasing.
+    for (let err = failure.reason; err; err = err.cause) {
+      console.error(`a client failed: ${err.name}: ${err.message}`);
+    }
+    const warnings = service.log().split("\n").filter((l) => /WARN|ERROR/.test(l));
+    console.error(warnings.slice(-10).join("\n"));
+  }
   rows.push(
     checkRow(
       "50 clients connecting at once from one host",
