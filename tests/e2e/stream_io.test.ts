@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Connection } from "@libp2p/interface";
-import { createRegistryNode, type RegistryNode } from "../../mod.ts";
+import { createRegistryNode } from "../../mod.ts";
 import { readToEnd, sendAndClose, StreamEndedEarlyError } from "../../src/protocol/stream_io.ts";
 
 // A message is complete only when the remote closed its write side; a stream or connection
