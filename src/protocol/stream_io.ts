@@ -60,6 +60,10 @@ export class StreamEndedEarlyError extends Error {
  * the part that arrived. On a limit breach the stream is aborted (reset) and
  * the matching error thrown.
  *
+ * Start reading before closing your own write side: a stream closed both
+ * ways before the reader attaches cannot be told from one whose connection
+ * went, so it fails.
+ *
  * Works from the stream's events and state rather than its async iterator:
  * a peer that sends its request and close together with protocol negotiation
  * (go-libp2p's lazy multistream-select does) has closed before the reader

@@ -119,7 +119,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
       const view = await store.list();
       if (view.version < 0) return { answer: encodeListResponse(view.entries), outcome: "ok" };
       if (listCache?.version !== view.version) {
-        const bytes = new TextEncoder().encode(encodeListResponse(view.entries));
+        const bytes = encoder.encode(encodeListResponse(view.entries));
         listCache = { version: view.version, bytes };
       }
       return { answer: listCache.bytes, outcome: "ok" };
