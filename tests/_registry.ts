@@ -18,7 +18,13 @@ export function freePort(): number {
   return port;
 }
 
-/** A running registry-service process. */
+/**
+ * The V8 flags `deno task start` and `deno task compile` give the service
+ * (README, performance): tests and the bench run it the way it ships.
+ */
+export const SERVICE_V8_FLAGS = "--v8-flags=--max-semi-space-size=4";
+
+/** A running registry-service started by {@linkcode startService}. */
 export interface ServiceProcess {
   /** First listen multiaddr with `/p2p/<id>` (usable as a bootstrap). */
   addr: string;
@@ -75,6 +81,7 @@ export async function startService(options: StartServiceOptions = {}): Promise<S
   const args = [
     "run",
     "-A",
+    SERVICE_V8_FLAGS,
     repoPath("service.ts"),
     "-ephemeral",
     "-algo",
