@@ -58,16 +58,30 @@ async function throughput(inFlight: number, fn: () => Promise<unknown>): Promise
   return done / ((performance.now() - started) / 1000);
 }
 
-async function wallTimeMedian(cmd: string, args: string[], env: Record<string, string>) {
-  const samples: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const start = performance.now();
-    const out = await new Deno.Command(cmd, { args, env, stdout: "null", stderr: "piped" })
-      .output();
-    samples.push(performance.now() - start);
-    if (out.code !== 0) throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
+interface Command {
+  cmd: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/**
+ * Median wall time of each command over 5 rounds. The commands take turns within
+ * a round, so a drift of the machine's speed reaches all of them alike.
+ */
+async function wallTimeMedians(commands: Command[]): Promise<number[]> {
+  const samples: number[][] = commands.map(() => []);
+  for (let round = 0; round < 5; round++) {
+    for (const [i, { cmd, args, env }] of commands.entries()) {
+      const start = performance.now();
+      const out = await new Deno.Command(cmd, { args, env, stdout: "null", stderr: "piped" })
+        .output();
+      samples[i].push(performance.now() - start);
+      if (out.code !== 0) {
+        throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
+      }
+    }
   }
-  return percentile(samples, 0.5);
+  return samples.map((s) => percentile(s, 0.5));
 }
 
 function rssMiB(pid: number): number {
@@ -174,21 +188,19 @@ try {
   }).output();
   if (!built.success) throw new Error(`bundling failed: ${new TextDecoder().decode(built.stderr)}`);
   const cliArgs = ["-bootstrap", service.addr, "-psk", PSK, "get", "bench-get"];
-  const etcdctlWall = await wallTimeMedian("etcdctl", [
-    `--endpoints=${service.etcdUrl}`,
-    "get",
-    key,
-  ], { ETCDCTL_API: "3" });
-  const bundledWall = await wallTimeMedian(
-    Deno.execPath(),
-    ["run", "-A", bundle, ...cliArgs],
-    { NO_COLOR: "1" },
-  );
-  const sourceWall = await wallTimeMedian(
-    Deno.execPath(),
-    ["run", "-A", repoPath("cli.ts"), ...cliArgs],
-    { NO_COLOR: "1" },
-  );
+  const [etcdctlWall, bundledWall, sourceWall] = await wallTimeMedians([
+    {
+      cmd: "etcdctl",
+      args: [`--endpoints=${service.etcdUrl}`, "get", key],
+      env: { ETCDCTL_API: "3" },
+    },
+    { cmd: Deno.execPath(), args: ["run", "-A", bundle, ...cliArgs], env: { NO_COLOR: "1" } },
+    {
+      cmd: Deno.execPath(),
+      args: ["run", "-A", repoPath("cli.ts"), ...cliArgs],
+      env: { NO_COLOR: "1" },
+    },
+  ]);
   await Deno.remove(bundleDir, { recursive: true });
   rows.push(ratioRow(
     "cold registry-cli get, bundled (median of 5)",
