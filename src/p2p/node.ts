@@ -15,6 +15,7 @@ import { type Identify, identify } from "@libp2p/identify";
 import { type Ping, ping } from "@libp2p/ping";
 import type { ComponentLogger, Logger as Libp2pLogger, PrivateKey } from "@libp2p/interface";
 import { swarmKey } from "./psk.ts";
+import { shareXsalsa20MemoryView } from "./_xsalsa20_memory.ts";
 import { coalescingMuxer } from "./_coalesce.ts";
 import { skipRepeatedProtocolMerges } from "./_protocol_merges.ts";
 
@@ -77,6 +78,7 @@ export interface RegistryNodeOptions {
 export async function createRegistryNode(options: RegistryNodeOptions = {}): Promise<RegistryNode> {
   const psk = options.psk;
   letBroadcastChannelsUnref();
+  if (psk) shareXsalsa20MemoryView();
   const node = await createLibp2p<RegistryNodeServices>({
     privateKey: options.privateKey,
     logger: options.libp2pLogger ?? silentComponentLogger(),

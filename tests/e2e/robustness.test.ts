@@ -153,3 +153,26 @@ Deno.test("a request sent with its negotiation and close in one write is answere
     await service.stop();
   }
 });
+
+Deno.test("a PSK service keeps serving when connections take turns after large answers", async () => {
+  // xsalsa20 (pnet's cipher) grew its shared WebAssembly memory on every message
+  // of connections open when one large message had grown it, until the service
+  // died of a RangeError.
+  const service = await startService({ psk: PSK });
+  try {
+    await using a = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+    await using b = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+    await using c = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+    // 100 entries of 30 kB: each list answer is 3 MB.
+    const big = (i: number) => ({ ...sampleInfo(i), ContentHash: `Qm${i}`.padEnd(30_000, "x") });
+    await Promise.all(Array.from({ length: 100 }, (_, i) => a.client.add(`big-${i}`, big(i))));
+    for (let i = 0; i < 3; i++) assert.equal(Object.keys(await a.client.list()).length, 100);
+    for (let i = 0; i < 600; i++) {
+      const { client } = i % 2 ? b : c;
+      assert.deepEqual(await client.get("big-1"), big(1));
+    }
+    assert.equal(Object.keys(await a.client.list()).length, 100);
+  } finally {
+    await service.stop();
+  }
+});
