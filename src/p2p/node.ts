@@ -15,7 +15,7 @@ import { type Identify, identify } from "@libp2p/identify";
 import { type Ping, ping } from "@libp2p/ping";
 import type { ComponentLogger, Logger as Libp2pLogger, PrivateKey } from "@libp2p/interface";
 import { swarmKey } from "./psk.ts";
-import { shareXsalsa20MemoryView } from "./_xsalsa20_memory.ts";
+import { releasingCipherSlots } from "./_pnet_cipher.ts";
 import { coalescingMuxer } from "./_coalesce.ts";
 import { skipRepeatedProtocolMerges } from "./_protocol_merges.ts";
 
@@ -78,7 +78,6 @@ export interface RegistryNodeOptions {
 export async function createRegistryNode(options: RegistryNodeOptions = {}): Promise<RegistryNode> {
   const psk = options.psk;
   letBroadcastChannelsUnref();
-  if (psk) shareXsalsa20MemoryView();
   const node = await createLibp2p<RegistryNodeServices>({
     privateKey: options.privateKey,
     logger: options.libp2pLogger ?? silentComponentLogger(),
@@ -86,7 +85,9 @@ export async function createRegistryNode(options: RegistryNodeOptions = {}): Pro
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [coalescingMuxer(yamux())],
-    connectionProtector: psk ? preSharedKey({ psk: swarmKey(psk) }) : undefined,
+    connectionProtector: psk
+      ? releasingCipherSlots(preSharedKey({ psk: swarmKey(psk) }))
+      : undefined,
     connectionManager: {
       inboundConnectionThreshold: 1_000,
       maxIncomingPendingConnections: 256,
