@@ -19,6 +19,16 @@ if (import.meta.main) {
       Deno.addSignalListener("SIGINT", handler);
       Deno.addSignalListener("SIGTERM", handler);
     },
+    onUncaughtError: (handler) => {
+      globalThis.addEventListener("error", (event) => {
+        event.preventDefault();
+        handler(event.error);
+      });
+      globalThis.addEventListener("unhandledrejection", (event) => {
+        event.preventDefault();
+        handler(event.reason);
+      });
+    },
   });
   Deno.exit(code);
 }

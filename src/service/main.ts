@@ -21,12 +21,18 @@ export interface ServiceMainIo {
   stderr: (line: string) => void;
   /** Calls `handler` when the process is asked to stop (SIGINT, SIGTERM). */
   onShutdownSignal: (handler: () => void) => void;
+  /**
+   * Calls `handler` with an error nothing caught (thrown in an event listener,
+   * a promise nobody awaited) instead of ending the process at once, so that
+   * the service can say what happened and stop etcd before it exits.
+   */
+  onUncaughtError?: (handler: (error: unknown) => void) => void;
 }
 
 /**
  * Runs the registry-service until it is stopped; returns the exit code
- * (0 after a requested stop, 1 when etcd died or start-up failed, 2 for
- * usage errors).
+ * (0 after a requested stop, 1 when etcd died, start-up failed or an error
+ * went uncaught, 2 for usage errors).
  *
  * @example
  * ```ts ignore
@@ -90,6 +96,14 @@ async function runService(
   io.onShutdownSignal(() => {
     logger.info("stopping (signal received)");
     void service.stop();
+  });
+  io.onUncaughtError?.((error) => {
+    logger.error(
+      `stopping: an error nobody caught (a bug; please report it with this log): ${
+        error instanceof Error ? error.stack ?? error.message : String(error)
+      }`,
+    );
+    void service.stop(1);
   });
   const code = await service.done;
   logger.info(`registry-service stopped (exit code ${code})`);

@@ -85,8 +85,8 @@ export interface RegistryService {
   readonly http: HttpServer;
   /** Resolves with the exit code once the service has stopped (1 when etcd died). */
   readonly done: Promise<number>;
-  /** Stops everything, etcd last; resolves when stopped. */
-  stop(): Promise<void>;
+  /** Stops everything, etcd last; resolves when stopped. `done` then resolves with `exitCode`. */
+  stop(exitCode?: number): Promise<void>;
 }
 
 /**
@@ -235,7 +235,7 @@ export async function startRegistryService(
       );
       void stop(1);
     });
-    return { node, etcd, store, http, done, stop: () => stop(0) };
+    return { node, etcd, store, http, done, stop };
   } catch (err) {
     await cleanup();
     throw err;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../mod.ts";
 import { freePort, repoPath, runServiceCommand, sampleInfo, startService } from "../_registry.ts";
+import { serviceMain } from "../../src/service/main.ts";
 
 const PSK = "lifecycle-test";
 
@@ -169,5 +170,48 @@ Deno.test("a program that used the client library exits by itself after closing 
     assert.equal(new TextDecoder().decode(out.stdout).trim(), "exits");
   } finally {
     await service.stop();
+  }
+});
+
+Deno.test("an error nobody caught is logged with its stack, then the service stops etcd and exits 1", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "registry-etcd-" });
+  const log: string[] = [];
+  const printed: string[] = [];
+  let uncaught: ((error: unknown) => void) | undefined;
+  const running = serviceMain([
+    "-ephemeral",
+    "-local",
+    "-new-etcd-cluster",
+    "-listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "-etcd-client-port",
+    String(freePort()),
+    "-etcd-peer-port",
+    String(freePort()),
+    "-etcd-data-dir",
+    dataDir,
+    "-prom-listen-addr",
+    `127.0.0.1:${freePort()}`,
+  ], {
+    env: {},
+    stdout: (line) => printed.push(line),
+    stderr: (line) => log.push(line),
+    onShutdownSignal: () => {},
+    onUncaughtError: (handler) => (uncaught = handler),
+  });
+  try {
+    for (let i = 0; i < 300 && !uncaught; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(uncaught, `the service did not start:\n${log.join("\n")}`);
+    assert.equal((await etcdPids(dataDir)).length, 1);
+    uncaught(new RangeError("WebAssembly.Memory.grow(): Maximum memory size exceeded"));
+    assert.equal(await running, 1);
+    const text = log.join("\n");
+    assert.match(text, /ERROR stopping: an error nobody caught .*RangeError: WebAssembly/);
+    assert.match(text, /at .*lifecycle\.test\.ts/, "no stack");
+    assert.deepEqual(await etcdPids(dataDir), [], "etcd was left running");
+  } finally {
+    uncaught?.(new Error("test cleanup"));
+    await running;
+    await Deno.remove(dataDir, { recursive: true });
   }
 });
