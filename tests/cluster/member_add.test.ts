@@ -10,7 +10,13 @@ import { createRegistryNode } from "../../src/p2p/node.ts";
 import { pskFromPassphrase } from "../../src/p2p/psk.ts";
 import { type EtcdProcess, startEtcd } from "../../src/store/etcd_process.ts";
 import { createLogger } from "../../src/log/logger.ts";
-import { freePort, sampleInfo, type ServiceProcess, startService } from "../_registry.ts";
+import {
+  freePort,
+  sampleInfo,
+  type ServiceProcess,
+  startService,
+  tempDataDir,
+} from "../_registry.ts";
 import { assertNoEtcd, etcdctl, join, memberList, PSK, stopAll } from "./_cluster.ts";
 
 function member(clientPort = freePort(), peerPort = freePort()) {
@@ -77,7 +83,7 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
       client.memberAdd({ MemberName: m.name, MemberPeerUrl: m.peerUrl }).then((s) => ({ m, s })),
     ]));
     const start = async (m: ReturnType<typeof member>, initialCluster: string) => {
-      const dataDir = await Deno.makeTempDir({ prefix: "registry-etcd-race-" });
+      const dataDir = await tempDataDir("registry-etcd-race-");
       dataDirs.push(dataDir);
       etcds.push(
         await startEtcd({ ...m, dataDir, initialCluster, clusterState: "existing", logger }),
@@ -111,7 +117,7 @@ Deno.test("a join whose bootstraps reach no registry-service fails in bounded ti
     psk: pskFromPassphrase(PSK),
     listen: ["/ip4/127.0.0.1/tcp/0"],
   });
-  const dataDir = await Deno.makeTempDir({ prefix: "registry-etcd-nojoin-" });
+  const dataDir = await tempDataDir("registry-etcd-nojoin-");
   const started = Date.now();
   try {
     const addr = plain.getMultiaddrs()[0].toString();

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../mod.ts";
-import { freePort, repoPath, runServiceCommand, sampleInfo, startService } from "../_registry.ts";
+import {
+  freePort,
+  repoPath,
+  runServiceCommand,
+  sampleInfo,
+  startService,
+  tempDataDir,
+} from "../_registry.ts";
 import { serviceMain } from "../../src/service/main.ts";
 
 const PSK = "lifecycle-test";
@@ -174,7 +181,7 @@ Deno.test("a program that used the client library exits by itself after closing 
 });
 
 Deno.test("an error nobody caught is logged with its stack, then the service stops etcd and exits 1", async () => {
-  const dataDir = await Deno.makeTempDir({ prefix: "registry-etcd-" });
+  const dataDir = await tempDataDir();
   const log: string[] = [];
   const printed: string[] = [];
   let uncaught: ((error: unknown) => void) | undefined;
@@ -212,6 +219,5 @@ Deno.test("an error nobody caught is logged with its stack, then the service sto
   } finally {
     uncaught?.(new Error("test cleanup"));
     await running;
-    await Deno.remove(dataDir, { recursive: true });
   }
 });
