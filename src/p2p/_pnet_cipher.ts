@@ -103,6 +103,7 @@ export function releasingCipherSlots(
           box.outboundXor?.finalize();
         };
         for (const s of streams) s.addEventListener("close", release, { once: true });
+        release(); // both may have closed during the handshake
         return box;
       },
     };
