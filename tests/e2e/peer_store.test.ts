@@ -33,11 +33,15 @@ async function echo(client: RegistryNode, server: RegistryNode): Promise<void> {
   assert.equal(new TextDecoder().decode(await reading), "hi");
 }
 
+async function assertEchoRecorded(server: RegistryNode, client: RegistryNode): Promise<void> {
+  const peer = await server.peerStore.get(client.peerId);
+  assert.ok(peer.protocols.includes(ECHO), `recorded: ${peer.protocols.join(", ")}`);
+}
+
 Deno.test("the protocol of an inbound stream is recorded for the remote peer", () =>
   withConnectedPair(async (server, client) => {
     await echo(client, server);
-    const peer = await server.peerStore.get(client.peerId);
-    assert.ok(peer.protocols.includes(ECHO), `recorded: ${peer.protocols.join(", ")}`);
+    await assertEchoRecorded(server, client);
   }));
 
 Deno.test("a protocol removed from a record is merged back by the next stream", () =>
@@ -55,8 +59,7 @@ Deno.test("a deleted peer is recorded again by its next stream", () =>
     await server.peerStore.delete(client.peerId);
     assert.equal(await server.peerStore.has(client.peerId), false);
     await echo(client, server);
-    const peer = await server.peerStore.get(client.peerId);
-    assert.ok(peer.protocols.includes(ECHO), `recorded: ${peer.protocols.join(", ")}`);
+    await assertEchoRecorded(server, client);
   }));
 
 Deno.test("a merge that adds a new protocol or other data reaches the store", () =>
