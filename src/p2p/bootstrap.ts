@@ -6,6 +6,7 @@
  */
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import type { PeerId } from "@libp2p/interface";
+import { PskHandshakeRefusedError } from "./_pnet_early_close.ts";
 import { peerIdFromString } from "@libp2p/peer-id";
 import type { RegistryNode } from "./node.ts";
 import type { Logger } from "../log/logger.ts";
@@ -206,14 +207,17 @@ function describe(err: unknown): string {
 }
 
 /**
- * A refused or unreachable TCP connection is not a handshake failure; an
- * error after the socket opened (pnet, noise, stream reset) is.
+ * A refused or unreachable TCP connection is not a handshake failure, nor is
+ * one the remote ended before its half of the PSK handshake; an error after
+ * that (noise, stream reset) is.
  */
 function isHandshakeFailure(err: unknown): boolean {
   const seen = new Set<unknown>();
   const texts: string[] = [];
   let current: unknown = err;
   while (current instanceof Error && !seen.has(current)) {
+    // Refused before the key could matter: worth retrying, and not the key's fault.
+    if (current instanceof PskHandshakeRefusedError) return false;
     seen.add(current);
     texts.push(`${current.name} ${current.message} ${(current as { code?: string }).code ?? ""}`);
     if (current instanceof AggregateError) current = current.errors[0];

@@ -16,8 +16,13 @@ import { type Ping, ping } from "@libp2p/ping";
 import type { ComponentLogger, Logger as Libp2pLogger, PrivateKey } from "@libp2p/interface";
 import { swarmKey } from "./psk.ts";
 import { releasingCipherSlots } from "./_pnet_cipher.ts";
+import { namingRefusedHandshakes } from "./_pnet_early_close.ts";
 import { coalescingMuxer } from "./_coalesce.ts";
 import { skipRepeatedProtocolMerges } from "./_protocol_merges.ts";
+import {
+  MAX_PENDING_HANDSHAKES_PER_HOST,
+  pendingHandshakesPerHost,
+} from "./_pending_handshakes.ts";
 
 /** The DHT protocol of the original (go-libp2p's default). */
 export const DHT_PROTOCOL = "/ipfs/kad/1.0.0";
@@ -86,13 +91,14 @@ export async function createRegistryNode(options: RegistryNodeOptions = {}): Pro
     connectionEncrypters: [noise()],
     streamMuxers: [coalescingMuxer(yamux())],
     connectionProtector: psk
-      ? releasingCipherSlots(preSharedKey({ psk: swarmKey(psk) }))
+      ? namingRefusedHandshakes(releasingCipherSlots(preSharedKey({ psk: swarmKey(psk) })))
       : undefined,
     connectionManager: {
       inboundConnectionThreshold: 1_000,
-      maxIncomingPendingConnections: 256,
+      maxIncomingPendingConnections: 1_024,
       maxConnections: 1_000,
     },
+    connectionGater: pendingHandshakesPerHost(MAX_PENDING_HANDSHAKES_PER_HOST),
     // The cast: libp2p's factory map cannot express optional services.
     services: (options.clientOnly
       ? {}

@@ -40,7 +40,7 @@ Deno.test("a peer with another PSK, or none, cannot connect; the CLI says why, f
       assert.equal(res.code, 1, res.stderr);
       assert.ok(took < 30_000, `took ${took} ms`);
       assert.match(res.stderr, /failed to connect to any bootstrap/);
-      assert.match(res.stderr, /pre-shared key/);
+      assert.match(res.stderr, /pre-shared key \(-psk \/ P2P_PSK\) most likely differs/);
     }
     // The service logs in batches: give a stray request time to show up.
     await new Promise((r) => setTimeout(r, 200));
@@ -62,6 +62,37 @@ Deno.test("an unreachable bootstrap fails with the original's message after back
   );
   // Three rounds with 100 + 200 ms between them.
   assert.ok(Date.now() - started >= 300);
+});
+
+Deno.test("a bootstrap that ends connections before the PSK handshake is retried, the key not blamed", async () => {
+  // What a service too busy to take the connection does (see pendingHandshakesPerHost).
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let accepted = 0;
+  const refusing = (async () => {
+    for await (const conn of listener) {
+      accepted++;
+      conn.close();
+    }
+  })();
+  const { generateIdentity } = await import("../../src/p2p/identity.ts");
+  const { peerIdFromPrivateKey } = await import("@libp2p/peer-id");
+  const peer = peerIdFromPrivateKey(await generateIdentity("Ed25519"));
+  const addr = `/ip4/127.0.0.1/tcp/${listener.addr.port}/p2p/${peer}`;
+  try {
+    const err = await connectRegistry({
+      bootstraps: [addr],
+      psk: PSK,
+      bootstrapBackoffMs: [100, 200],
+    })
+      .then(() => undefined, (e: Error) => e);
+    assert.ok(err, "connected to a listener that closes every connection");
+    assert.match(err.message, /before the pre-shared key handshake; it refused the connection/);
+    assert.doesNotMatch(err.message, /most likely differs/);
+    assert.equal(accepted, 3, "one dial per round: first try, then after 100 and 200 ms");
+  } finally {
+    listener.close();
+    await refusing.catch(() => {});
+  }
 });
 
 Deno.test("a lost bootstrap is re-dialled and the service is findable through it again", async () => {

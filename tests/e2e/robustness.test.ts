@@ -10,6 +10,7 @@ import {
 } from "../../src/client/_lazy_select.ts";
 import { readToEnd } from "../../src/protocol/stream_io.ts";
 import { concatBytes } from "../../src/_bytes.ts";
+import { connect, type Socket } from "node:net";
 
 const PSK = "robustness-test";
 const encoder = new TextEncoder();
@@ -173,6 +174,67 @@ Deno.test("a PSK service keeps serving when connections take turns after large a
     }
     assert.equal(Object.keys(await a.client.list()).length, 100);
   } finally {
+    await service.stop();
+  }
+});
+
+/** Opens `count` TCP connections to `port` from `localAddress` that never send a byte. */
+async function idleSockets(port: number, localAddress: string, count: number): Promise<Socket[]> {
+  return await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connect({ host: "127.0.0.1", port, localAddress });
+        socket.once("connect", () => resolve(socket));
+        socket.once("error", reject);
+      })),
+  );
+}
+
+/** How many of `sockets` the other side has closed within `ms`. */
+async function closedWithin(sockets: Socket[], ms: number): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return sockets.filter((s) => s.readableEnded || s.destroyed).length;
+}
+
+Deno.test("half-open connections from one host do not lock other hosts out", async () => {
+  // Connections that never finish the handshake used to fill the service's
+  // pending slots (256) for 10 s each, refusing every other peer meanwhile.
+  const service = await startService({ psk: PSK });
+  const port = Number(service.addr.split("/")[4]); // /ip4/<ip>/tcp/<port>/p2p/<id>
+  let flood: Socket[] = [];
+  try {
+    flood = await idleSockets(port, "127.0.0.2", 400);
+    for (const s of flood) s.on("error", () => {}); // the service resets those it refuses
+    const refused = await closedWithin(flood, 1_000);
+    assert.ok(refused >= 400 - 128, `one host kept ${400 - refused} handshakes pending`);
+
+    const started = performance.now();
+    await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+    await conn.client.add("during-flood", sampleInfo(5));
+    assert.deepEqual(await conn.client.get("during-flood"), sampleInfo(5));
+    const took = performance.now() - started;
+    assert.ok(took < 5_000, `another host waited ${took.toFixed(0)} ms during the flood`);
+
+    // A completed handshake stops counting: a host may hold more connections than the cap.
+    const held = await Promise.all(
+      Array.from({ length: 150 }, () => createRegistryNode({ psk: pskFromPassphrase(PSK) })),
+    );
+    try {
+      for (let i = 0; i < held.length; i += 50) {
+        await Promise.all(held.slice(i, i + 50).map((n) => n.dial(multiaddr(service.addr))));
+      }
+    } finally {
+      await Promise.all(held.map((n) => n.stop()));
+    }
+
+    // Slots are given back when connections close: the host may try again.
+    for (const s of flood) s.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    flood = await idleSockets(port, "127.0.0.2", 100);
+    for (const s of flood) s.on("error", () => {});
+    assert.equal(await closedWithin(flood, 500), 0, "the host's closed handshakes still count");
+  } finally {
+    for (const s of flood) s.destroy();
     await service.stop();
   }
 });
