@@ -205,7 +205,7 @@ export class Requester {
       await sendAndClose(
         stream,
         muxer ? concatBytes([selectionPrefix(protocol), payload]) : payload,
-        combined,
+        { signal: combined },
       );
       const bytes = await reading;
       responded = true;

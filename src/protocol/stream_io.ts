@@ -181,29 +181,59 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
  */
 const SEND_PIECE_BYTES = 64 * 1024;
 
+/** Options for {@linkcode sendAndClose}. */
+export interface SendOptions {
+  /** Abort when this signal aborts. */
+  signal?: AbortSignal;
+  /**
+   * Reset the stream when the reader takes no data for this long (ms). A slow
+   * reader is waited for; one that stopped is not.
+   */
+  idleMs?: number;
+}
+
 /**
  * Sends `bytes` and closes the write side, waiting for the send buffer to
  * drain when the transport asks for it. Fails with
  * {@linkcode StreamEndedEarlyError} when the stream is reset or aborted
- * before everything was handed to the connection.
+ * before everything was handed to the connection, and with
+ * {@linkcode StreamTimeoutError} (the stream reset) when the reader takes
+ * nothing for `idleMs`.
  *
  * @example
  * ```ts ignore
- * await sendAndClose(stream, new TextEncoder().encode("my-service"));
+ * await sendAndClose(stream, new TextEncoder().encode("my-service"), { idleMs: 10_000 });
  * ```
  */
 export async function sendAndClose(
   stream: Stream,
   bytes: Uint8Array,
-  signal?: AbortSignal,
+  options: SendOptions = {},
 ): Promise<void> {
+  const { signal, idleMs } = options;
+  let idle: AbortSignal | undefined;
+  // Each wait for the reader gets its own idle limit.
+  const waitSignal = () => {
+    if (idleMs === undefined) return signal;
+    idle = AbortSignal.timeout(idleMs);
+    return signal ? AbortSignal.any([signal, idle]) : idle;
+  };
   try {
     for (let at = 0; at < bytes.byteLength; at += SEND_PIECE_BYTES) {
-      if (!stream.send(bytes.subarray(at, at + SEND_PIECE_BYTES))) await stream.onDrain({ signal });
+      if (!stream.send(bytes.subarray(at, at + SEND_PIECE_BYTES))) {
+        await stream.onDrain({ signal: waitSignal() });
+      }
     }
-    await stream.close({ signal });
+    await stream.close({ signal: waitSignal() });
   } catch (err) {
     if (signal?.aborted) throw err;
+    if (idle?.aborted) {
+      const timeout = new StreamTimeoutError(
+        `the answer made no progress for ${idleMs} ms: the reader stopped taking data`,
+      );
+      stream.abort(timeout);
+      throw timeout;
+    }
     // js-libp2p rejects with the stream's close event when the stream ends while it waits.
     const cause = err instanceof Error ? err : (err as { error?: Error }).error;
     throw new StreamEndedEarlyError(

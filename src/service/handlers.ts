@@ -33,7 +33,7 @@ import type { RegistryMetrics } from "./metrics.ts";
 export interface HandlerLimits {
   /** Largest request (bytes); larger ones are refused without buffering them. */
   maxRequestBytes: number;
-  /** A stream with no data for this long is reset (ms). */
+  /** A stream whose request sends no data, or whose reader takes none of the answer, for this long is reset (ms). */
   idleMs: number;
   /** A request not complete after this long is reset (ms). */
   totalMs: number;
@@ -155,7 +155,9 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         const result = await handler(request);
         outcome = result.outcome;
         const answer = result.answer;
-        await sendAndClose(stream, typeof answer === "string" ? encoder.encode(answer) : answer);
+        await sendAndClose(stream, typeof answer === "string" ? encoder.encode(answer) : answer, {
+          idleMs: limits.idleMs,
+        });
         logger.info(`${protocol} from ${remote}: ${preview(request)} -> ${describe(answer)}`);
       } finally {
         inFlight--;

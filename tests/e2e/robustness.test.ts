@@ -238,3 +238,37 @@ Deno.test("half-open connections from one host do not lock other hosts out", asy
     await service.stop();
   }
 });
+
+Deno.test("a client that stops reading its answer is reset after 10 s without progress", async () => {
+  // The answer waited for the reader for ever: enough such streams used up every
+  // request slot (4,096), and the service refused all requests.
+  const service = await startService({ psk: PSK });
+  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+  try {
+    await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+    // 3 MB of list answer: far more than a stream's flow-control window.
+    const big = (i: number) => ({ ...sampleInfo(i), ContentHash: `Qm${i}`.padEnd(30_000, "x") });
+    await Promise.all(Array.from({ length: 100 }, (_, i) => conn.client.add(`big-${i}`, big(i))));
+
+    const stalled = await node.dialProtocol(multiaddr(service.addr), "/list/0.1");
+    stalled.pause(); // the remote is told to stop: the answer can no longer flow
+    stalled.maxReadBufferLength = 64 * 1024 * 1024;
+    const started = Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ended = new Promise<boolean>((resolve) => {
+      stalled.addEventListener("close", () => resolve(true), { once: true });
+      timer = setTimeout(() => resolve(false), 30_000);
+    });
+    await stalled.close();
+    assert.ok(await ended, "the stalled answer was still pending after 30 s");
+    clearTimeout(timer);
+    const took = Date.now() - started;
+    assert.notEqual(stalled.status, "closed", "the stalled answer was completed, not reset");
+    assert.ok(took >= 9_000 && took < 20_000, `reset after ${took} ms`);
+    await service.waitForLog(/\/list\/0\.1 from .* failed: .*no progress/);
+    assert.equal(Object.keys(await conn.client.list()).length, 100);
+  } finally {
+    await node.stop();
+    await service.stop();
+  }
+});
