@@ -91,6 +91,19 @@ export async function tempDataDir(prefix = "registry-etcd-"): Promise<string> {
  * runs in its own temp working directory.
  */
 export async function startService(options: StartServiceOptions = {}): Promise<ServiceProcess> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startServiceOnce(options);
+    } catch (err) {
+      // freePort() releases its port before the service binds it, and another
+      // socket (an outgoing connection's local port, say) can take it first.
+      if (attempt < 3 && /address already in use/i.test((err as Error).message)) continue;
+      throw err;
+    }
+  }
+}
+
+async function startServiceOnce(options: StartServiceOptions): Promise<ServiceProcess> {
   const clientPort = options.clientPort ?? freePort();
   const peerPort = options.peerPort ?? freePort();
   const dataDir = options.dataDir ?? await tempDataDir();
