@@ -19,7 +19,7 @@ for await (const conn of listener) {
   (async () => {
     const buf = new Uint8Array(64);
     for (let read = await conn.read(buf); read !== null; read = await conn.read(buf)) {
-      if (buf[0] !== 0x70) await etcd.put(`bench-floor/proxy-${n++ % 50}`).value(value).exec();
+      if (buf[0] !== 0x3f) await etcd.put(`bench-floor/proxy-${n++ % 50}`).value(value).exec();
       await conn.write(buf.subarray(0, 1));
     }
   })().catch(() => conn.close());

@@ -48,7 +48,7 @@ try {
 
   const paths: [string, (i: number) => Promise<unknown>][] = [
     ["etcd3 put (baseline)", (i) => etcd.put(`bench-floor/direct-${i % 50}`).value(value).exec()],
-    ["TCP round trip to a second process", () => roundTrip("ping")],
+    ["TCP round trip to a second process", () => roundTrip("?")],
     ["put through a raw-TCP proxy process", () => roundTrip("put")],
     ["registry get (libp2p round trip)", () => conn.client.get("floor-get")],
     ["registry add", (i) => conn.client.add(`floor-${i % 50}`, info)],
