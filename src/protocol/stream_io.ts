@@ -6,6 +6,7 @@
  */
 import type { Stream } from "@libp2p/interface";
 import { concatBytes } from "../_bytes.ts";
+import { BudgetExceededError, type ByteBudget } from "./byte_budget.ts";
 
 /** Thrown when a message is larger than allowed. */
 export class MessageTooLargeError extends Error {
@@ -39,6 +40,12 @@ export interface ReadLimits {
   totalMs?: number;
   /** Abort when this signal aborts. */
   signal?: AbortSignal;
+  /**
+   * Bytes the message may hold while it arrives; a message that would take
+   * more fails with {@linkcode BudgetExceededError}. Given back once the read
+   * ends, either way.
+   */
+  budget?: ByteBudget;
 }
 
 /** Thrown when a stream ends before the remote closed its write side (reset, connection lost). */
@@ -87,8 +94,10 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
   // goes, and announces the end before the error, so the event is what counts.
   let remoteClosed = false;
 
+  let taken = 0;
   const cleanup = () => {
     settled = true;
+    limits.budget?.give(taken);
     clearTimeout(timer);
     stream.removeEventListener("message", onMessage);
     stream.removeEventListener("remoteCloseWrite", onRemoteClose);
@@ -120,6 +129,9 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
     const bytes = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray();
     size += bytes.byteLength;
     if (size > limits.maxBytes) return fail(new MessageTooLargeError(limits.maxBytes));
+    const exceeded = limits.budget?.take(bytes.byteLength);
+    if (exceeded) return fail(new BudgetExceededError(exceeded));
+    taken += bytes.byteLength;
     chunks.push(bytes);
     lastData = Date.now();
     maybeDone();

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Stream } from "@libp2p/interface";
+import type { Connection, Stream } from "@libp2p/interface";
 import type { RegistryNode } from "../p2p/node.ts";
 import {
   ADD_PROTOCOL,
@@ -25,6 +25,7 @@ import {
   validateServiceName,
 } from "../protocol/messages.ts";
 import { readToEnd, sendAndClose } from "../protocol/stream_io.ts";
+import { BudgetExceededError, ByteBudget } from "../protocol/byte_budget.ts";
 import type { RegistryStore } from "../store/registry_store.ts";
 import type { Logger } from "../log/logger.ts";
 import type { RegistryMetrics } from "./metrics.ts";
@@ -41,6 +42,10 @@ export interface HandlerLimits {
   maxStreamsPerConnection: number;
   /** Requests handled at once across all peers; more are reset at once. */
   maxInFlight: number;
+  /** Bytes that requests still arriving may hold, across all peers. */
+  maxBufferedBytes: number;
+  /** Bytes that requests still arriving on one connection may hold. */
+  maxBufferedBytesPerConnection: number;
 }
 
 /** The limits the service runs with unless told otherwise. */
@@ -50,6 +55,8 @@ export const DEFAULT_LIMITS: HandlerLimits = {
   totalMs: 30_000,
   maxStreamsPerConnection: 1_024,
   maxInFlight: 4_096,
+  maxBufferedBytes: 128 * 1024 * 1024,
+  maxBufferedBytesPerConnection: 16 * 1024 * 1024,
 };
 
 /** Components for {@linkcode registerHandlers}. */
@@ -100,6 +107,21 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   const { node, store, metrics, logger } = components;
   const limits = components.limits ?? DEFAULT_LIMITS;
   let inFlight = 0;
+  // Requests sent slowly, each under the size limit, could otherwise fill the memory together.
+  const buffered = new ByteBudget(limits.maxBufferedBytes, "requests still arriving");
+  const perConnection = new WeakMap<Connection, ByteBudget>();
+  const budgetOf = (connection: Connection) => {
+    let budget = perConnection.get(connection);
+    if (!budget) {
+      budget = new ByteBudget(
+        limits.maxBufferedBytesPerConnection,
+        "requests still arriving on this connection",
+        buffered,
+      );
+      perConnection.set(connection, budget);
+    }
+    return budget;
+  };
   // list is encoded once per change of the view, not once per request.
   let listCache: { version: number; bytes: Uint8Array } | undefined;
 
@@ -136,7 +158,13 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
     },
   };
 
-  const serve = async (protocol: string, handler: Handler, stream: Stream, remote: string) => {
+  const serve = async (
+    protocol: string,
+    handler: Handler,
+    stream: Stream,
+    connection: Connection,
+  ) => {
+    const remote = connection.remotePeer.toString();
     const started = performance.now();
     let outcome: Outcome = "error";
     try {
@@ -150,6 +178,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           maxBytes: limits.maxRequestBytes,
           idleMs: limits.idleMs,
           totalMs: limits.totalMs,
+          budget: budgetOf(connection),
         });
         const request = decodeUtf8(bytes).trim();
         const result = await handler(request);
@@ -163,7 +192,11 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         inFlight--;
       }
     } catch (err) {
-      if (outcome === "error" && err instanceof RefusedRequest) outcome = "refused";
+      if (
+        outcome === "error" && (err instanceof RefusedRequest || err instanceof BudgetExceededError)
+      ) {
+        outcome = "refused";
+      }
       logger.warn(`${protocol} from ${remote} failed: ${(err as Error).message}`);
       stream.abort(err as Error);
     } finally {
@@ -175,7 +208,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   for (const [protocol, handler] of Object.entries(handlers)) {
     await node.handle(
       protocol,
-      (stream, connection) => serve(protocol, handler, stream, connection.remotePeer.toString()),
+      (stream, connection) => serve(protocol, handler, stream, connection),
       {
         maxInboundStreams: limits.maxStreamsPerConnection,
         maxOutboundStreams: limits.maxStreamsPerConnection,

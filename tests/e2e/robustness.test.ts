@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { Stream } from "@libp2p/interface";
-import { connectRegistry, createRegistryNode, pskFromPassphrase } from "../../mod.ts";
+import {
+  connectRegistry,
+  createRegistryNode,
+  pskFromPassphrase,
+  RegistryClient,
+} from "../../mod.ts";
 import { sampleInfo, startService } from "../_registry.ts";
 import {
   connectionMuxer,
@@ -267,6 +272,47 @@ Deno.test("a client that stops reading its answer is reset after 10 s without pr
     assert.ok(took >= 9_000 && took < 20_000, `reset after ${took} ms`);
     await service.waitForLog(/\/list\/0\.1 from .* failed: .*no progress/);
     assert.equal(Object.keys(await conn.client.list()).length, 100);
+  } finally {
+    await node.stop();
+    await service.stop();
+  }
+});
+
+Deno.test("large requests left incomplete are refused once a connection holds 16 MiB of them", async () => {
+  // Each under the 1 MiB limit, 900 such requests made the service hold 1.1 GiB.
+  const service = await startService({ psk: PSK });
+  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+  try {
+    const target = multiaddr(service.addr);
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    const streams = await Promise.all(
+      Array.from(
+        { length: 100 },
+        () => node.dialProtocol(target, "/add/0.1", { maxOutboundStreams: 1_024 }),
+      ),
+    );
+    // 960 KiB each, never closed: 94 MiB in all.
+    const resets = await Promise.all(streams.map(async (stream) => {
+      try {
+        for (let i = 0; i < 15; i++) {
+          if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(3_000) });
+        }
+      } catch {
+        // Reset by the service, or blocked: told apart below.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      return stream.status === "reset" || stream.status === "aborted" ? 1 : 0;
+    }));
+    const refused = resets.reduce((a: number, b) => a + b, 0);
+    // 16 MiB holds 17 of them; the rest are reset as they pass it (not after the 10 s idle limit).
+    assert.ok(refused >= 80, `only ${refused} of 100 were refused`);
+    await service.waitForLog(/requests still arriving on this connection already hold/);
+
+    // The reset requests gave their bytes back: the same connection is served again.
+    for (const stream of streams) stream.abort(new Error("done"));
+    const sameConnection = new RegistryClient({ node });
+    await sameConnection.add("after-large", sampleInfo(6));
+    assert.deepEqual(await sameConnection.get("after-large"), sampleInfo(6));
   } finally {
     await node.stop();
     await service.stop();
