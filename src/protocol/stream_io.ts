@@ -6,7 +6,7 @@
  */
 import type { Stream } from "@libp2p/interface";
 import { concatBytes } from "../_bytes.ts";
-import { BudgetExceededError, type ByteBudget } from "./byte_budget.ts";
+import { type Budget, BudgetExceededError } from "./budget.ts";
 
 /** Thrown when a message is larger than allowed. */
 export class MessageTooLargeError extends Error {
@@ -45,7 +45,7 @@ export interface ReadLimits {
    * more fails with {@linkcode BudgetExceededError}. Given back once the read
    * ends, either way.
    */
-  budget?: ByteBudget;
+  budget?: Budget;
 }
 
 /** Thrown when a stream ends before the remote closed its write side (reset, connection lost). */

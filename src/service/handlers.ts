@@ -25,7 +25,7 @@ import {
   validateServiceName,
 } from "../protocol/messages.ts";
 import { readToEnd, sendAndClose } from "../protocol/stream_io.ts";
-import { BudgetExceededError, ByteBudget } from "../protocol/byte_budget.ts";
+import { Budget, BudgetExceededError } from "../protocol/budget.ts";
 import type { RegistryStore } from "../store/registry_store.ts";
 import type { Logger } from "../log/logger.ts";
 import type { RegistryMetrics } from "./metrics.ts";
@@ -106,19 +106,20 @@ function describe(answer: string | Uint8Array): string {
 export async function registerHandlers(components: HandlerComponents): Promise<void> {
   const { node, store, metrics, logger } = components;
   const limits = components.limits ?? DEFAULT_LIMITS;
-  let inFlight = 0;
-  // Requests sent slowly, each under the size limit, could otherwise fill the memory together.
-  const buffered = new ByteBudget(limits.maxBufferedBytes, "requests still arriving");
-  const perConnection = new WeakMap<Connection, ByteBudget>();
-  const budgetOf = (connection: Connection) => {
-    let budget = perConnection.get(connection);
+  const inFlight = new Budget(limits.maxInFlight, "requests in flight");
+  // Requests sent slowly, each under the size limit, would otherwise fill the memory together;
+  // each connection gets a share, so one peer cannot take it all.
+  const arriving = new Budget(limits.maxBufferedBytes, "bytes of requests still arriving");
+  const arrivingOn = new WeakMap<Connection, Budget>();
+  const arrivingBudget = (connection: Connection) => {
+    let budget = arrivingOn.get(connection);
     if (!budget) {
-      budget = new ByteBudget(
+      budget = new Budget(
         limits.maxBufferedBytesPerConnection,
-        "requests still arriving on this connection",
-        buffered,
+        "bytes of requests still arriving on this connection",
+        arriving,
       );
-      perConnection.set(connection, budget);
+      arrivingOn.set(connection, budget);
     }
     return budget;
   };
@@ -168,8 +169,8 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
     const started = performance.now();
     let outcome: Outcome = "error";
     try {
-      if (inFlight >= limits.maxInFlight) throw new RefusedRequest("too many requests in flight");
-      inFlight++;
+      const exceeded = inFlight.take(1);
+      if (exceeded) throw new BudgetExceededError(exceeded);
       try {
         if (components.isHealthy && !components.isHealthy()) {
           throw new Error("etcd is not healthy");
@@ -178,7 +179,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           maxBytes: limits.maxRequestBytes,
           idleMs: limits.idleMs,
           totalMs: limits.totalMs,
-          budget: budgetOf(connection),
+          budget: arrivingBudget(connection),
         });
         const request = decodeUtf8(bytes).trim();
         const result = await handler(request);
@@ -189,7 +190,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         });
         logger.info(`${protocol} from ${remote}: ${preview(request)} -> ${describe(answer)}`);
       } finally {
-        inFlight--;
+        inFlight.give(1);
       }
     } catch (err) {
       if (
