@@ -6,8 +6,9 @@ import {
   createRegistryNode,
   pskFromPassphrase,
   RegistryClient,
+  type RegistryNode,
 } from "../../mod.ts";
-import { sampleInfo, startService } from "../_registry.ts";
+import { sampleInfo, type ServiceProcess, startService } from "../_registry.ts";
 import {
   connectionMuxer,
   selectionPrefix,
@@ -19,6 +20,20 @@ import { connect, type Socket } from "node:net";
 
 const PSK = "robustness-test";
 const encoder = new TextEncoder();
+
+/** Runs `fn` against a fresh PSK service and a client node of its own; stops both after. */
+async function withServiceAndNode(
+  fn: (service: ServiceProcess, node: RegistryNode) => Promise<void>,
+): Promise<void> {
+  const service = await startService({ psk: PSK });
+  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+  try {
+    await fn(service, node);
+  } finally {
+    await node.stop();
+    await service.stop();
+  }
+}
 
 /** Reads a stream to its end; returns the text, or the error that ended it. */
 async function outcome(stream: Stream): Promise<{ text?: string; error?: Error }> {
@@ -132,12 +147,10 @@ Deno.test("misbehaving peers are refused and the service keeps serving", async (
   }
 });
 
-Deno.test("a request sent with its negotiation and close in one write is answered at once", async () => {
-  // go-libp2p negotiates a single protocol lazily: header, protocol, request
-  // and close arrive together, before the handler starts reading.
-  const service = await startService({ psk: PSK });
-  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
-  try {
+Deno.test("a request sent with its negotiation and close in one write is answered at once", () =>
+  withServiceAndNode(async (service, node) => {
+    // go-libp2p negotiates a single protocol lazily: header, protocol, request
+    // and close arrive together, before the handler starts reading.
     const connection = await node.dial(multiaddr(service.addr));
     await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
     await conn.client.add("eager", sampleInfo(4));
@@ -154,11 +167,7 @@ Deno.test("a request sent with its negotiation and close in one write is answere
       if (protocol === "/get/0.1") assert.equal(body.LookupOk, true);
       else assert.deepEqual(Object.keys(body.NameToInfoStr), ["eager"]);
     }
-  } finally {
-    await node.stop();
-    await service.stop();
-  }
-});
+  }));
 
 Deno.test("a PSK service keeps serving when connections take turns after large answers", async () => {
   // xsalsa20 (pnet's cipher) grew its shared WebAssembly memory on every message
@@ -244,12 +253,10 @@ Deno.test("half-open connections from one host do not lock other hosts out", asy
   }
 });
 
-Deno.test("a client that stops reading its answer is reset after 10 s without progress", async () => {
-  // The answer waited for the reader for ever: enough such streams used up every
-  // request slot (4,096), and the service refused all requests.
-  const service = await startService({ psk: PSK });
-  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
-  try {
+Deno.test("a client that stops reading its answer is reset after 10 s without progress", () =>
+  withServiceAndNode(async (service, node) => {
+    // The answer waited for the reader for ever: enough such streams used up every
+    // request slot (4,096), and the service refused all requests.
     await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
     // 3 MB of list answer: far more than a stream's flow-control window.
     const big = (i: number) => ({ ...sampleInfo(i), ContentHash: `Qm${i}`.padEnd(30_000, "x") });
@@ -272,17 +279,11 @@ Deno.test("a client that stops reading its answer is reset after 10 s without pr
     assert.ok(took >= 9_000 && took < 20_000, `reset after ${took} ms`);
     await service.waitForLog(/\/list\/0\.1 from .* failed: .*no progress/);
     assert.equal(Object.keys(await conn.client.list()).length, 100);
-  } finally {
-    await node.stop();
-    await service.stop();
-  }
-});
+  }));
 
-Deno.test("large requests left incomplete are refused once a connection holds 16 MiB of them", async () => {
-  // Each under the 1 MiB limit, 900 such requests made the service hold 1.1 GiB.
-  const service = await startService({ psk: PSK });
-  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
-  try {
+Deno.test("large requests left incomplete are refused once a connection holds 16 MiB of them", () =>
+  withServiceAndNode(async (service, node) => {
+    // Each under the 1 MiB limit, 900 such requests made the service hold 1.1 GiB.
     const target = multiaddr(service.addr);
     const chunk = new Uint8Array(64 * 1024).fill(0x61);
     const streams = await Promise.all(
@@ -315,8 +316,4 @@ Deno.test("large requests left incomplete are refused once a connection holds 16
     const sameConnection = new RegistryClient({ node });
     await sameConnection.add("after-large", sampleInfo(6));
     assert.deepEqual(await sameConnection.get("after-large"), sampleInfo(6));
-  } finally {
-    await node.stop();
-    await service.stop();
-  }
-});
+  }));
