@@ -70,7 +70,9 @@ export interface RegistryNodeOptions {
  *
  * Inbound limits are raised above js-libp2p's defaults because the PSK
  * already decides who may connect, and a deploy script or a NAT can open many
- * connections from one host at once.
+ * connections from one host at once; but one host may have at most 128
+ * handshakes in progress, so that connections that never finish theirs
+ * cannot keep other hosts out.
  *
  * @example
  * ```ts
