@@ -223,23 +223,34 @@ export async function sendAndClose(
   options: SendOptions = {},
 ): Promise<void> {
   const { signal, idleMs } = options;
-  let idle: AbortSignal | undefined;
-  // Each wait for the reader gets its own idle limit.
-  const waitSignal = () => {
-    if (idleMs === undefined) return signal;
-    idle = AbortSignal.timeout(idleMs);
-    return signal ? AbortSignal.any([signal, idle]) : idle;
+  let idle = false;
+  // Each wait for the reader gets its own idle limit; the timer is cleared when
+  // the wait ends, so the many answers that never wait leave no timers behind.
+  const wait = async (waitFor: (options: { signal?: AbortSignal }) => Promise<void>) => {
+    if (idleMs === undefined) return await waitFor({ signal });
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      idle = true;
+      controller.abort();
+    }, idleMs);
+    try {
+      await waitFor({
+        signal: signal ? AbortSignal.any([signal, controller.signal]) : controller.signal,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
   };
   try {
     for (let at = 0; at < bytes.byteLength; at += SEND_PIECE_BYTES) {
       if (!stream.send(bytes.subarray(at, at + SEND_PIECE_BYTES))) {
-        await stream.onDrain({ signal: waitSignal() });
+        await wait((o) => stream.onDrain(o));
       }
     }
-    await stream.close({ signal: waitSignal() });
+    await wait((o) => stream.close(o));
   } catch (err) {
     if (signal?.aborted) throw err;
-    if (idle?.aborted) {
+    if (idle) {
       const timeout = new StreamTimeoutError(
         `the answer made no progress for ${idleMs} ms: the reader stopped taking data`,
       );
