@@ -11,6 +11,7 @@ import { connectRegistry, createRegistryNode, pskFromPassphrase, RegistryClient 
 import { multiaddr } from "@multiformats/multiaddr";
 import { DEFAULT_KEY_PREFIX } from "../src/store/registry_store.ts";
 import { repoPath, sampleInfo, startService } from "../tests/_registry.ts";
+import { percentile } from "./_stats.ts";
 
 const PSK = "bench-passphrase";
 const WARM_SAMPLES = 1_000;
@@ -27,11 +28,6 @@ interface Row {
   met?: boolean;
 }
 const rows: Row[] = [];
-
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
-}
 
 async function timeEach(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
   const samples: number[] = [];

@@ -19,6 +19,7 @@
 import { Etcd3 } from "etcd3";
 import { connectRegistry } from "../mod.ts";
 import { repoPath, sampleInfo, startService } from "../tests/_registry.ts";
+import { percentile } from "./_stats.ts";
 
 const PSK = "bench-floor";
 const ROUNDS = 12;
@@ -66,7 +67,7 @@ try {
   }
   socket.close();
 
-  const p50 = samples.map((s) => s.sort((a, b) => a - b)[s.length >> 1]);
+  const p50 = samples.map((s) => percentile(s, 0.5));
   console.log("| path | p50 | vs etcd3 put |");
   console.log("| --- | --- | --- |");
   for (const [p, [name]] of paths.entries()) {
