@@ -7,6 +7,8 @@
 
 /** Where the registry's parts report what they do. */
 export interface Logger {
+  /** Detail for debugging (request payloads, start-up chatter); off by default. */
+  debug(message: string): void;
   /** Routine events (requests served, connections made). */
   info(message: string): void;
   /** Something went wrong but the part carries on. */
@@ -15,27 +17,73 @@ export interface Logger {
   error(message: string): void;
 }
 
+/** How much a logger writes: each level includes those after it. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** The levels in order of severity. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/** Options for {@linkcode createLogger}. */
+export interface LoggerOptions {
+  /** Lines below this level are dropped (default `info`). */
+  level?: LogLevel;
+}
+
 /**
- * A logger writing timestamped lines to a text sink (stderr by default).
+ * Makes text safe for one log line: line breaks and other control characters
+ * become escapes, so no input can start a line of its own (forged log lines).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { escapeLogText } from "./logger.ts";
+ * assert.equal(escapeLogText("a\nINFO forged"), "a\\nINFO forged");
+ * ```
+ */
+export function escapeLogText(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => {
+    if (c === "\n") return "\\n";
+    if (c === "\r") return "\\r";
+    if (c === "\t") return "\\t";
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  });
+}
+
+/**
+ * A logger writing timestamped lines to a text sink (stderr by default).
+ * Each message is one line: control characters in it are escaped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { createLogger } from "./logger.ts";
  * const lines: string[] = [];
  * const log = createLogger({ write: (line) => lines.push(line) });
  * log.info("hello");
- * console.assert(lines[0].endsWith("INFO hello"));
+ * log.debug("dropped at the default level");
+ * log.warn("two\nlines");
+ * assert.equal(lines.length, 2);
+ * assert.ok(lines[0].endsWith("INFO hello"));
+ * assert.ok(lines[1].endsWith("WARN two\\nlines"));
  * ```
  */
 export function createLogger(
   sink: { write(line: string): void } = { write: (line) => console.error(line) },
+  options: LoggerOptions = {},
 ): Logger {
-  const emit = (level: string, message: string) =>
-    sink.write(`${new Date().toISOString()} ${level} ${message}`);
+  const threshold = LOG_LEVELS.indexOf(options.level ?? "info");
+  const emitter = (level: LogLevel) => {
+    if (LOG_LEVELS.indexOf(level) < threshold) return () => {};
+    const label = level.toUpperCase();
+    return (message: string) =>
+      sink.write(`${new Date().toISOString()} ${label} ${escapeLogText(message)}`);
+  };
   return {
-    info: (message) => emit("INFO", message),
-    warn: (message) => emit("WARN", message),
-    error: (message) => emit("ERROR", message),
+    debug: emitter("debug"),
+    info: emitter("info"),
+    warn: emitter("warn"),
+    error: emitter("error"),
   };
 }
 
@@ -48,7 +96,7 @@ export function createLogger(
  * silentLogger.info("ignored");
  * ```
  */
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** A line sink that writes in batches; see {@linkcode batchedSink}. */
 export interface BatchedSink {

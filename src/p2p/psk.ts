@@ -39,3 +39,31 @@ export function swarmKey(key: Uint8Array): Uint8Array {
   const hex = Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
   return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${hex}`);
 }
+
+/**
+ * Reads a network passphrase from a file (`-psk-file`), so that it never
+ * appears on a command line (`ps`, `/proc/<pid>/cmdline`). One trailing line
+ * break is dropped; an empty file is an error, as it would silently mean a
+ * random key.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readPassphraseFile } from "./psk.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "secret\n");
+ * assert.equal(await readPassphraseFile(path), "secret");
+ * await Deno.remove(path);
+ * ```
+ */
+export async function readPassphraseFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    throw new Error(`cannot read the PSK file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const passphrase = text.replace(/\r?\n$/, "");
+  if (passphrase === "") throw new Error(`the PSK file ${path} is empty`);
+  return passphrase;
+}
