@@ -20,9 +20,9 @@
  *
  * @example On a node you already run
  * ```ts ignore
- * import { createRegistryNode, pskFromPassphrase, RegistryClient } from "@physarum/registry";
+ * import { createRegistryNode, RegistryClient } from "@physarum/registry";
  *
- * const node = await createRegistryNode({ psk: pskFromPassphrase("secret") });
+ * const node = await createRegistryNode({ psk: "secret" });
  * await node.dial(bootstrapMultiaddr);
  * const client = new RegistryClient({ node });
  * console.log(await client.list());
@@ -44,6 +44,7 @@ export {
 } from "./src/p2p/node.ts";
 export type { MemberAddRequest } from "./src/protocol/messages.ts";
 export type { Logger } from "./src/log/logger.ts";
+export type * from "./src/p2p/libp2p_types.ts";
 
 export { pskFromPassphrase, swarmKey } from "./src/p2p/psk.ts";
 export {

@@ -7,7 +7,7 @@
  * the same etcd through `etcd3`, or `etcdctl` for whole-process timings.
  */
 import { Etcd3 } from "etcd3";
-import { connectRegistry, createRegistryNode, pskFromPassphrase, RegistryClient } from "../mod.ts";
+import { connectRegistry, createRegistryNode, RegistryClient } from "../mod.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import { DEFAULT_KEY_PREFIX } from "../src/store/registry_store.ts";
 import { repoPath, sampleInfo, startService } from "../tests/_registry.ts";
@@ -121,7 +121,7 @@ function checkRow(
 // The service logs every request; this process measures, so it keeps only the log's end.
 const service = await startService({ psk: PSK, logLimit: 64 * 1024 });
 const etcd = new Etcd3({ hosts: service.etcdUrl });
-const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+const node = await createRegistryNode({ psk: PSK });
 try {
   await node.dial(multiaddr(service.addr));
   const client = new RegistryClient({ node });

@@ -18,8 +18,8 @@ export interface LazyDhtDiscoveryInit {
   node: RegistryNode;
   /** Where the search node joins the network. */
   bootstraps: readonly Bootstrap[];
-  /** The network's 32-byte pre-shared key, if any. */
-  psk?: Uint8Array;
+  /** The network passphrase, if any. */
+  psk?: string;
   /** Where progress is reported. */
   logger?: Logger;
   /** libp2p's own debug logging. */

@@ -83,3 +83,38 @@ export class RequestRefusedError extends Error {
     this.name = "RequestRefusedError";
   }
 }
+
+/**
+ * A registry-service answered a write (add, delete, rollback, chown) with
+ * an `Error: …` text: not authorized (the name has another owner), an
+ * invalid entry or name, an unknown name. Nothing was changed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RequestRefusedError, WriteRefusedError } from "./errors.ts";
+ * const answer = 'Error: not authorized: "svc" is owned by 12D3KooWA; only its owner or an admin may change it';
+ * const err = new WriteRefusedError("/add/0.1", answer);
+ * assert.ok(err instanceof RequestRefusedError);
+ * assert.equal(err.answer, answer);
+ * assert.equal(err.message, answer);
+ * ```
+ */
+export class WriteRefusedError extends RequestRefusedError {
+  /** The protocol of the refused write (`/add/0.1`, ...). */
+  readonly protocol: string;
+  /** The service's whole answer, `Error: …`. */
+  readonly answer: string;
+  /**
+   * Creates the error.
+   *
+   * @param protocol The protocol of the refused write.
+   * @param answer The service's answer.
+   */
+  constructor(protocol: string, answer: string) {
+    super(answer.trim());
+    this.name = "WriteRefusedError";
+    this.protocol = protocol;
+    this.answer = answer;
+  }
+}

@@ -6,7 +6,7 @@
  */
 import type { RegistryNode } from "../p2p/node.ts";
 import { createRegistryNode } from "../p2p/node.ts";
-import { pskFromPassphrase } from "../p2p/psk.ts";
+import { loadOrCreateIdentity } from "../p2p/identity.ts";
 import { type Bootstrap, connectBootstraps, parseBootstraps } from "../p2p/bootstrap.ts";
 import {
   ADD_PROTOCOL,
@@ -20,6 +20,7 @@ import {
   decodeGetResponse,
   decodeListResponse,
   encodeAddRequest,
+  encodeDeleteResponse,
   encodeMemberAddRequest,
   type MemberAddRequest,
   validateServiceName,
@@ -29,11 +30,11 @@ import {
   type ServiceInfo,
   validateServiceInfo,
 } from "../protocol/service_info.ts";
-import type { Logger } from "../log/logger.ts";
-import type { ComponentLogger, PeerId } from "@libp2p/interface";
+import { type Logger, silentLogger } from "../log/logger.ts";
+import type { ComponentLogger, PeerId, PrivateKey } from "../p2p/libp2p_types.ts";
 import { Requester, type RetryOptions } from "./requester.ts";
 import { lazyDhtDiscovery } from "./_dht_discovery.ts";
-import { RequestRefusedError, ServiceNotFoundError } from "./errors.ts";
+import { RequestRefusedError, ServiceNotFoundError, WriteRefusedError } from "./errors.ts";
 
 /** Components and settings for {@linkcode RegistryClient}. */
 export interface RegistryClientInit {
@@ -43,13 +44,27 @@ export interface RegistryClientInit {
   bootstraps?: readonly Bootstrap[];
   /** Retry schedule (default: 5 rounds, 1 s to 8 s). */
   retry?: RetryOptions;
-  /** Where retries are reported. */
+  /** Where retries and skipped (invalid) list entries are reported. */
   logger?: Logger;
   /**
    * Finds registry-services beyond the connected peers (they are tried
    * first); by default the node's own DHT.
    */
   discover?: (signal: AbortSignal) => AsyncIterable<PeerId>;
+}
+
+/**
+ * What {@linkcode RegistryClient.listDetailed} returns: the entries that
+ * parse, and the reason each other one does not.
+ */
+export interface ServiceListing {
+  /** Valid entries, by name. */
+  services: Record<string, ServiceInfo>;
+  /**
+   * Entries that are not a valid ServiceInfo (written by an older or
+   * foreign instance), by name: why each was skipped.
+   */
+  invalid: Record<string, string>;
 }
 
 /**
@@ -65,6 +80,7 @@ export interface RegistryClientInit {
  */
 export class RegistryClient {
   readonly #requester: Requester;
+  readonly #logger: Logger;
 
   /**
    * Creates a client on `init.node`; nothing is sent until the first call.
@@ -79,16 +95,18 @@ export class RegistryClient {
       logger: init.logger,
       discover: init.discover,
     });
+    this.#logger = init.logger ?? silentLogger;
   }
 
   /**
    * Registers (or replaces) `name`. Returns the service's answer,
-   * `Added {<name>: <InfoStr>}`.
+   * `Added {<name>: <InfoStr>}`; throws {@linkcode WriteRefusedError} when
+   * the service refuses the write (not the owner, invalid entry).
    */
   async add(name: string, info: ServiceInfo, signal?: AbortSignal): Promise<string> {
     validateServiceName(name);
     const infoStr = JSON.stringify(validateServiceInfo(info));
-    return await this.#text(
+    return await this.#write(
       ADD_PROTOCOL,
       encodeAddRequest({ Name: name, InfoStr: infoStr }),
       signal,
@@ -103,24 +121,50 @@ export class RegistryClient {
     return parseServiceInfo(res.InfoStr);
   }
 
-  /** Every registered service, by name (empty when there are none). */
+  /**
+   * Every registered service with a valid entry, by name (empty when there
+   * are none). Entries that are not a valid ServiceInfo are skipped, each
+   * with a warning naming it on the client's logger; use
+   * {@linkcode RegistryClient.listDetailed} to get them.
+   */
   async list(signal?: AbortSignal): Promise<Record<string, ServiceInfo>> {
-    const res = decodeListResponse(await this.#text(LIST_PROTOCOL, "", signal));
-    const result: Record<string, ServiceInfo> = {};
-    if (!res.LookupOk) return result;
-    for (const [name, infoStr] of Object.entries(res.NameToInfoStr)) {
-      result[name] = parseServiceInfo(infoStr);
+    const { services, invalid } = await this.listDetailed(signal);
+    for (const [name, reason] of Object.entries(invalid)) {
+      this.#logger.warn(`skipped invalid registry entry ${JSON.stringify(name)}: ${reason}`);
     }
-    return result;
+    return services;
+  }
+
+  /**
+   * Every registered service, split into valid entries and the ones that
+   * fail to parse (with the reason); one bad entry never fails the call.
+   */
+  async listDetailed(signal?: AbortSignal): Promise<ServiceListing> {
+    const res = decodeListResponse(await this.#text(LIST_PROTOCOL, "", signal));
+    const listing: ServiceListing = { services: {}, invalid: {} };
+    if (!res.LookupOk) return listing;
+    for (const [name, infoStr] of Object.entries(res.NameToInfoStr)) {
+      try {
+        listing.services[name] = parseServiceInfo(infoStr);
+      } catch (err) {
+        listing.invalid[name] = (err as Error).message;
+      }
+    }
+    return listing;
   }
 
   /**
    * Deletes `name`. Returns the service's answer text; throws
-   * {@linkcode ServiceNotFoundError} when nothing was deleted.
+   * {@linkcode ServiceNotFoundError} when nothing was deleted and
+   * {@linkcode WriteRefusedError} when the service refuses the delete.
    */
   async delete(name: string, signal?: AbortSignal): Promise<string> {
     validateServiceName(name);
     const answer = await this.#text(DELETE_PROTOCOL, name, signal);
+    // The original's not-found answer also starts with "Error: "; it is no refusal.
+    if (isRefusal(answer) && answer.trim() !== encodeDeleteResponse(0)) {
+      throw new WriteRefusedError(DELETE_PROTOCOL, answer);
+    }
     if (decodeDeleteResponse(answer) === 0) throw new ServiceNotFoundError(name);
     return answer;
   }
@@ -140,24 +184,50 @@ export class RegistryClient {
   async #text(protocol: string, payload: string, signal?: AbortSignal): Promise<string> {
     return await this.#requester.request(protocol, new TextEncoder().encode(payload), signal);
   }
+
+  /** Sends a write; an `Error: …` answer is a refusal. */
+  async #write(protocol: string, payload: string, signal?: AbortSignal): Promise<string> {
+    const answer = await this.#text(protocol, payload, signal);
+    if (isRefusal(answer)) throw new WriteRefusedError(protocol, answer);
+    return answer;
+  }
+}
+
+/** Refusals of writes are answered, not reset: with text starting `Error: `. */
+function isRefusal(answer: string): boolean {
+  return answer.startsWith("Error: ");
 }
 
 /** How to reach the registry network for a one-off call. */
 export interface ConnectOptions {
   /** Bootstrap multiaddrs (`/ip4/../tcp/../p2p/<id>`); at least one. */
   bootstraps: readonly string[];
-  /** Network passphrase; omitted means a public network. */
+  /** Network passphrase; omitted (or `""`) means a public network. */
   psk?: string;
+  /**
+   * The identity the temporary node signs in with: what a write policy
+   * checks and what history records. Give this or `keyFile`; a fresh key
+   * (a different peer every time) when neither is given.
+   */
+  privateKey?: PrivateKey;
+  /**
+   * Key file to sign in with (the service's format, see `registry-cli
+   * -keyfile`); an Ed25519 key is created there (mode 0600) when the file
+   * does not exist. `~/` is the home directory.
+   */
+  keyFile?: string;
   /** Retry schedule for requests. */
   retry?: RetryOptions;
   /** Pauses between bootstrap connection rounds (ms). */
   bootstrapBackoffMs?: readonly number[];
-  /** Where progress is reported. */
+  /** Where progress and skipped list entries are reported. */
   logger?: Logger;
   /** Stops connecting. */
   signal?: AbortSignal;
   /** libp2p's own debug logging; silent when omitted (see `RegistryNodeOptions`). */
   libp2pLogger?: ComponentLogger;
+  /** Not with bootstraps: a node of your own is a {@linkcode NodeTarget}. */
+  node?: never;
 }
 
 /** A client on a temporary node; close it (or use `await using`) when done. */
@@ -177,7 +247,11 @@ export interface ConnectedRegistryClient extends AsyncDisposable {
  * @example
  * ```ts ignore
  * import { connectRegistry } from "@physarum/registry";
- * await using conn = await connectRegistry({ bootstraps: [addr], psk: "secret" });
+ * await using conn = await connectRegistry({
+ *   bootstraps: [addr],
+ *   psk: "secret",
+ *   keyFile: "~/.config/physarum/registry-cli.key",
+ * });
  * console.log(await conn.client.list());
  * ```
  */
@@ -186,10 +260,17 @@ export async function connectRegistry(options: ConnectOptions): Promise<Connecte
   if (bootstraps.length === 0) {
     throw new TypeError("at least one bootstrap is needed (-bootstrap or P2P_BOOTSTRAPS)");
   }
-  const psk = options.psk ? pskFromPassphrase(options.psk) : undefined;
+  if (options.privateKey && options.keyFile !== undefined) {
+    throw new TypeError("give privateKey or keyFile, not both");
+  }
+  const privateKey = options.keyFile === undefined
+    ? options.privateKey
+    : (await loadOrCreateIdentity({ keyFile: options.keyFile, algorithm: "Ed25519" })).key;
+  const psk = options.psk || undefined;
   // A client-only node starts sooner; the bootstraps are usually
   // registry-services, and a DHT node is started only if they are not.
   const node = await createRegistryNode({
+    privateKey,
     psk,
     libp2pLogger: options.libp2pLogger,
     clientOnly: true,
@@ -225,17 +306,48 @@ export async function connectRegistry(options: ConnectOptions): Promise<Connecte
   return { client, node, close, [Symbol.asyncDispose]: close };
 }
 
-/** Where a one-off call goes: a node you run, or bootstraps for a temporary node. */
-export type RegistryTarget =
-  | { node: RegistryNode; bootstraps?: readonly Bootstrap[] }
-  | ConnectOptions;
+/** A one-off call on a node you run (it keeps its own identity and network key). */
+export interface NodeTarget {
+  /** A started node on the registry's network. */
+  node: RegistryNode;
+  /** Bootstrap peers, parsed (see `parseBootstraps`), tried first. */
+  bootstraps?: readonly Bootstrap[];
+  /** Where skipped list entries are reported. */
+  logger?: Logger;
+  /** Not with a node: its network key was set when it was created. */
+  psk?: never;
+  /** Not with a node: it signs in with its own key. */
+  privateKey?: never;
+  /** Not with a node: it signs in with its own key. */
+  keyFile?: never;
+}
+
+/**
+ * Where a one-off call goes: a node you run ({@linkcode NodeTarget}), or
+ * bootstrap multiaddrs for a temporary node ({@linkcode ConnectOptions}).
+ * The two do not mix: `{ node, bootstraps: ["/ip4/…"] }` does not compile.
+ */
+export type RegistryTarget = NodeTarget | ConnectOptions;
 
 async function withClient<T>(
   target: RegistryTarget,
   fn: (client: RegistryClient) => Promise<T>,
 ): Promise<T> {
-  if ("node" in target) {
-    return await fn(new RegistryClient({ node: target.node, bootstraps: target.bootstraps }));
+  if (target.node !== undefined) {
+    // For callers without a type checker: multiaddr strings would fail later, obscurely.
+    if (target.bootstraps?.some((b) => typeof b === "string")) {
+      throw new TypeError(
+        "with a node, bootstraps are parsed Bootstrap values (parseBootstraps); " +
+          "multiaddr strings go without a node, for a temporary one",
+      );
+    }
+    return await fn(
+      new RegistryClient({
+        node: target.node,
+        bootstraps: target.bootstraps,
+        logger: target.logger,
+      }),
+    );
   }
   await using conn = await connectRegistry(target);
   return await fn(conn.client);
@@ -272,7 +384,9 @@ export function getService(name: string, target: RegistryTarget): Promise<Servic
 }
 
 /**
- * Lists every service in one call.
+ * Lists every service with a valid entry in one call; entries that fail to
+ * parse are skipped with a warning on the target's `logger` (see
+ * {@linkcode RegistryClient.listDetailed} for them).
  *
  * @example
  * ```ts ignore

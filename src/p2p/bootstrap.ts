@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
-import type { PeerId } from "@libp2p/interface";
+import { multiaddr } from "@multiformats/multiaddr";
+import type { Multiaddr, PeerId } from "./libp2p_types.ts";
 import { PskHandshakeRefusedError } from "./_pnet_early_close.ts";
 import { peerIdFromString } from "@libp2p/peer-id";
 import type { RegistryNode } from "./node.ts";

@@ -5,16 +5,16 @@
  *
  * @module
  */
-import { createLibp2p, type Libp2p, type ServiceFactoryMap } from "libp2p";
+import { createLibp2p, type Libp2p as Libp2pNode, type ServiceFactoryMap } from "libp2p";
 import { tcp } from "@libp2p/tcp";
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { preSharedKey } from "@libp2p/pnet";
-import type { KadDHT } from "@libp2p/kad-dht";
-import { type Identify, identify } from "@libp2p/identify";
-import { type Ping, ping } from "@libp2p/ping";
-import type { ComponentLogger, Logger as Libp2pLogger, PrivateKey } from "@libp2p/interface";
-import { swarmKey } from "./psk.ts";
+import { identify } from "@libp2p/identify";
+import { ping } from "@libp2p/ping";
+import type { Logger as Libp2pLogger } from "@libp2p/interface";
+import type { ComponentLogger, Identify, KadDHT, Ping, PrivateKey } from "./libp2p_types.ts";
+import { pskFromPassphrase, swarmKey } from "./psk.ts";
 import { releasingCipherSlots } from "./_pnet_cipher.ts";
 import { namingRefusedHandshakes } from "./_pnet_early_close.ts";
 import { coalescingMuxer } from "./_coalesce.ts";
@@ -39,15 +39,25 @@ export interface RegistryNodeServices {
   [name: string]: unknown;
 }
 
-/** A started libp2p node with the registry's services. */
-export type RegistryNode = Libp2p<RegistryNodeServices>;
+// deno doc follows no generic instantiation of an upstream type into the
+// package's API, so the instantiation has a name of its own.
+type Libp2pWithRegistryServices = Libp2pNode<RegistryNodeServices>;
+
+/**
+ * A started js-libp2p node with the registry's services:
+ * `Libp2p<RegistryNodeServices>` (see {@linkcode Libp2p}).
+ */
+export type RegistryNode = Libp2pWithRegistryServices;
 
 /** Options for {@linkcode createRegistryNode}. */
 export interface RegistryNodeOptions {
   /** Identity; a fresh Ed25519 key when omitted. */
   privateKey?: PrivateKey;
-  /** 32-byte pre-shared key; omitted means a public network. */
-  psk?: Uint8Array;
+  /**
+   * Network passphrase (turned into the 32-byte key by `pskFromPassphrase`;
+   * `""` gives a random key, which joins nobody); omitted means a public network.
+   */
+  psk?: string;
   /** Multiaddrs to listen on; none for a client-only node. */
   listen?: string[];
   /**
@@ -83,7 +93,7 @@ export interface RegistryNodeOptions {
  * ```
  */
 export async function createRegistryNode(options: RegistryNodeOptions = {}): Promise<RegistryNode> {
-  const psk = options.psk;
+  const psk = options.psk === undefined ? undefined : pskFromPassphrase(options.psk);
   letBroadcastChannelsUnref();
   const node = await createLibp2p<RegistryNodeServices>({
     privateKey: options.privateKey,

@@ -6,7 +6,6 @@
  */
 import { type KeyAlgorithm, loadOrCreateIdentity } from "../p2p/identity.ts";
 import { createRegistryNode, type RegistryNode } from "../p2p/node.ts";
-import { pskFromPassphrase } from "../p2p/psk.ts";
 import {
   type BootstrapKeeper,
   connectBootstraps,
@@ -132,7 +131,7 @@ export async function startRegistryService(
 
     const node = await createRegistryNode({
       privateKey: identity.key,
-      psk: config.psk === undefined ? undefined : pskFromPassphrase(config.psk),
+      psk: config.psk,
       listen: config.listen,
       libp2pLogger: components.libp2pLogger,
     });

@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { connectRegistry } from "../../src/client/registry_client.ts";
 import { RequestRefusedError } from "../../src/client/errors.ts";
 import { createRegistryNode } from "../../src/p2p/node.ts";
-import { pskFromPassphrase } from "../../src/p2p/psk.ts";
 import { type EtcdProcess, startEtcd } from "../../src/store/etcd_process.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import {
@@ -114,7 +113,7 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
 Deno.test("a join whose bootstraps reach no registry-service fails in bounded time", async () => {
   // A plain node on the network: reachable, but it answers no registry protocol.
   const plain = await createRegistryNode({
-    psk: pskFromPassphrase(PSK),
+    psk: PSK,
     listen: ["/ip4/127.0.0.1/tcp/0"],
   });
   const dataDir = await tempDataDir("registry-etcd-nojoin-");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRegistryNode, pskFromPassphrase, RENDEZVOUS } from "../../mod.ts";
+import { createRegistryNode, RENDEZVOUS } from "../../mod.ts";
 import { rendezvousCid } from "../../src/p2p/rendezvous.ts";
 import { freePort, runCli, sampleInfo, startService } from "../_registry.ts";
 import { addService, connectRegistry } from "../../mod.ts";
@@ -8,7 +8,7 @@ const PSK = "network-test";
 
 Deno.test("discovery through a separate plain DHT node both sides bootstrap to", async () => {
   const dhtNode = await createRegistryNode({
-    psk: pskFromPassphrase(PSK),
+    psk: PSK,
     listen: ["/ip4/127.0.0.1/tcp/0"],
   });
   const dhtAddr = dhtNode.getMultiaddrs()[0].toString();
@@ -100,13 +100,13 @@ Deno.test("a lost bootstrap is re-dialled and the service is findable through it
   const privateKey = await generateIdentity("Ed25519");
   const port = freePort();
   const listen = [`/ip4/127.0.0.1/tcp/${port}`];
-  let dhtNode = await createRegistryNode({ psk: pskFromPassphrase(PSK), privateKey, listen });
+  let dhtNode = await createRegistryNode({ psk: PSK, privateKey, listen });
   const dhtAddr = dhtNode.getMultiaddrs()[0].toString();
   const service = await startService({ psk: PSK, bootstraps: [dhtAddr] });
   try {
     await dhtNode.stop();
     await service.waitForLog(/lost connection to bootstrap/);
-    dhtNode = await createRegistryNode({ psk: pskFromPassphrase(PSK), privateKey, listen });
+    dhtNode = await createRegistryNode({ psk: PSK, privateKey, listen });
     await service.waitForLog(/reconnected to bootstrap/, 30_000);
     // The provider record went with the old node: it must be advertised again.
     const cid = await rendezvousCid(RENDEZVOUS);

@@ -4,7 +4,6 @@ import type { Stream } from "@libp2p/interface";
 import {
   connectRegistry,
   createRegistryNode,
-  pskFromPassphrase,
   RegistryClient,
   type RegistryNode,
 } from "../../mod.ts";
@@ -26,7 +25,7 @@ async function withServiceAndNode(
   fn: (service: ServiceProcess, node: RegistryNode) => Promise<void>,
 ): Promise<void> {
   const service = await startService({ psk: PSK });
-  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+  const node = await createRegistryNode({ psk: PSK });
   try {
     await fn(service, node);
   } finally {
@@ -48,7 +47,7 @@ async function outcome(stream: Stream): Promise<{ text?: string; error?: Error }
 
 Deno.test("misbehaving peers are refused and the service keeps serving", async (t) => {
   const service = await startService({ psk: PSK });
-  const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+  const node = await createRegistryNode({ psk: PSK });
   const target = multiaddr(service.addr);
   const open = (protocol: string) => node.dialProtocol(target, protocol);
   const stillServes = async () => {
@@ -116,7 +115,7 @@ Deno.test("misbehaving peers are refused and the service keeps serving", async (
 
     await t.step("abrupt disconnects mid-request leave the service serving", async () => {
       for (let i = 0; i < 5; i++) {
-        const rude = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+        const rude = await createRegistryNode({ psk: PSK });
         const stream = await rude.dialProtocol(target, "/add/0.1");
         stream.send(encoder.encode('{"Name":"half'));
         await rude.stop();
@@ -231,7 +230,7 @@ Deno.test("half-open connections from one host do not lock other hosts out", asy
 
     // A completed handshake stops counting: a host may hold more connections than the cap.
     const held = await Promise.all(
-      Array.from({ length: 150 }, () => createRegistryNode({ psk: pskFromPassphrase(PSK) })),
+      Array.from({ length: 150 }, () => createRegistryNode({ psk: PSK })),
     );
     try {
       for (let i = 0; i < held.length; i += 50) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import xsalsa20 from "xsalsa20";
 import { shareXsalsa20MemoryView } from "../../src/p2p/_pnet_cipher.ts";
-import { createRegistryNode, pskFromPassphrase } from "../../mod.ts";
+import { createRegistryNode } from "../../mod.ts";
 
 const KEY = new Uint8Array(32).fill(7);
 
@@ -51,7 +51,7 @@ function newSlots(count: number): number[] {
 }
 
 Deno.test("closed PSK connections give their cipher slots back", async () => {
-  const psk = pskFromPassphrase("cipher slots");
+  const psk = "cipher slots";
   const server = await createRegistryNode({ psk, listen: ["/ip4/127.0.0.1/tcp/0"] });
   try {
     const [first] = newSlots(1);
