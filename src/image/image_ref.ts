@@ -70,3 +70,74 @@ export function registryOf(imageName: string): string {
     (first.includes(".") || first.includes(":") || first === "localhost");
   return isHost ? first : "docker.io";
 }
+
+/** The parts of a Docker image reference; see {@linkcode parseImageReference}. */
+export interface ImageReference {
+  /** The repository, with its registry host if any: `localhost:5000/team/svc`. */
+  name: string;
+  /** The tag, when the reference has one. */
+  tag?: string;
+  /** The digest (`<algorithm>:<hex>`), when the reference has one. */
+  digest?: string;
+}
+
+// The grammar of github.com/distribution/reference, which `docker pull` uses.
+const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+const DOMAIN = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+const PATH_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const NAME = new RegExp(`^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const TAG = /^[\w][\w.-]{0,127}$/;
+const ANY_DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
+const NAME_MAX = 255;
+
+/**
+ * Parses a Docker image reference (`name[:tag][@digest]`) by the grammar
+ * `docker pull` uses, and requires a tag or a digest: what a node would run
+ * must be named exactly.
+ *
+ * @param reference The reference, e.g. `localhost:5000/team/svc@sha256:<64 hex>`.
+ * @returns Its parts.
+ * @throws {TypeError} When it is not a well-formed reference by tag or digest.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseImageReference } from "./image_ref.ts";
+ * const digest = "sha256:" + "ab".repeat(32);
+ * assert.deepEqual(parseImageReference(`localhost:5000/team/svc@${digest}`), {
+ *   name: "localhost:5000/team/svc",
+ *   digest,
+ * });
+ * assert.deepEqual(parseImageReference("nginx:1.27"), { name: "nginx", tag: "1.27" });
+ * assert.throws(() => parseImageReference("nginx"), /tag or a digest/);
+ * assert.throws(() => parseImageReference("Team/Svc:1"), /not a valid image name/);
+ * assert.throws(() => parseImageReference("svc@sha256:00"), /not a valid digest/);
+ * ```
+ */
+export function parseImageReference(reference: string): ImageReference {
+  const at = reference.indexOf("@");
+  const digest = at < 0 ? undefined : reference.slice(at + 1);
+  const withoutDigest = at < 0 ? reference : reference.slice(0, at);
+  const name = repositoryOf(withoutDigest);
+  const tag = name.length < withoutDigest.length ? withoutDigest.slice(name.length + 1) : undefined;
+  if (!NAME.test(name) || name.length > NAME_MAX) {
+    throw new TypeError(`not a valid image name: ${JSON.stringify(name.slice(0, 300))}`);
+  }
+  if (tag !== undefined && !TAG.test(tag)) {
+    throw new TypeError(`not a valid image tag: ${JSON.stringify(tag.slice(0, 200))}`);
+  }
+  if (
+    digest !== undefined &&
+    (!ANY_DIGEST.test(digest) || (digest.startsWith("sha256:") && !DIGEST.test(digest)))
+  ) {
+    throw new TypeError(`not a valid digest: ${JSON.stringify(digest.slice(0, 200))}`);
+  }
+  if (tag === undefined && digest === undefined) {
+    throw new TypeError(`image reference ${JSON.stringify(name)} needs a tag or a digest`);
+  }
+  return {
+    name,
+    ...(tag === undefined ? {} : { tag }),
+    ...(digest === undefined ? {} : { digest }),
+  };
+}

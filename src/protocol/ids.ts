@@ -14,6 +14,12 @@ export const LIST_PROTOCOL = "/list/0.1";
 export const DELETE_PROTOCOL = "/delete/0.1";
 /** `/memberadd/0.1`: add an etcd member to the registry's cluster. */
 export const MEMBER_ADD_PROTOCOL = "/memberadd/0.1";
+/** `/history/0.1`: the recorded versions of one service, newest first. */
+export const HISTORY_PROTOCOL = "/history/0.1";
+/** `/rollback/0.1`: write an earlier version of a service again. */
+export const ROLLBACK_PROTOCOL = "/rollback/0.1";
+/** `/chown/0.1`: give a service to another owner. */
+export const CHOWN_PROTOCOL = "/chown/0.1";
 
 /** Every protocol a registry-service answers. */
 export const REGISTRY_PROTOCOLS: readonly string[] = [
@@ -22,6 +28,9 @@ export const REGISTRY_PROTOCOLS: readonly string[] = [
   LIST_PROTOCOL,
   DELETE_PROTOCOL,
   MEMBER_ADD_PROTOCOL,
+  HISTORY_PROTOCOL,
+  ROLLBACK_PROTOCOL,
+  CHOWN_PROTOCOL,
 ];
 
 /** The rendezvous string a registry-service advertises in the DHT. */

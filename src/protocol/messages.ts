@@ -4,14 +4,17 @@
  *
  * @module
  */
+import { peerIdFromString } from "@libp2p/peer-id";
+import { parseServiceInfo } from "./service_info.ts";
 
 /**
  * Thrown when a payload does not have the form its protocol requires.
  *
  * @example
- * ```ts ignore
- * import { MalformedMessageError } from "@physarum/registry";
- * console.assert(new MalformedMessageError("bad") instanceof Error);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MalformedMessageError } from "./messages.ts";
+ * assert.ok(new MalformedMessageError("bad") instanceof Error);
  * ```
  */
 export class MalformedMessageError extends Error {
@@ -41,27 +44,78 @@ function parseJsonObject(text: string, what: string): Record<string, unknown> {
 }
 
 /**
- * Checks a service name: non-empty, at most 1,024 characters, no control
- * characters and no surrounding white space (the server trims requests, so
- * such a name could never be read back).
+ * Thrown for a request that is well-formed but carries a value the service
+ * refuses (a service name, a ServiceInfo). A write refused so is answered
+ * `Error: <message>`, not reset.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { InvalidValueError, MalformedMessageError, validateServiceName } from "./messages.ts";
+ * assert.throws(() => validateServiceName("a/b"), InvalidValueError);
+ * assert.ok(new InvalidValueError("x") instanceof MalformedMessageError);
+ * ```
+ */
+export class InvalidValueError extends MalformedMessageError {
+  /**
+   * Creates the error.
+   *
+   * @param message What is refused, e.g. `invalid service name: contains "/"`.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "InvalidValueError";
+  }
+}
+
+/** Longest service name, in characters (code points), as for a DNS name. */
+export const MAX_SERVICE_NAME_LENGTH = 253;
+
+function invalidName(reason: string): InvalidValueError {
+  return new InvalidValueError(`invalid service name: ${reason}`);
+}
+
+/**
+ * Checks a service name and returns it NFC-normalized, the form under which
+ * it is stored. Refused: empty; longer than 253 characters; control or
+ * format characters (bidi overrides, zero-width ones included); `/`; lone
+ * surrogates (they cannot be stored as UTF-8); leading or trailing white
+ * space (the service trims requests, so such a name could never be read back).
+ *
+ * @throws {InvalidValueError} When the name is refused.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { validateServiceName } from "./messages.ts";
- * console.assert(validateServiceName("my-service") === "my-service");
+ * assert.equal(validateServiceName("my-service"), "my-service");
+ * assert.equal(validateServiceName("cafe\u0301"), "caf\u00e9"); // NFC
+ * assert.throws(() => validateServiceName(""), /invalid service name: empty/);
+ * assert.throws(() => validateServiceName("pay\u202Ements"), /format character U\+202E/);
+ * assert.throws(() => validateServiceName("a\u200Bb"), /format character U\+200B/);
+ * assert.throws(() => validateServiceName("sur\ud800x"), /lone surrogate/);
+ * assert.throws(() => validateServiceName("team/svc"), /"\/"/);
+ * assert.throws(() => validateServiceName("x".repeat(254)), /longer than 253/);
  * ```
  */
 export function validateServiceName(name: string): string {
-  if (name === "") throw new MalformedMessageError("service name is empty");
-  if (name.length > 1024) throw new MalformedMessageError("service name is over 1024 characters");
-  if (name.trim() !== name) {
-    throw new MalformedMessageError("service name has leading or trailing white space");
+  if (name === "") throw invalidName("empty");
+  if (!name.isWellFormed()) throw invalidName("contains a lone surrogate (not valid Unicode)");
+  const normalized = name.normalize("NFC");
+  let length = 0;
+  for (const char of normalized) {
+    if (++length > MAX_SERVICE_NAME_LENGTH) {
+      throw invalidName(`longer than ${MAX_SERVICE_NAME_LENGTH} characters`);
+    }
+    if (/[\p{Cc}\p{Cf}]/u.test(char)) {
+      const code = char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+      throw invalidName(`contains the control or format character U+${code}`);
+    }
+    if (char === "/") throw invalidName('contains "/"');
   }
-  // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name)) {
-    throw new MalformedMessageError("service name contains control characters");
-  }
-  return name;
+  if (normalized.trim() !== normalized) throw invalidName("leading or trailing white space");
+  return normalized;
 }
 
 /** The `/add/0.1` request. */
@@ -77,8 +131,9 @@ export interface AddRequest {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeAddRequest } from "./messages.ts";
- * console.assert(encodeAddRequest({ Name: "a", InfoStr: "{}" }) === '{"Name":"a","InfoStr":"{}"}');
+ * assert.equal(encodeAddRequest({ Name: "a", InfoStr: "{}" }), '{"Name":"a","InfoStr":"{}"}');
  * ```
  */
 export function encodeAddRequest(request: AddRequest): string {
@@ -86,13 +141,25 @@ export function encodeAddRequest(request: AddRequest): string {
 }
 
 /**
- * Decodes an `/add/0.1` request. `InfoStr` must itself be a JSON object
- * (it is stored verbatim, but garbage is refused).
+ * Decodes an `/add/0.1` request: the name is checked and NFC-normalized,
+ * InfoStr must be a valid ServiceInfo (it is stored verbatim).
+ *
+ * @throws {MalformedMessageError} When the payload is not an add request.
+ * @throws {InvalidValueError} When the name or the ServiceInfo is refused.
  *
  * @example
  * ```ts
- * import { decodeAddRequest } from "./messages.ts";
- * console.assert(decodeAddRequest('{"Name":"a","InfoStr":"{}"}').Name === "a");
+ * import assert from "node:assert/strict";
+ * import { decodeAddRequest, InvalidValueError } from "./messages.ts";
+ * const info = JSON.stringify({
+ *   ContentHash: "Qm", DockerHash: "svc:1", NetworkSoftReq: { RTT: 1 }, NetworkHardReq: { RTT: 2 },
+ *   CpuReq: 3, MemoryReq: 4,
+ * });
+ * assert.equal(decodeAddRequest(JSON.stringify({ Name: "a", InfoStr: info })).InfoStr, info);
+ * assert.throws(
+ *   () => decodeAddRequest('{"Name":"a","InfoStr":"{}"}'),
+ *   (err) => err instanceof InvalidValueError && /^invalid service info: /.test(err.message),
+ * );
  * ```
  */
 export function decodeAddRequest(text: string): AddRequest {
@@ -101,9 +168,13 @@ export function decodeAddRequest(text: string): AddRequest {
   if (typeof value.InfoStr !== "string") {
     throw new MalformedMessageError("add request needs InfoStr (a JSON string)");
   }
-  validateServiceName(value.Name);
-  parseJsonObject(value.InfoStr, "InfoStr");
-  return { Name: value.Name, InfoStr: value.InfoStr };
+  const name = validateServiceName(value.Name);
+  try {
+    parseServiceInfo(value.InfoStr);
+  } catch (cause) {
+    throw new InvalidValueError(`invalid service info: ${(cause as Error).message}`, { cause });
+  }
+  return { Name: name, InfoStr: value.InfoStr };
 }
 
 /**
@@ -111,8 +182,9 @@ export function decodeAddRequest(text: string): AddRequest {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeAddResponse } from "./messages.ts";
- * console.assert(encodeAddResponse({ Name: "a", InfoStr: "{}" }) === "Added {a: {}}");
+ * assert.equal(encodeAddResponse({ Name: "a", InfoStr: "{}" }), "Added {a: {}}");
  * ```
  */
 export function encodeAddResponse(request: AddRequest): string {
@@ -132,8 +204,9 @@ export interface GetResponse {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeGetResponse } from "./messages.ts";
- * console.assert(encodeGetResponse(undefined) === '{"InfoStr":"","LookupOk":false}');
+ * assert.equal(encodeGetResponse(undefined), '{"InfoStr":"","LookupOk":false}');
  * ```
  */
 export function encodeGetResponse(infoStr: string | undefined): string {
@@ -145,8 +218,9 @@ export function encodeGetResponse(infoStr: string | undefined): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeGetResponse } from "./messages.ts";
- * console.assert(decodeGetResponse('{"InfoStr":"{}","LookupOk":true}').LookupOk);
+ * assert.ok(decodeGetResponse('{"InfoStr":"{}","LookupOk":true}').LookupOk);
  * ```
  */
 export function decodeGetResponse(text: string): GetResponse {
@@ -170,8 +244,9 @@ export interface ListResponse {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeListResponse } from "./messages.ts";
- * console.assert(encodeListResponse([]) === '{"NameToInfoStr":{},"LookupOk":false}');
+ * assert.equal(encodeListResponse([]), '{"NameToInfoStr":{},"LookupOk":false}');
  * ```
  */
 export function encodeListResponse(entries: Iterable<readonly [string, string]>): string {
@@ -189,9 +264,10 @@ export function encodeListResponse(entries: Iterable<readonly [string, string]>)
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeListResponse } from "./messages.ts";
  * const res = decodeListResponse('{"NameToInfoStr":{"a":"{}"},"LookupOk":true}');
- * console.assert(res.NameToInfoStr.a === "{}");
+ * assert.equal(res.NameToInfoStr.a, "{}");
  * ```
  */
 export function decodeListResponse(text: string): ListResponse {
@@ -218,8 +294,9 @@ export function decodeListResponse(text: string): ListResponse {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeDeleteResponse } from "./messages.ts";
- * console.assert(encodeDeleteResponse(1) === "Deleted 1 entry from hash lookup");
+ * assert.equal(encodeDeleteResponse(1), "Deleted 1 entry from hash lookup");
  * ```
  */
 export function encodeDeleteResponse(deleted: number): string {
@@ -233,8 +310,9 @@ export function encodeDeleteResponse(deleted: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeDeleteResponse } from "./messages.ts";
- * console.assert(decodeDeleteResponse("Deleted 1 entry from hash lookup") === 1);
+ * assert.equal(decodeDeleteResponse("Deleted 1 entry from hash lookup"), 1);
  * ```
  */
 export function decodeDeleteResponse(text: string): number {
@@ -257,9 +335,10 @@ export interface MemberAddRequest {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeMemberAddRequest } from "./messages.ts";
  * const text = encodeMemberAddRequest({ MemberName: "n", MemberPeerUrl: "http://1.2.3.4:2380" });
- * console.assert(text.includes('"MemberPeerUrl"'));
+ * assert.ok(text.includes('"MemberPeerUrl"'));
  * ```
  */
 export function encodeMemberAddRequest(request: MemberAddRequest): string {
@@ -271,9 +350,10 @@ export function encodeMemberAddRequest(request: MemberAddRequest): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeMemberAddRequest } from "./messages.ts";
  * const req = decodeMemberAddRequest('{"MemberName":"n","MemberPeerUrl":"http://127.0.0.1:2380"}');
- * console.assert(req.MemberName === "n");
+ * assert.equal(req.MemberName, "n");
  * ```
  */
 export function decodeMemberAddRequest(text: string): MemberAddRequest {
@@ -294,4 +374,347 @@ export function decodeMemberAddRequest(text: string): MemberAddRequest {
     throw new MalformedMessageError("MemberPeerUrl must be http(s)://<host>:<port>");
   }
   return { MemberName: value.MemberName, MemberPeerUrl: value.MemberPeerUrl };
+}
+
+/**
+ * A write refused by the service is answered with text starting so.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ERROR_ANSWER_PREFIX } from "./messages.ts";
+ * assert.equal(ERROR_ANSWER_PREFIX, "Error: ");
+ * ```
+ */
+export const ERROR_ANSWER_PREFIX = "Error: ";
+
+/**
+ * The answer to a refused write: `Error: <reason>`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeErrorAnswer } from "./messages.ts";
+ * assert.equal(encodeErrorAnswer("no such service \"svc\""), 'Error: no such service "svc"');
+ * ```
+ */
+export function encodeErrorAnswer(reason: string): string {
+  return `${ERROR_ANSWER_PREFIX}${reason}`;
+}
+
+/**
+ * Whether an answer is an error answer (`Error: …`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isErrorAnswer } from "./messages.ts";
+ * assert.ok(isErrorAnswer("Error: not authorized: ..."));
+ * assert.ok(!isErrorAnswer("Added {a: {}}"));
+ * ```
+ */
+export function isErrorAnswer(answer: string): boolean {
+  return answer.startsWith(ERROR_ANSWER_PREFIX);
+}
+
+/** The `/history/0.1` request is the service name as raw text, like `/get/0.1`'s. */
+export type HistoryRequest = string;
+
+/** What a recorded version did to its name. */
+export type HistoryOp = "put" | "delete";
+
+/** One recorded version of a service, as `/history/0.1` answers it. */
+export interface HistoryVersion {
+  /** etcd revision of the write (the same for the entry and its record). */
+  Revision: number;
+  /** `put` (add, or a rollback to a put) or `delete`. */
+  Op: HistoryOp;
+  /** The InfoStr written; `""` for a delete. */
+  InfoStr: string;
+  /** Peer id of the writer. */
+  Peer: string;
+  /** When the service accepted the write, RFC 3339. */
+  Time: string;
+}
+
+/** The `/history/0.1` response. */
+export interface HistoryResponse {
+  /** Versions, newest first; empty for a name never written. */
+  Versions: HistoryVersion[];
+}
+
+/**
+ * Encodes a `/history/0.1` response (versions newest first).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeHistoryResponse } from "./messages.ts";
+ * assert.equal(encodeHistoryResponse([]), '{"Versions":[]}');
+ * const version = {
+ *   Revision: 7, Op: "delete" as const, InfoStr: "", Peer: "12D3KooW", Time: "2026-01-02T03:04:05Z",
+ * };
+ * assert.equal(
+ *   encodeHistoryResponse([version]),
+ *   '{"Versions":[{"Revision":7,"Op":"delete","InfoStr":"","Peer":"12D3KooW","Time":"2026-01-02T03:04:05Z"}]}',
+ * );
+ * ```
+ */
+export function encodeHistoryResponse(versions: readonly HistoryVersion[]): string {
+  return JSON.stringify({
+    Versions: versions.map((v) => ({
+      Revision: v.Revision,
+      Op: v.Op,
+      InfoStr: v.InfoStr,
+      Peer: v.Peer,
+      Time: v.Time,
+    })),
+  });
+}
+
+function decodeHistoryVersion(value: unknown, index: number): HistoryVersion {
+  const what = `history response: version ${index}`;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new MalformedMessageError(`${what} is not an object`);
+  }
+  const v = value as Record<string, unknown>;
+  if (typeof v.Revision !== "number" || !Number.isSafeInteger(v.Revision) || v.Revision < 1) {
+    throw new MalformedMessageError(`${what} needs Revision (a positive integer)`);
+  }
+  if (v.Op !== "put" && v.Op !== "delete") {
+    throw new MalformedMessageError(`${what} needs Op ("put" or "delete")`);
+  }
+  for (const field of ["InfoStr", "Peer", "Time"]) {
+    if (typeof v[field] !== "string") {
+      throw new MalformedMessageError(`${what} needs ${field} (a string)`);
+    }
+  }
+  return {
+    Revision: v.Revision,
+    Op: v.Op,
+    InfoStr: v.InfoStr as string,
+    Peer: v.Peer as string,
+    Time: v.Time as string,
+  };
+}
+
+/**
+ * Decodes a `/history/0.1` response.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeHistoryResponse } from "./messages.ts";
+ * const text = '{"Versions":[{"Revision":5,"Op":"put","InfoStr":"{}","Peer":"12D3KooWA",' +
+ *   '"Time":"2026-01-02T03:04:05.000Z"}]}';
+ * assert.equal(decodeHistoryResponse(text).Versions[0].Revision, 5);
+ * assert.deepEqual(decodeHistoryResponse('{"Versions":[]}'), { Versions: [] });
+ * assert.throws(() => decodeHistoryResponse('{"Versions":[{"Revision":"5"}]}'), /Revision/);
+ * ```
+ */
+export function decodeHistoryResponse(text: string): HistoryResponse {
+  const value = parseJsonObject(text, "history response");
+  if (!Array.isArray(value.Versions)) {
+    throw new MalformedMessageError("history response needs Versions (an array)");
+  }
+  return { Versions: value.Versions.map(decodeHistoryVersion) };
+}
+
+/** The `/rollback/0.1` request. */
+export interface RollbackRequest {
+  /** Service name. */
+  Name: string;
+  /** Revision to restore; omitted or 0: the version before the current one. */
+  Revision?: number;
+}
+
+/**
+ * Encodes a `/rollback/0.1` request (`Revision` left out when not given).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeRollbackRequest } from "./messages.ts";
+ * assert.equal(encodeRollbackRequest({ Name: "svc" }), '{"Name":"svc"}');
+ * assert.equal(encodeRollbackRequest({ Name: "svc", Revision: 12 }), '{"Name":"svc","Revision":12}');
+ * ```
+ */
+export function encodeRollbackRequest(request: RollbackRequest): string {
+  return JSON.stringify(
+    request.Revision ? { Name: request.Name, Revision: request.Revision } : { Name: request.Name },
+  );
+}
+
+/**
+ * Decodes a `/rollback/0.1` request; the name is checked and NFC-normalized,
+ * a missing Revision becomes 0 (the version before the current one).
+ *
+ * @throws {MalformedMessageError} When the payload is not a rollback request.
+ * @throws {InvalidValueError} When the name is refused.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeRollbackRequest } from "./messages.ts";
+ * assert.deepEqual(decodeRollbackRequest('{"Name":"svc"}'), { Name: "svc", Revision: 0 });
+ * assert.deepEqual(decodeRollbackRequest('{"Name":"svc","Revision":9}'), { Name: "svc", Revision: 9 });
+ * assert.throws(() => decodeRollbackRequest('{"Name":"svc","Revision":-1}'), /Revision/);
+ * ```
+ */
+export function decodeRollbackRequest(text: string): Required<RollbackRequest> {
+  const value = parseJsonObject(text, "rollback request");
+  if (typeof value.Name !== "string") {
+    throw new MalformedMessageError("rollback request needs Name");
+  }
+  const revision = value.Revision ?? 0;
+  if (typeof revision !== "number" || !Number.isSafeInteger(revision) || revision < 0) {
+    throw new MalformedMessageError("rollback request: Revision must be an integer >= 0");
+  }
+  return { Name: validateServiceName(value.Name), Revision: revision };
+}
+
+/**
+ * The `/rollback/0.1` answer: `Rolled back <name> to revision <n>`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeRollbackResponse } from "./messages.ts";
+ * assert.equal(encodeRollbackResponse("svc", 12), "Rolled back svc to revision 12");
+ * ```
+ */
+export function encodeRollbackResponse(name: string, revision: number): string {
+  return `Rolled back ${name} to revision ${revision}`;
+}
+
+/**
+ * Decodes a `/rollback/0.1` success answer.
+ *
+ * @throws {MalformedMessageError} For any other answer (an `Error: …` one included).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeRollbackResponse } from "./messages.ts";
+ * assert.deepEqual(decodeRollbackResponse("Rolled back my svc to revision 12"), {
+ *   Name: "my svc",
+ *   Revision: 12,
+ * });
+ * assert.throws(() => decodeRollbackResponse('Error: no such service "x"'));
+ * ```
+ */
+export function decodeRollbackResponse(text: string): { Name: string; Revision: number } {
+  const match = /^Rolled back (.+) to revision (\d+)$/s.exec(text);
+  if (!match) {
+    throw new MalformedMessageError(`unexpected rollback response: ${text.slice(0, 120)}`);
+  }
+  return { Name: match[1], Revision: Number(match[2]) };
+}
+
+/** The `/chown/0.1` request. */
+export interface ChownRequest {
+  /** Service name. */
+  Name: string;
+  /** Peer id of the new owner. */
+  Owner: string;
+}
+
+/**
+ * Encodes a `/chown/0.1` request.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeChownRequest } from "./messages.ts";
+ * assert.equal(encodeChownRequest({ Name: "s", Owner: "12D3KooW" }), '{"Name":"s","Owner":"12D3KooW"}');
+ * ```
+ */
+export function encodeChownRequest(request: ChownRequest): string {
+  return JSON.stringify({ Name: request.Name, Owner: request.Owner });
+}
+
+/**
+ * Decodes a `/chown/0.1` request: the name is checked and NFC-normalized,
+ * the owner must be a peer id (returned in its canonical text form).
+ *
+ * @throws {MalformedMessageError} When the payload is not a chown request.
+ * @throws {InvalidValueError} When the name or the owner is refused.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeChownRequest } from "./messages.ts";
+ * const owner = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+ * assert.deepEqual(decodeChownRequest(JSON.stringify({ Name: "s", Owner: owner })), {
+ *   Name: "s",
+ *   Owner: owner,
+ * });
+ * assert.throws(() => decodeChownRequest('{"Name":"s","Owner":"me"}'), /not a peer id/);
+ * ```
+ */
+export function decodeChownRequest(text: string): ChownRequest {
+  const value = parseJsonObject(text, "chown request");
+  if (typeof value.Name !== "string" || typeof value.Owner !== "string") {
+    throw new MalformedMessageError("chown request needs Name and Owner (strings)");
+  }
+  return { Name: validateServiceName(value.Name), Owner: validatePeerId(value.Owner) };
+}
+
+/**
+ * Checks a peer id given as text and returns its canonical form.
+ *
+ * @throws {InvalidValueError} When it is not a peer id.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validatePeerId } from "./messages.ts";
+ * const id = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+ * assert.equal(validatePeerId(id), id);
+ * assert.throws(() => validatePeerId("12D3KooWFAKE"), /not a peer id/);
+ * ```
+ */
+export function validatePeerId(text: string): string {
+  try {
+    return peerIdFromString(text).toString();
+  } catch (cause) {
+    throw new InvalidValueError(`not a peer id: ${JSON.stringify(text.slice(0, 100))}`, {
+      cause,
+    });
+  }
+}
+
+/**
+ * The `/chown/0.1` answer: `Owner of <name> is now <peer id>`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeChownResponse } from "./messages.ts";
+ * assert.equal(encodeChownResponse("svc", "12D3KooWB"), "Owner of svc is now 12D3KooWB");
+ * ```
+ */
+export function encodeChownResponse(name: string, owner: string): string {
+  return `Owner of ${name} is now ${owner}`;
+}
+
+/**
+ * Decodes a `/chown/0.1` success answer.
+ *
+ * @throws {MalformedMessageError} For any other answer (an `Error: …` one included).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeChownResponse } from "./messages.ts";
+ * assert.deepEqual(decodeChownResponse("Owner of svc is now 12D3KooWB"), {
+ *   Name: "svc",
+ *   Owner: "12D3KooWB",
+ * });
+ * ```
+ */
+export function decodeChownResponse(text: string): ChownRequest {
+  const match = /^Owner of (.+) is now (\S+)$/s.exec(text);
+  if (!match) throw new MalformedMessageError(`unexpected chown response: ${text.slice(0, 120)}`);
+  return { Name: match[1], Owner: match[2] };
 }

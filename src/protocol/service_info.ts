@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { parseImageReference } from "../image/image_ref.ts";
 
 /** Network requirements of a service (RTT in milliseconds). */
 export interface NetworkRequirements {
@@ -16,16 +17,17 @@ export interface NetworkRequirements {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { ServiceInfo } from "./service_info.ts";
  * const info: ServiceInfo = {
  *   ContentHash: "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH",
- *   DockerHash: "localhost:5000/team/svc@sha256:00",
+ *   DockerHash: "localhost:5000/team/svc@sha256:" + "ab".repeat(32),
  *   NetworkSoftReq: { RTT: 100 },
  *   NetworkHardReq: { RTT: 200 },
  *   CpuReq: 20,
  *   MemoryReq: 1000,
  * };
- * console.assert(JSON.stringify(info).startsWith('{"ContentHash"'));
+ * assert.ok(JSON.stringify(info).startsWith('{"ContentHash"'));
  * ```
  */
 export interface ServiceInfo {
@@ -74,8 +76,34 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function requireInteger(value: unknown, field: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new InvalidServiceInfoError(`${field} must be an integer, got ${JSON.stringify(value)}`);
+  // The original's fields are Go ints; a value beyond 2^53 would not survive a JSON round trip.
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidServiceInfoError(
+      `${field} must be an integer >= 0, got ${JSON.stringify(value)?.slice(0, 80)}`,
+    );
+  }
+  return value;
+}
+
+function requireContentHash(value: unknown): string {
+  if (typeof value !== "string") throw new InvalidServiceInfoError("ContentHash must be a string");
+  if (value === "") throw new InvalidServiceInfoError("ContentHash must not be empty");
+  // Any id is allowed (-content-id), but it is shown and logged: no control characters.
+  if (/[\p{Cc}\p{Cf}]/u.test(value) || !value.isWellFormed()) {
+    throw new InvalidServiceInfoError("ContentHash contains control or format characters");
+  }
+  return value;
+}
+
+function requireDockerHash(value: unknown): string {
+  if (typeof value !== "string") throw new InvalidServiceInfoError("DockerHash must be a string");
+  try {
+    parseImageReference(value);
+  } catch (cause) {
+    throw new InvalidServiceInfoError(
+      `DockerHash must be an image reference by digest or tag: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   return value;
 }
@@ -88,30 +116,36 @@ function requireNetwork(value: unknown, field: string): NetworkRequirements {
 }
 
 /**
- * Checks that `value` has the shape of a {@linkcode ServiceInfo} and returns
- * it typed. Unknown fields are kept (newer clients may add fields).
+ * Checks that `value` is a valid {@linkcode ServiceInfo} and returns it
+ * typed: field types; integers >= 0 where the original has ints (RTT,
+ * CpuReq, MemoryReq); ContentHash a non-empty string without control or
+ * format characters; DockerHash a well-formed image reference by digest or
+ * tag. Unknown fields are kept (newer clients may add fields).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { validateServiceInfo } from "./service_info.ts";
- * const info = validateServiceInfo({
- *   ContentHash: "Qm...", DockerHash: "r/s@sha256:00",
- *   NetworkSoftReq: { RTT: 100 }, NetworkHardReq: { RTT: 200 }, CpuReq: 20, MemoryReq: 1000,
- * });
- * console.assert(info.CpuReq === 20);
+ * const valid = {
+ *   ContentHash: "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH",
+ *   DockerHash: "registry.local:5000/team/svc:1.2",
+ *   NetworkSoftReq: { RTT: 100 },
+ *   NetworkHardReq: { RTT: 200 },
+ *   CpuReq: 20,
+ *   MemoryReq: 1000,
+ * };
+ * assert.equal(validateServiceInfo(valid).CpuReq, 20);
+ * assert.throws(() => validateServiceInfo({ ...valid, CpuReq: "lots" }), /CpuReq must be an integer/);
+ * assert.throws(() => validateServiceInfo({ ...valid, DockerHash: ["x"] }), /DockerHash/);
+ * assert.throws(() => validateServiceInfo({ ...valid, ContentHash: "" }), /ContentHash/);
  * ```
  */
 export function validateServiceInfo(value: unknown): ServiceInfo {
   if (!isObject(value)) throw new InvalidServiceInfoError("ServiceInfo must be a JSON object");
-  for (const field of ["ContentHash", "DockerHash"]) {
-    if (typeof value[field] !== "string") {
-      throw new InvalidServiceInfoError(`${field} must be a string`);
-    }
-  }
   return {
     ...value,
-    ContentHash: value.ContentHash as string,
-    DockerHash: value.DockerHash as string,
+    ContentHash: requireContentHash(value.ContentHash),
+    DockerHash: requireDockerHash(value.DockerHash),
     NetworkSoftReq: requireNetwork(value.NetworkSoftReq, "NetworkSoftReq"),
     NetworkHardReq: requireNetwork(value.NetworkHardReq, "NetworkHardReq"),
     CpuReq: requireInteger(value.CpuReq, "CpuReq"),
@@ -125,12 +159,14 @@ export function validateServiceInfo(value: unknown): ServiceInfo {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseServiceInfo } from "./service_info.ts";
  * const info = parseServiceInfo(
- *   '{"ContentHash":"Qm","DockerHash":"a@sha256:1","NetworkSoftReq":{"RTT":1},' +
+ *   '{"ContentHash":"Qm","DockerHash":"a:1","NetworkSoftReq":{"RTT":1},' +
  *     '"NetworkHardReq":{"RTT":2},"CpuReq":3,"MemoryReq":4}',
  * );
- * console.assert(info.NetworkHardReq.RTT === 2);
+ * assert.equal(info.NetworkHardReq.RTT, 2);
+ * assert.throws(() => parseServiceInfo("{}"), /ContentHash must be a string/);
  * ```
  */
 export function parseServiceInfo(infoStr: string): ServiceInfo {

@@ -1,22 +1,36 @@
 import assert from "node:assert/strict";
 import {
   decodeAddRequest,
+  decodeChownRequest,
+  decodeChownResponse,
   decodeDeleteResponse,
   decodeGetResponse,
+  decodeHistoryResponse,
   decodeListResponse,
   decodeMemberAddRequest,
+  decodeRollbackRequest,
+  decodeRollbackResponse,
   encodeAddRequest,
   encodeAddResponse,
+  encodeChownRequest,
+  encodeChownResponse,
   encodeDeleteResponse,
+  encodeErrorAnswer,
   encodeGetResponse,
+  encodeHistoryResponse,
   encodeListResponse,
+  encodeRollbackRequest,
+  encodeRollbackResponse,
+  InvalidValueError,
+  isErrorAnswer,
   MalformedMessageError,
   validateServiceName,
 } from "../../src/protocol/messages.ts";
 import { parseServiceInfo } from "../../src/protocol/service_info.ts";
+import { sampleInfo } from "../_registry.ts";
 
 Deno.test("add request: exact field names, InfoStr kept verbatim", () => {
-  const info = '{"ContentHash":"Qm","Extra":{"new":true}}';
+  const info = JSON.stringify({ ...sampleInfo(1), Extra: { new: true } });
   const text = encodeAddRequest({ Name: "svc", InfoStr: info });
   assert.equal(text, JSON.stringify({ Name: "svc", InfoStr: info }));
   assert.deepEqual(decodeAddRequest(text), { Name: "svc", InfoStr: info });
@@ -92,9 +106,154 @@ Deno.test("service names: control characters and huge names refused", () => {
   assert.throws(() => validateServiceName("x".repeat(1025)), MalformedMessageError);
 });
 
+Deno.test("service names: each ill-formed kind is refused as an invalid value; NFC applied", () => {
+  const bad: [string, RegExp][] = [
+    ["", /empty/],
+    ["x".repeat(254), /longer than 253/],
+    ["a\u0000b", /U\+0000/],
+    ["a\u007fb", /U\+007F/],
+    ["a\u0085b", /U\+0085/],
+    ["pay\u202Ements", /U\+202E/], // right-to-left override
+    ["pay\u2066x", /U\+2066/], // left-to-right isolate
+    ["a\u200Bb", /U\+200B/], // zero-width space
+    ["a\u200Db", /U\+200D/], // zero-width joiner
+    ["\uFEFFsvc", /U\+FEFF/],
+    ["team/svc", /"\/"/],
+    ["sur\ud800x", /lone surrogate/],
+    ["x\udc00", /lone surrogate/],
+    [" svc", /white space/],
+  ];
+  for (const [name, reason] of bad) {
+    assert.throws(
+      () => validateServiceName(name),
+      (err) =>
+        err instanceof InvalidValueError && /^invalid service name: /.test(err.message) &&
+        reason.test(err.message),
+      JSON.stringify(name),
+    );
+  }
+  // 253 characters counted as code points, not UTF-16 units.
+  assert.equal(validateServiceName("\u{1F600}".repeat(253)), "\u{1F600}".repeat(253));
+  assert.equal(validateServiceName("Cafe\u0301"), "Caf\u00e9");
+  assert.equal(validateServiceName("\u212B"), "\u00C5"); // Angstrom sign to A with ring
+  const request = decodeAddRequest(
+    JSON.stringify({ Name: "Cafe\u0301", InfoStr: JSON.stringify(sampleInfo(1)) }),
+  );
+  assert.equal(request.Name, "Caf\u00e9");
+});
+
+Deno.test("add request: each bad ServiceInfo is an invalid value, not a malformed request", () => {
+  const base = sampleInfo(1) as Record<string, unknown>;
+  const bad: [unknown, RegExp][] = [
+    [{}, /ContentHash must be a string/],
+    [{ ContentHash: 1, DockerHash: ["x"], CpuReq: "lots" }, /ContentHash must be a string/],
+    [{ ...base, ContentHash: "" }, /ContentHash must not be empty/],
+    [{ ...base, ContentHash: "Qm\nINFO forged" }, /ContentHash contains control/],
+    [{ ...base, ContentHash: "Qm\u202E" }, /ContentHash contains control/],
+    [{ ...base, DockerHash: ["x"] }, /DockerHash must be a string/],
+    [{ ...base, DockerHash: "attacker/miner" }, /needs a tag or a digest/],
+    [{ ...base, DockerHash: "team/Svc:1" }, /not a valid image name/],
+    [{ ...base, DockerHash: "svc@sha256:00" }, /not a valid digest/],
+    [{ ...base, DockerHash: "svc:-bad" }, /not a valid image tag/],
+    [{ ...base, DockerHash: "svc:1 ; rm -rf /" }, /DockerHash/],
+    [{ ...base, CpuReq: "lots" }, /CpuReq must be an integer/],
+    [{ ...base, CpuReq: 1.5 }, /CpuReq must be an integer/],
+    [{ ...base, MemoryReq: -1 }, /MemoryReq must be an integer >= 0/],
+    [{ ...base, MemoryReq: 2 ** 60 }, /MemoryReq must be an integer/],
+    [{ ...base, NetworkSoftReq: { RTT: "1" } }, /NetworkSoftReq.RTT must be an integer/],
+    [{ ...base, NetworkHardReq: null }, /NetworkHardReq must be an object/],
+    [[], /must be a JSON object/],
+  ];
+  for (const [info, reason] of bad) {
+    const text = JSON.stringify({ Name: "svc", InfoStr: JSON.stringify(info) });
+    assert.throws(
+      () => decodeAddRequest(text),
+      (err) =>
+        err instanceof InvalidValueError && /^invalid service info: /.test(err.message) &&
+        reason.test(err.message),
+      text,
+    );
+  }
+  const notJson = JSON.stringify({ Name: "svc", InfoStr: "nope" });
+  assert.throws(() => decodeAddRequest(notJson), /invalid service info: .*not valid JSON/);
+  // By tag and by digest, with a registry host, port and nested path, are well-formed.
+  for (
+    const docker of [
+      "nginx:1.27",
+      "registry.example.com:5000/team/sub/svc:v1.2-rc_3",
+      `localhost:5000/team/svc@sha256:${"0f".repeat(32)}`,
+      `svc:1@sha256:${"0f".repeat(32)}`,
+    ]
+  ) {
+    const text = JSON.stringify({
+      Name: "svc",
+      InfoStr: JSON.stringify({ ...base, DockerHash: docker }),
+    });
+    assert.equal(decodeAddRequest(text).Name, "svc", docker);
+  }
+});
+
+Deno.test("history, rollback and chown messages round-trip", () => {
+  const versions = [
+    {
+      Revision: 9,
+      Op: "delete" as const,
+      InfoStr: "",
+      Peer: "12D3KooWB",
+      Time: "2026-01-01T00:00:02.000Z",
+    },
+    {
+      Revision: 8,
+      Op: "put" as const,
+      InfoStr: "{}",
+      Peer: "12D3KooWA",
+      Time: "2026-01-01T00:00:01.000Z",
+    },
+  ];
+  assert.deepEqual(decodeHistoryResponse(encodeHistoryResponse(versions)), { Versions: versions });
+  assert.equal(encodeHistoryResponse([]), '{"Versions":[]}');
+  assert.throws(() => decodeHistoryResponse('{"Versions":[{"Revision":1,"Op":"patch"}]}'), /Op/);
+  assert.throws(() => decodeHistoryResponse("{}"), MalformedMessageError);
+
+  assert.deepEqual(decodeRollbackRequest(encodeRollbackRequest({ Name: "svc" })), {
+    Name: "svc",
+    Revision: 0,
+  });
+  assert.deepEqual(decodeRollbackRequest(encodeRollbackRequest({ Name: "svc", Revision: 4 })), {
+    Name: "svc",
+    Revision: 4,
+  });
+  assert.throws(
+    () => decodeRollbackRequest('{"Name":"svc","Revision":1.5}'),
+    MalformedMessageError,
+  );
+  assert.throws(() => decodeRollbackRequest('{"Name":"a/b"}'), InvalidValueError);
+  assert.deepEqual(decodeRollbackResponse(encodeRollbackResponse("svc", 4)), {
+    Name: "svc",
+    Revision: 4,
+  });
+
+  const owner = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+  assert.deepEqual(decodeChownRequest(encodeChownRequest({ Name: "svc", Owner: owner })), {
+    Name: "svc",
+    Owner: owner,
+  });
+  assert.throws(() => decodeChownRequest('{"Name":"svc"}'), MalformedMessageError);
+  assert.throws(
+    () => decodeChownRequest(JSON.stringify({ Name: "svc", Owner: "nobody" })),
+    InvalidValueError,
+  );
+  assert.deepEqual(decodeChownResponse(encodeChownResponse("svc", owner)), {
+    Name: "svc",
+    Owner: owner,
+  });
+  assert.equal(encodeErrorAnswer("x"), "Error: x");
+  assert.ok(isErrorAnswer(encodeDeleteResponse(0)));
+});
+
 Deno.test("ServiceInfo: exact fields, integers, unknown fields kept", () => {
   const info = parseServiceInfo(
-    '{"ContentHash":"Qm","DockerHash":"a@sha256:1","NetworkSoftReq":{"RTT":100},' +
+    '{"ContentHash":"Qm","DockerHash":"a:1","NetworkSoftReq":{"RTT":100},' +
       '"NetworkHardReq":{"RTT":200},"CpuReq":20,"MemoryReq":1000,"GpuReq":1}',
   );
   assert.equal(info.NetworkSoftReq.RTT, 100);
@@ -103,7 +262,7 @@ Deno.test("ServiceInfo: exact fields, integers, unknown fields kept", () => {
   assert.throws(
     () =>
       parseServiceInfo(
-        '{"ContentHash":"Qm","DockerHash":"d","NetworkSoftReq":{"RTT":1.5},' +
+        '{"ContentHash":"Qm","DockerHash":"d:1","NetworkSoftReq":{"RTT":1.5},' +
           '"NetworkHardReq":{"RTT":2},"CpuReq":1,"MemoryReq":1}',
       ),
     /NetworkSoftReq.RTT must be an integer/,
