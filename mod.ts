@@ -35,14 +35,14 @@ export * from "./src/client/errors.ts";
 export type { RetryOptions } from "./src/client/requester.ts";
 export * from "./src/protocol/service_info.ts";
 export * from "./src/protocol/ids.ts";
-export { MalformedMessageError } from "./src/protocol/messages.ts";
+export { InvalidValueError, MalformedMessageError } from "./src/protocol/messages.ts";
 export {
   createRegistryNode,
   type RegistryNode,
   type RegistryNodeOptions,
   type RegistryNodeServices,
 } from "./src/p2p/node.ts";
-export type { MemberAddRequest } from "./src/protocol/messages.ts";
+export type { HistoryOp, HistoryVersion, MemberAddRequest } from "./src/protocol/messages.ts";
 export type { Logger } from "./src/log/logger.ts";
 export type * from "./src/p2p/libp2p_types.ts";
 

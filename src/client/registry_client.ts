@@ -10,19 +10,30 @@ import { loadOrCreateIdentity } from "../p2p/identity.ts";
 import { type Bootstrap, connectBootstraps, parseBootstraps } from "../p2p/bootstrap.ts";
 import {
   ADD_PROTOCOL,
+  CHOWN_PROTOCOL,
   DELETE_PROTOCOL,
   GET_PROTOCOL,
+  HISTORY_PROTOCOL,
   LIST_PROTOCOL,
   MEMBER_ADD_PROTOCOL,
+  ROLLBACK_PROTOCOL,
 } from "../protocol/ids.ts";
 import {
+  decodeChownResponse,
   decodeDeleteResponse,
   decodeGetResponse,
+  decodeHistoryResponse,
   decodeListResponse,
+  decodeRollbackResponse,
   encodeAddRequest,
+  encodeChownRequest,
   encodeDeleteResponse,
   encodeMemberAddRequest,
+  encodeRollbackRequest,
+  type HistoryVersion,
+  isErrorAnswer,
   type MemberAddRequest,
+  validatePeerId,
   validateServiceName,
 } from "../protocol/messages.ts";
 import {
@@ -104,19 +115,19 @@ export class RegistryClient {
    * the service refuses the write (not the owner, invalid entry).
    */
   async add(name: string, info: ServiceInfo, signal?: AbortSignal): Promise<string> {
-    validateServiceName(name);
     const infoStr = JSON.stringify(validateServiceInfo(info));
     return await this.#write(
       ADD_PROTOCOL,
-      encodeAddRequest({ Name: name, InfoStr: infoStr }),
+      encodeAddRequest({ Name: validateServiceName(name), InfoStr: infoStr }),
       signal,
     );
   }
 
   /** Looks up `name`; throws {@linkcode ServiceNotFoundError} when it is not registered. */
   async get(name: string, signal?: AbortSignal): Promise<ServiceInfo> {
-    validateServiceName(name);
-    const res = decodeGetResponse(await this.#text(GET_PROTOCOL, name, signal));
+    const res = decodeGetResponse(
+      await this.#text(GET_PROTOCOL, validateServiceName(name), signal),
+    );
     if (!res.LookupOk) throw new ServiceNotFoundError(name);
     return parseServiceInfo(res.InfoStr);
   }
@@ -159,13 +170,62 @@ export class RegistryClient {
    * {@linkcode WriteRefusedError} when the service refuses the delete.
    */
   async delete(name: string, signal?: AbortSignal): Promise<string> {
-    validateServiceName(name);
-    const answer = await this.#text(DELETE_PROTOCOL, name, signal);
+    const answer = await this.#text(DELETE_PROTOCOL, validateServiceName(name), signal);
     // The original's not-found answer also starts with "Error: "; it is no refusal.
-    if (isRefusal(answer) && answer.trim() !== encodeDeleteResponse(0)) {
+    if (isErrorAnswer(answer) && answer.trim() !== encodeDeleteResponse(0)) {
       throw new WriteRefusedError(DELETE_PROTOCOL, answer);
     }
     if (decodeDeleteResponse(answer) === 0) throw new ServiceNotFoundError(name);
+    return answer;
+  }
+
+  /**
+   * The recorded versions of `name` (adds, deletes and rollbacks, with the
+   * writer's peer id and time), newest first; empty for a name never written.
+   * A service keeps the last `-history` versions of each name.
+   */
+  async history(name: string, signal?: AbortSignal): Promise<HistoryVersion[]> {
+    const answer = await this.#text(HISTORY_PROTOCOL, validateServiceName(name), signal);
+    return decodeHistoryResponse(answer).Versions;
+  }
+
+  /**
+   * Writes an earlier version of `name` again: the one at `revision` (see
+   * {@linkcode RegistryClient.history}), by default the version before the
+   * current one. A rollback is a write (the same owner rule applies) and is
+   * recorded itself. Returns the service's answer, `Rolled back <name> to
+   * revision <n>`; throws {@linkcode WriteRefusedError} when refused (not the
+   * owner, no such service or revision).
+   */
+  async rollback(name: string, revision?: number, signal?: AbortSignal): Promise<string> {
+    if (revision !== undefined && (!Number.isSafeInteger(revision) || revision < 1)) {
+      throw new RangeError(`a revision is a positive integer, got ${revision}`);
+    }
+    const answer = await this.#write(
+      ROLLBACK_PROTOCOL,
+      encodeRollbackRequest({ Name: validateServiceName(name), Revision: revision }),
+      signal,
+    );
+    decodeRollbackResponse(answer);
+    return answer;
+  }
+
+  /**
+   * Gives `name` to `owner` (a peer id; see `registry-cli whoami`). Only the
+   * current owner or an admin may. Returns the service's answer, `Owner of
+   * <name> is now <peer id>`; throws {@linkcode WriteRefusedError} when
+   * refused.
+   */
+  async chown(name: string, owner: string | PeerId, signal?: AbortSignal): Promise<string> {
+    const answer = await this.#write(
+      CHOWN_PROTOCOL,
+      encodeChownRequest({
+        Name: validateServiceName(name),
+        Owner: validatePeerId(owner.toString()),
+      }),
+      signal,
+    );
+    decodeChownResponse(answer);
     return answer;
   }
 
@@ -188,14 +248,10 @@ export class RegistryClient {
   /** Sends a write; an `Error: …` answer is a refusal. */
   async #write(protocol: string, payload: string, signal?: AbortSignal): Promise<string> {
     const answer = await this.#text(protocol, payload, signal);
-    if (isRefusal(answer)) throw new WriteRefusedError(protocol, answer);
+    // Refusals of writes are answered (not reset), with text starting "Error: ".
+    if (isErrorAnswer(answer)) throw new WriteRefusedError(protocol, answer);
     return answer;
   }
-}
-
-/** Refusals of writes are answered, not reset: with text starting `Error: `. */
-function isRefusal(answer: string): boolean {
-  return answer.startsWith("Error: ");
 }
 
 /** How to reach the registry network for a one-off call. */
@@ -409,4 +465,56 @@ export function listServices(target: RegistryTarget): Promise<Record<string, Ser
  */
 export function deleteService(name: string, target: RegistryTarget): Promise<string> {
   return withClient(target, (client) => client.delete(name));
+}
+
+/**
+ * The recorded versions of a service in one call, newest first.
+ *
+ * @example
+ * ```ts ignore
+ * import { serviceHistory } from "@physarum/registry";
+ * for (const v of await serviceHistory("svc", { bootstraps: [addr], psk: "secret" })) {
+ *   console.log(v.Revision, v.Op, v.Peer, v.Time);
+ * }
+ * ```
+ */
+export function serviceHistory(name: string, target: RegistryTarget): Promise<HistoryVersion[]> {
+  return withClient(target, (client) => client.history(name));
+}
+
+/**
+ * Rolls a service back in one call, to `revision` or by default to the
+ * version before the current one; throws {@linkcode WriteRefusedError} when
+ * refused.
+ *
+ * @example
+ * ```ts ignore
+ * import { rollbackService } from "@physarum/registry";
+ * await rollbackService("svc", { bootstraps: [addr], psk: "secret", keyFile });
+ * ```
+ */
+export function rollbackService(
+  name: string,
+  target: RegistryTarget,
+  revision?: number,
+): Promise<string> {
+  return withClient(target, (client) => client.rollback(name, revision));
+}
+
+/**
+ * Gives a service to another owner in one call; throws
+ * {@linkcode WriteRefusedError} when refused.
+ *
+ * @example
+ * ```ts ignore
+ * import { chownService } from "@physarum/registry";
+ * await chownService("svc", "12D3KooW...", { bootstraps: [addr], psk: "secret", keyFile });
+ * ```
+ */
+export function chownService(
+  name: string,
+  owner: string | PeerId,
+  target: RegistryTarget,
+): Promise<string> {
+  return withClient(target, (client) => client.chown(name, owner));
 }
