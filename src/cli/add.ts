@@ -17,84 +17,8 @@ import { contentHash } from "../image/content_hash.ts";
 import { Docker, DockerError } from "../image/docker.ts";
 import { renderDockerfile, renderProxyConf } from "../image/dockerfile.ts";
 import { dockerHash } from "../image/image_ref.ts";
-import { DEFAULT_PROXY_BUILD, DEFAULT_PROXY_REPO, obtainProxy } from "../image/proxy.ts";
+import { obtainProxy } from "../image/proxy.ts";
 import { CommandError, UsageError } from "./errors.ts";
-import { type FlagSpecs, formatFlags, parseGoFlags } from "./flags.ts";
-
-/** The `add` command's flags. */
-/**
- * The `add` command's flags. `multiple: false` is spelled out because `node:util`
- * parseArgs in Deno rejects an undefined `multiple`.
- */
-export const ADD_FLAGS: FlagSpecs = {
-  dir: {
-    type: "string",
-    multiple: false,
-    valueName: "path",
-    description: "directory the config's Copy sources are relative to",
-    defaultText: ".",
-  },
-  "custom-proxy": {
-    type: "string",
-    multiple: false,
-    valueName: "path",
-    description: "use this proxy executable instead of building one from git",
-  },
-  "proxy-version": {
-    type: "string",
-    multiple: false,
-    valueName: "git ref",
-    description:
-      "proxy version to build: commit, branch or tags/<name> (default: the default branch)",
-  },
-  "proxy-repo": {
-    type: "string",
-    multiple: false,
-    valueName: "url",
-    description: "git repository of the proxy source",
-    defaultText: DEFAULT_PROXY_REPO,
-  },
-  "proxy-build": {
-    type: "string",
-    multiple: false,
-    valueName: "command",
-    description: "shell command that builds proxy/proxy, run in the repository's proxy/ folder",
-    defaultText: `"${DEFAULT_PROXY_BUILD}"`,
-  },
-  "proxy-cmd": {
-    type: "string",
-    multiple: false,
-    valueName: "command",
-    description: "command that starts the proxy in the image, replacing the default one",
-  },
-  "no-add": {
-    type: "boolean",
-    multiple: false,
-    description: "build (or pull) the image only; do not hash, push or register it",
-  },
-  "use-existing-image": {
-    type: "boolean",
-    multiple: false,
-    description: "do not build: pull <image-name> and register that image",
-  },
-  "content-id": {
-    type: "string",
-    multiple: false,
-    valueName: "string",
-    description: "register this content hash instead of hashing the image",
-  },
-  help: { type: "boolean", multiple: false, description: "show this help" },
-};
-
-/** Usage text of the `add` command. */
-export const ADD_USAGE: string =
-  `Usage: registry-cli add [options] <config> <image-name> <service-name>
-
-Builds a Docker image of the service with the proxy bundled, pushes it, computes its
-content hash and registers <service-name> with the registry.
-
-Options:
-${formatFlags(ADD_FLAGS)}`;
 
 /** What `add` needs from the outside world. */
 export interface AddDeps {
@@ -108,57 +32,32 @@ export interface AddDeps {
   env: Record<string, string | undefined>;
 }
 
-interface AddOptions {
+/** What to add, from the command line (see `commands/add.ts`). */
+export interface AddOptions {
+  /** The add config (JSON). */
   configPath: string;
+  /** The image to build (or pull) and push. */
   imageName: string;
+  /** The name to register. */
   serviceName: string;
+  /** Directory the config's Copy sources are relative to. */
   dir: string;
+  /** A proxy executable to use instead of building one. */
   customProxy?: string;
+  /** Proxy git ref to build. */
   proxyVersion?: string;
+  /** Proxy git repository. */
   proxyRepo?: string;
+  /** Shell command that builds the proxy. */
   proxyBuild?: string;
+  /** Command that starts the proxy in the image. */
   proxyCmd?: string;
+  /** Build (or pull) only. */
   noAdd: boolean;
+  /** Pull and register an existing image instead of building. */
   useExistingImage: boolean;
+  /** A content hash to register instead of hashing the image. */
   contentId?: string;
-}
-
-function parseOptions(args: string[]): AddOptions | undefined {
-  const { values, positionals } = parseGoFlags(args, ADD_FLAGS, { command: "add" });
-  if (values.help) return undefined;
-  if (positionals.length !== 3) {
-    const problem = positionals.length < 3 ? "missing" : "too many";
-    throw new UsageError(
-      `add: ${problem} arguments: want <config> <image-name> <service-name>, got ${positionals.length}`,
-      "add",
-    );
-  }
-  const [configPath, imageName, serviceName] = positionals;
-  for (
-    const [name, value] of Object.entries({
-      config: configPath,
-      "image-name": imageName,
-      "service-name": serviceName,
-    })
-  ) {
-    if (value.trim() === "") throw new UsageError(`add: <${name}> is empty`, "add");
-  }
-  const text = (name: string) => values[name] as string | undefined;
-  if (text("content-id") === "") throw new UsageError("add: -content-id is empty", "add");
-  return {
-    configPath,
-    imageName,
-    serviceName,
-    dir: text("dir") ?? ".",
-    customProxy: text("custom-proxy"),
-    proxyVersion: text("proxy-version"),
-    proxyRepo: text("proxy-repo"),
-    proxyBuild: text("proxy-build"),
-    proxyCmd: text("proxy-cmd"),
-    noAdd: values["no-add"] === true,
-    useExistingImage: values["use-existing-image"] === true,
-    contentId: text("content-id"),
-  };
 }
 
 /** Fails when the image behind `name` is no longer `id` (rebuilt or retagged meanwhile). */
@@ -178,22 +77,28 @@ async function ensureSameImage(
 }
 
 /**
- * Runs `registry-cli add [options] <config> <image-name> <service-name>`:
- * builds `<image-name>` from the config (or pulls it with
- * `-use-existing-image`), hashes the exact image that is pushed, pushes it
- * and registers `<service-name>`. Prints progress, the generated Dockerfile,
- * then `Response:` and the registry's answer. Nothing is registered when any
- * step fails.
+ * Runs `registry-cli add`: builds the image from the config (or pulls it with
+ * `useExistingImage`), hashes the exact image that is pushed, pushes it and
+ * registers the service. Prints progress, the generated Dockerfile, then
+ * `Response:` and the registry's answer. Nothing is registered when any step
+ * fails.
  *
- * @param args The arguments after `add`.
+ * @param options What to add (see `commands/add.ts` for the flags).
  * @param deps Registration, output and environment.
- * @throws {UsageError} On missing or extra arguments or unknown flags.
  * @throws {CommandError} When a step fails (config, proxy, docker, registration); `cause` holds the original error.
  *
  * @example
  * ```ts ignore
  * import { runAdd } from "./add.ts";
- * await runAdd(["-dir", "svc", "-custom-proxy", "proxy", "svc/config.json", "localhost:5000/svc:1.0", "svc"], {
+ * await runAdd({
+ *   configPath: "svc/config.json",
+ *   imageName: "localhost:5000/svc:1.0",
+ *   serviceName: "svc",
+ *   dir: "svc",
+ *   customProxy: "proxy",
+ *   noAdd: false,
+ *   useExistingImage: false,
+ * }, {
  *   register: (name, info) => Promise.resolve(`Added {${name}: ${JSON.stringify(info)}}`),
  *   stdout: (t) => console.log(t),
  *   stderr: (t) => console.error(t),
@@ -201,12 +106,7 @@ async function ensureSameImage(
  * });
  * ```
  */
-export async function runAdd(args: string[], deps: AddDeps): Promise<void> {
-  const options = parseOptions(args);
-  if (options === undefined) {
-    deps.stdout(ADD_USAGE);
-    return;
-  }
+export async function runAdd(options: AddOptions, deps: AddDeps): Promise<void> {
   try {
     await add(options, deps);
   } catch (error) {

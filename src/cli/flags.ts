@@ -19,6 +19,8 @@ export interface FlagSpec {
   valueName?: string;
   /** Default shown in usage (the caller applies defaults itself). */
   defaultText?: string;
+  /** Other names of the flag, e.g. `h` for `help`; parsed as the flag itself. */
+  aliases?: readonly string[];
 }
 
 /** Flag declarations by name (without dashes). */
@@ -79,13 +81,15 @@ export function parseGoFlags(
       continue;
     }
     const body = arg.replace(/^--?/, "");
-    const name = body.split("=", 1)[0];
-    const spec = specs[name];
-    if (!spec) {
-      throw new UsageError(`unknown flag: -${name}`, options.command);
+    const given = body.split("=", 1)[0];
+    const name = canonicalName(specs, given);
+    if (name === undefined) {
+      throw new UsageError(`unknown flag: -${given}`, options.command);
     }
+    const spec = specs[name];
+    const rest = body.slice(given.length);
     if (spec.type === "boolean") {
-      const value = body.includes("=") ? body.slice(name.length + 1) : "true";
+      const value = rest.startsWith("=") ? rest.slice(1) : "true";
       if (!/^(true|false|1|0)$/i.test(value)) {
         throw new UsageError(
           `invalid boolean value "${value}" for -${name}`,
@@ -93,8 +97,8 @@ export function parseGoFlags(
         );
       }
       if (/^(true|1)$/i.test(value)) flagArgs.push(`--${name}`);
-    } else if (body.includes("=")) {
-      flagArgs.push(`--${body}`);
+    } else if (rest.startsWith("=")) {
+      flagArgs.push(`--${name}${rest}`);
     } else {
       if (i + 1 >= args.length) {
         throw new UsageError(`flag needs a value: -${name}`, options.command);
@@ -115,6 +119,12 @@ export function parseGoFlags(
   return { values: parsed.values as ParsedFlags["values"], positionals };
 }
 
+/** The declared name `given` stands for (itself or an alias), if any; own properties only. */
+function canonicalName(specs: FlagSpecs, given: string): string | undefined {
+  if (Object.hasOwn(specs, given)) return given;
+  return Object.keys(specs).find((name) => specs[name].aliases?.includes(given));
+}
+
 /**
  * Renders flag declarations as usage lines, Go style (`  -name <value>`
  * then the indented description).
@@ -131,6 +141,7 @@ export function formatFlags(specs: FlagSpecs): string {
     const value = spec.type === "string" ? ` <${spec.valueName ?? "value"}>` : "";
     const def = spec.defaultText !== undefined ? ` (default ${spec.defaultText})` : "";
     const repeat = spec.multiple ? " (may repeat)" : "";
-    return `  -${name}${value}\n      ${spec.description}${def}${repeat}`;
+    const names = [...(spec.aliases ?? []), name].map((n) => `-${n}`).join(", ");
+    return `  ${names}${value}\n      ${spec.description}${def}${repeat}`;
   }).join("\n");
 }

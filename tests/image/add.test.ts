@@ -3,7 +3,9 @@
  * registry and a real git repository (see tests/_docker_env.ts).
  */
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
-import { ADD_USAGE, type AddDeps, runAdd } from "../../src/cli/add.ts";
+import { type AddDeps, runAdd as runAddOptions } from "../../src/cli/add.ts";
+import { addCommand, addOptions } from "../../src/cli/commands/add.ts";
+import { commandUsage, parseCommandArgs } from "../../src/cli/command.ts";
 import { CommandError, UsageError } from "../../src/cli/errors.ts";
 import type { ServiceInfo } from "../../src/protocol/service_info.ts";
 import { skipDockerTests, withDockerEnv } from "../_docker_env.ts";
@@ -41,6 +43,15 @@ function recorder(env: Record<string, string>): Recorder {
     },
   };
   return rec;
+}
+
+const ADD_USAGE = commandUsage(addCommand);
+
+/** Runs add as the CLI does after the command's name: flags and arguments, then the build. */
+async function runAdd(args: string[], deps: AddDeps): Promise<void> {
+  const parsed = parseCommandArgs(addCommand, args);
+  if (parsed === undefined) return deps.stdout(ADD_USAGE);
+  await runAddOptions(addOptions(parsed.args, parsed.flags), deps);
 }
 
 const ignore = await skipDockerTests();
@@ -319,7 +330,10 @@ Deno.test("add usage: --help prints usage, wrong arguments are usage errors", as
   const rec = recorder({});
   await runAdd(["--help"], rec.deps);
   deepEqual(rec.out, [ADD_USAGE]);
-  match(ADD_USAGE, /^Usage: registry-cli add \[options\] <config> <image-name> <service-name>/);
+  match(
+    ADD_USAGE,
+    /^Usage: registry-cli \[OPTIONS\] add \[options\] <config> <image-name> <service-name>/,
+  );
   for (
     const flag of [
       "-dir",

@@ -4,7 +4,8 @@
  * real registry-service on a private network (PSK).
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { ADD_USAGE } from "../../src/cli/add.ts";
+import { addCommand } from "../../src/cli/commands/add.ts";
+import { commandUsage } from "../../src/cli/command.ts";
 import { skipDockerTests, withDockerEnv } from "../_docker_env.ts";
 import { runCli, startService } from "../_registry.ts";
 import {
@@ -89,11 +90,8 @@ Deno.test(
 Deno.test("registry-cli add with a wrong argument count exits 2 with the add usage", async () => {
   for (
     const [args, problem] of [
-      [["a.json", "img:1"], "missing arguments: want <config> <image-name> <service-name>, got 2"],
-      [
-        ["a.json", "img:1", "svc", "extra"],
-        "too many arguments: want <config> <image-name> <service-name>, got 4",
-      ],
+      [["a.json", "img:1"], "missing argument <service-name>"],
+      [["a.json", "img:1", "svc", "extra"], 'unexpected argument "extra"'],
     ] as const
   ) {
     // No bootstrap or Docker is needed: usage is checked before anything else.
@@ -103,6 +101,6 @@ Deno.test("registry-cli add with a wrong argument count exits 2 with the add usa
     });
     equal(res.code, 2, res.stderr);
     equal(res.stdout, "");
-    equal(res.stderr, `registry-cli: add: ${problem}\n\n${ADD_USAGE}\n`);
+    equal(res.stderr, `registry-cli: ${problem}\n\n${commandUsage(addCommand)}\n`);
   }
 });

@@ -1,0 +1,107 @@
+/**
+ * The table of `registry-cli` commands and the tool's global options. Adding
+ * a command is one file in `commands/` and one line here; dispatch, argument
+ * checks and help come from the table.
+ *
+ * @module
+ */
+import { type Command, commandUsage } from "./command.ts";
+import { UsageError } from "./errors.ts";
+import { type FlagSpecs, formatFlags } from "./flags.ts";
+import { addCommand } from "./commands/add.ts";
+import { deleteCommand } from "./commands/delete.ts";
+import { getCommand } from "./commands/get.ts";
+import { helpCommand } from "./commands/help.ts";
+import { listCommand } from "./commands/list.ts";
+import { versionCommand } from "./commands/version.ts";
+
+/** Every command by name, in the order help lists them. */
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  add: addCommand,
+  get: getCommand,
+  list: listCommand,
+  delete: deleteCommand,
+  help: helpCommand,
+  version: versionCommand,
+};
+
+/**
+ * The command called `name`. Only the table's own entries count, so
+ * `constructor`, `__proto__` or `toString` are unknown commands like any other.
+ *
+ * @throws {UsageError} When there is no such command.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { findCommand } from "./commands.ts";
+ * assert.equal(findCommand("get").name, "get");
+ * assert.throws(() => findCommand("constructor"), /unknown command "constructor"/);
+ * ```
+ */
+export function findCommand(name: string): Command {
+  if (!Object.hasOwn(COMMANDS, name)) throw new UsageError(`unknown command "${name}"`);
+  return COMMANDS[name];
+}
+
+/** Global options, before the command. */
+export const GLOBAL_FLAGS: FlagSpecs = {
+  bootstrap: {
+    type: "string",
+    multiple: true,
+    description: "bootstrap peer /ip4/<ip>/tcp/<port>/p2p/<id> (else env P2P_BOOTSTRAPS)",
+    valueName: "multiaddr",
+  },
+  psk: {
+    type: "string",
+    description: "network passphrase (else -psk-file, else env P2P_PSK)",
+    valueName: "passphrase",
+  },
+  "psk-file": {
+    type: "string",
+    description: "read the network passphrase from this file (keeps it off the command line)",
+    valueName: "path",
+  },
+  timeout: {
+    type: "string",
+    description: "time limit for reaching the registry and each request, e.g. 3s, 500ms, 1m " +
+      "(else env P2P_TIMEOUT)",
+    valueName: "duration",
+    defaultText: "10s",
+  },
+  json: { type: "boolean", description: "print machine-readable JSON" },
+  version: { type: "boolean", description: "print the version" },
+  help: { type: "boolean", aliases: ["h"], description: "show this help" },
+};
+
+/**
+ * The help of the command called `name`, or of the tool when `name` is omitted.
+ *
+ * @throws {UsageError} When there is no such command.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { usageOf } from "./commands.ts";
+ * assert.match(usageOf(), /^Usage: registry-cli \[OPTIONS\] <command>/);
+ * assert.match(usageOf("list"), /^Usage: registry-cli \[OPTIONS\] list/);
+ * ```
+ */
+export function usageOf(name?: string): string {
+  if (name !== undefined) return commandUsage(findCommand(name));
+  const commands = Object.values(COMMANDS).map((c) => [
+    [c.name, ...c.args].join(" "),
+    c.summary,
+  ]);
+  const width = Math.max(...commands.map(([synopsis]) => synopsis.length)) + 3;
+  return `Usage: registry-cli [OPTIONS] <command> [options] <args>
+
+Commands:
+${commands.map(([synopsis, summary]) => `  ${synopsis.padEnd(width)}${summary}`).join("\n")}
+
+Options:
+${formatFlags(GLOBAL_FLAGS)}
+
+Run "registry-cli help <command>" for a command's options.
+Exit codes: 0 success, 1 operation failed, 2 usage error.`;
+}

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { cli } from "../_cli_io.ts";
+import { COMMANDS, usageOf } from "../../src/cli/commands.ts";
+import { VERSION } from "../../src/version.ts";
+
+const deno = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+
+for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"]) {
+  Deno.test(`an inherited name ("${name}") is an unknown command: exit 2, nothing run`, async () => {
+    // A bootstrap that would be dialled if the command ran: the test fails on a connection.
+    for (const rest of [["svc"], ["--help"], []]) {
+      const res = await cli(["-bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/x", name, ...rest]);
+      assert.equal(res.code, 2, res.stderr);
+      assert.equal(res.stdout, "");
+      assert.match(res.stderr, new RegExp(`^registry-cli: unknown command "${name}"\\n`));
+      assert.match(res.stderr, /Usage: registry-cli \[OPTIONS\] <command>/);
+    }
+    const help = await cli(["help", name]);
+    assert.equal(help.code, 2);
+    assert.match(help.stderr, new RegExp(`unknown command "${name}"`));
+  });
+}
+
+Deno.test("help: -h, -help, --help and help list every command of the table", async () => {
+  for (const args of [["-h"], ["-help"], ["--help"], ["help"]]) {
+    const res = await cli(args);
+    assert.equal(res.code, 0, args.join(" "));
+    assert.equal(res.stdout, `${usageOf()}\n`);
+  }
+  for (const command of Object.values(COMMANDS)) {
+    assert.match(usageOf(), new RegExp(`\\n  ${command.name}\\b.* ${command.summary}\\n`));
+  }
+  for (const flag of ["-bootstrap", "-psk", "-psk-file", "-timeout", "-json", "-version"]) {
+    assert.match(usageOf(), new RegExp(`\\n  ${flag}[ \\n]`), flag);
+  }
+});
+
+Deno.test("help of each command: `help <name>`, `<name> -h`, `<name> --help` agree", async () => {
+  for (const name of Object.keys(COMMANDS)) {
+    const expected = `${usageOf(name)}\n`;
+    assert.match(expected, new RegExp(`^Usage: registry-cli \\[OPTIONS\\] ${name} \\[options\\]`));
+    // Options are spelled one way everywhere: -json, never [--json].
+    assert.ok(expected.includes("\n  -json\n"));
+    assert.doesNotMatch(expected, /--json/);
+    for (const args of [["help", name], [name, "-h"], [name, "--help"]]) {
+      const res = await cli(args);
+      assert.equal(res.code, 0, args.join(" "));
+      assert.equal(res.stdout, expected, args.join(" "));
+    }
+  }
+});
+
+Deno.test("version, -version and --version print deno.json's version", async () => {
+  assert.equal(VERSION, deno.version);
+  for (const args of [["version"], ["-version"], ["--version"]]) {
+    const res = await cli(args);
+    assert.equal(res.code, 0);
+    assert.equal(res.stdout, `registry-cli ${deno.version}\n`);
+  }
+  const json = await cli(["-json", "version"]);
+  assert.deepEqual(JSON.parse(json.stdout), { version: deno.version });
+});
+
+Deno.test("usage errors exit 2 and name what is wrong", async () => {
+  const addr = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
+  const cases: [string[], RegExp, Record<string, string>?][] = [
+    [[], /no command given/],
+    [["get"], /missing argument <service-name>/],
+    [["list", "x"], /unexpected argument "x"/],
+    [["get", "-bogus", "x"], /unknown flag: -bogus/],
+    [["-bogus", "get", "x"], /unknown flag: -bogus/],
+    [["-bootstrap", addr, "get", ""], /<service-name> is empty/],
+    [["-bootstrap", addr, "delete", " "], /<service-name> is empty/],
+    [["get", "x"], /no bootstrap given/],
+    [["-bootstrap", "/ip4/1.2.3.4/tcp/1", "get", "x"], /-bootstrap: invalid bootstrap/],
+    [["-bootstrap", "garbage", "list"], /-bootstrap: invalid bootstrap "garbage"/],
+    [["list"], /P2P_BOOTSTRAPS: invalid bootstrap "\/ip4\/x"/, { P2P_BOOTSTRAPS: "/ip4/x" }],
+    [["-timeout", "10", "-bootstrap", addr, "list"], /invalid -timeout: "10" is not a duration/],
+    [["-timeout", "0s", "-bootstrap", addr, "list"], /invalid -timeout: "0s" is not positive/],
+    [["-bootstrap", addr, "list"], /invalid P2P_TIMEOUT: "soon"/, { P2P_TIMEOUT: "soon" }],
+    [["-psk", "a", "-psk-file", "f", "-bootstrap", addr, "list"], /-psk and -psk-file/],
+    [["add", "c.json", "", "svc"], /<image-name> is empty/],
+  ];
+  for (const [args, message, env] of cases) {
+    const res = await cli(args, env);
+    assert.equal(res.code, 2, `${args.join(" ")}: ${res.stderr}`);
+    assert.equal(res.stdout, "");
+    assert.match(res.stderr, message, args.join(" "));
+  }
+});
+
+Deno.test("-psk-file: an unreadable file is a failed command (exit 1) naming the file", async () => {
+  const addr = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
+  const res = await cli(["-psk-file", "/nonexistent/psk", "-bootstrap", addr, "list"]);
+  assert.equal(res.code, 1);
+  assert.match(res.stderr, /cannot read the PSK file \/nonexistent\/psk/);
+});
