@@ -7,6 +7,7 @@
  */
 import { type FlagSpecs, formatFlags, type ParsedFlags, parseGoFlags } from "./flags.ts";
 import type { RegistryClient } from "../client/registry_client.ts";
+import type { LoadedIdentity } from "../p2p/identity.ts";
 import { UsageError } from "./errors.ts";
 
 /** What the CLI needs from its process. */
@@ -40,6 +41,11 @@ export interface CommandContext {
    * which the CLI closes after the command.
    */
   client(signal: AbortSignal): Promise<RegistryClient>;
+  /**
+   * The CLI's identity (`-keyfile`, else the default key file), created on
+   * first use; the connection signs in with it.
+   */
+  identity(): Promise<LoadedIdentity>;
   /** The help text of a command, or of the tool when `name` is omitted. */
   usage(name?: string): string;
 }

@@ -9,11 +9,15 @@ import { type Command, commandUsage } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { type FlagSpecs, formatFlags } from "./flags.ts";
 import { addCommand } from "./commands/add.ts";
+import { chownCommand } from "./commands/chown.ts";
 import { deleteCommand } from "./commands/delete.ts";
 import { getCommand } from "./commands/get.ts";
 import { helpCommand } from "./commands/help.ts";
+import { historyCommand } from "./commands/history.ts";
 import { listCommand } from "./commands/list.ts";
+import { rollbackCommand } from "./commands/rollback.ts";
 import { versionCommand } from "./commands/version.ts";
+import { whoamiCommand } from "./commands/whoami.ts";
 
 /** Every command by name, in the order help lists them. */
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -21,6 +25,10 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   get: getCommand,
   list: listCommand,
   delete: deleteCommand,
+  history: historyCommand,
+  rollback: rollbackCommand,
+  chown: chownCommand,
+  whoami: whoamiCommand,
   help: helpCommand,
   version: versionCommand,
 };
@@ -61,6 +69,12 @@ export const GLOBAL_FLAGS: FlagSpecs = {
     type: "string",
     description: "read the network passphrase from this file (keeps it off the command line)",
     valueName: "path",
+  },
+  keyfile: {
+    type: "string",
+    description: "the CLI's identity key file, created (mode 0600) on first use",
+    valueName: "path",
+    defaultText: "$XDG_CONFIG_HOME/physarum/registry-cli.key or ~/.config/…",
   },
   timeout: {
     type: "string",

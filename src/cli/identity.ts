@@ -14,29 +14,34 @@ const KEY_FILE_NAME = "physarum/registry-cli.key";
 /**
  * Where the CLI keeps its key when `-keyfile` is not given:
  * `$XDG_CONFIG_HOME/physarum/registry-cli.key`, else
- * `$HOME/.config/physarum/registry-cli.key`.
+ * `$HOME/.config/physarum/registry-cli.key`; `undefined` when neither
+ * variable is set.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { defaultKeyFile } from "./identity.ts";
  * assert.equal(defaultKeyFile({ HOME: "/home/a" }), "/home/a/.config/physarum/registry-cli.key");
- * assert.equal(defaultKeyFile({ XDG_CONFIG_HOME: "/cfg", HOME: "/home/a" }), "/cfg/physarum/registry-cli.key");
+ * assert.equal(
+ *   defaultKeyFile({ XDG_CONFIG_HOME: "/cfg", HOME: "/home/a" }),
+ *   "/cfg/physarum/registry-cli.key",
+ * );
+ * assert.equal(defaultKeyFile({}), undefined);
  * ```
  */
-export function defaultKeyFile(env: Record<string, string | undefined>): string {
+export function defaultKeyFile(env: Record<string, string | undefined>): string | undefined {
   // The XDG spec ignores a relative XDG_CONFIG_HOME.
   const xdg = env.XDG_CONFIG_HOME;
   if (xdg?.startsWith("/")) return `${xdg}/${KEY_FILE_NAME}`;
   if (env.HOME) return `${env.HOME}/.config/${KEY_FILE_NAME}`;
-  throw new CommandError(
-    "no place for the CLI's key: set HOME or XDG_CONFIG_HOME, or give -keyfile <path>",
-  );
+  return undefined;
 }
 
 /**
  * Loads the CLI's key from `keyFile` (else {@linkcode defaultKeyFile}),
  * creating an Ed25519 key there (mode 0600, directory 0700) on first use.
+ *
+ * @throws {CommandError} When there is no key file and no config directory.
  *
  * @example
  * ```ts
@@ -54,9 +59,11 @@ export async function loadCliIdentity(
   keyFile: string | undefined,
   env: Record<string, string | undefined>,
 ): Promise<LoadedIdentity> {
-  return await loadOrCreateIdentity({
-    keyFile: keyFile ?? defaultKeyFile(env),
-    algorithm: "Ed25519",
-    home: env.HOME,
-  });
+  const path = keyFile ?? defaultKeyFile(env);
+  if (path === undefined) {
+    throw new CommandError(
+      "no place for the CLI's key: give -keyfile <path>, or set HOME or XDG_CONFIG_HOME",
+    );
+  }
+  return await loadOrCreateIdentity({ keyFile: path, algorithm: "Ed25519", home: env.HOME });
 }

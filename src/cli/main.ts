@@ -11,6 +11,8 @@ import { parseCommandArgs } from "./command.ts";
 import { findCommand, GLOBAL_FLAGS, usageOf } from "./commands.ts";
 import { parseDuration } from "./duration.ts";
 import type { ConnectedRegistryClient } from "../client/registry_client.ts";
+import type { LoadedIdentity } from "../p2p/identity.ts";
+import type { PrivateKey } from "../p2p/libp2p_types.ts";
 import { createLogger } from "../log/logger.ts";
 import { libp2pDebugLogger } from "../log/libp2p_debug.ts";
 
@@ -56,6 +58,8 @@ interface Globals {
   psk: string | undefined;
   /** -psk-file. */
   pskFile: string | undefined;
+  /** -keyfile. */
+  keyFile: string | undefined;
 }
 
 async function run(args: readonly string[], io: CliIo): Promise<number> {
@@ -77,16 +81,24 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
   if (psk !== undefined && pskFile !== undefined) {
     throw new UsageError("-psk and -psk-file cannot be combined");
   }
-  const connection = lazyConnection({
-    bootstrapFlags: (global.values.bootstrap as string[] | undefined) ?? [],
-    psk,
-    pskFile,
-  }, io);
+  const keyFile = global.values.keyfile as string | undefined;
+  const identity = lazyIdentity(keyFile, io.env);
+  const connection = lazyConnection(
+    {
+      bootstrapFlags: (global.values.bootstrap as string[] | undefined) ?? [],
+      psk,
+      pskFile,
+      keyFile,
+    },
+    io,
+    identity,
+  );
   const ctx: CommandContext = {
     io,
     json: global.values.json === true || parsed.flags.json === true,
     timeoutMs: timeoutOf(global.values.timeout as string | undefined, io.env.P2P_TIMEOUT),
     client: (signal) => connection.get(signal).then((c) => c.client),
+    identity,
     usage: usageOf,
   };
   try {
@@ -114,8 +126,18 @@ function timeoutOf(flag: string | undefined, env: string | undefined): number {
   return ms;
 }
 
+/** The CLI's key (-keyfile, else the default file), loaded or created on first use only. */
+function lazyIdentity(
+  keyFile: string | undefined,
+  env: CliIo["env"],
+): () => Promise<LoadedIdentity> {
+  let loaded: Promise<LoadedIdentity> | undefined;
+  return () =>
+    loaded ??= import("./identity.ts").then(({ loadCliIdentity }) => loadCliIdentity(keyFile, env));
+}
+
 /** Connects on first use only, so usage errors and `add`'s build never wait for the network. */
-function lazyConnection(globals: Globals, io: CliIo) {
+function lazyConnection(globals: Globals, io: CliIo, identity: () => Promise<LoadedIdentity>) {
   let connection: Promise<ConnectedRegistryClient> | undefined;
   const connect = async (signal: AbortSignal) => {
     const { bootstrapAddresses, InvalidBootstrapError } = await import("../p2p/bootstrap.ts");
@@ -129,11 +151,23 @@ function lazyConnection(globals: Globals, io: CliIo) {
       const { readPassphraseFile } = await import("../p2p/psk.ts");
       psk = await readPassphraseFile(globals.pskFile);
     }
+    const { defaultKeyFile } = await import("./identity.ts");
+    let privateKey: PrivateKey | undefined;
+    if (globals.keyFile === undefined && defaultKeyFile(io.env) === undefined) {
+      // Reads work as well with any key; writes are then owned by a key nobody keeps.
+      io.stderr(
+        "registry-cli: warning: neither HOME nor XDG_CONFIG_HOME is set: signing in with a " +
+          "one-off key (give -keyfile <path> to keep one)",
+      );
+    } else {
+      privateKey = (await identity()).key;
+    }
     const { connectRegistry } = await import("../client/registry_client.ts");
     try {
       return await connectRegistry({
         bootstraps,
         psk: psk ?? io.env.P2P_PSK,
+        privateKey,
         logger: createLogger({ write: io.stderr }),
         libp2pLogger: await libp2pDebugLogger(io.env),
         signal,

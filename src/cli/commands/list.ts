@@ -12,13 +12,21 @@ export const listCommand: Command = {
   summary: "show every service",
   description: 'Prints "Response:" and one line per service:\n' +
     "Service Name: <name>, Info: <json>\n" +
-    "With -json, one JSON object of every entry by name.",
+    'With -json, {"services": {<name>: <info>, …}, "invalid": {<name>: <reason>, …}}.\n' +
+    "Entries that are not a valid ServiceInfo (written by an older or foreign\n" +
+    "instance) are skipped with a warning on stderr naming each one (with -json, they\n" +
+    'are in "invalid"); they do not make the command fail.',
   flags: {},
   async run(_args, _flags, ctx) {
     const signal = AbortSignal.timeout(ctx.timeoutMs);
-    const services = await (await ctx.client(signal)).list(signal);
+    const { services, invalid } = await (await ctx.client(signal)).listDetailed(signal);
+    for (const [name, reason] of Object.entries(invalid)) {
+      ctx.io.stderr(
+        `registry-cli: warning: skipped invalid entry ${JSON.stringify(name)}: ${reason}`,
+      );
+    }
     if (ctx.json) {
-      ctx.io.stdout(JSON.stringify(services));
+      ctx.io.stdout(JSON.stringify({ services, invalid }));
       return 0;
     }
     const lines = Object.entries(services).map(([name, info]) =>
