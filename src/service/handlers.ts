@@ -1,7 +1,13 @@
 /**
- * The registry-service's protocol handlers (SPEC §3): one request per
- * stream, read to end with bounds, answered, closed; a failure resets the
- * stream and never affects other requests.
+ * The registry-service's protocol handlers (SPEC §3, plus history, rollback
+ * and chown): one request per stream, read to end with bounds, answered,
+ * closed; a failure resets the stream and never affects other requests.
+ *
+ * Each handler only decodes, calls the store and encodes. What holds for
+ * every request sits in the one `serve` wrapper: limits (in flight overall
+ * and per peer, bytes arriving), health, the write policy (as the
+ * request's `author`), refusals answered as `Error: …`, the audit line of
+ * every write, the log line of every other request, metrics.
  *
  * @module
  */
@@ -9,26 +15,38 @@ import type { Connection, Stream } from "@libp2p/interface";
 import type { RegistryNode } from "../p2p/node.ts";
 import {
   ADD_PROTOCOL,
+  CHOWN_PROTOCOL,
   DELETE_PROTOCOL,
   GET_PROTOCOL,
+  HISTORY_PROTOCOL,
   LIST_PROTOCOL,
   MEMBER_ADD_PROTOCOL,
+  ROLLBACK_PROTOCOL,
 } from "../protocol/ids.ts";
 import {
   decodeAddRequest,
+  decodeChownRequest,
   decodeMemberAddRequest,
+  decodeRollbackRequest,
   encodeAddResponse,
+  encodeChownResponse,
   encodeDeleteResponse,
+  encodeErrorAnswer,
   encodeGetResponse,
+  encodeHistoryResponse,
   encodeListResponse,
+  encodeRollbackResponse,
+  InvalidValueError,
+  MalformedMessageError,
   type MemberAddRequest,
   validateServiceName,
 } from "../protocol/messages.ts";
 import { readToEnd, sendAndClose } from "../protocol/stream_io.ts";
 import { Budget, BudgetExceededError } from "../protocol/budget.ts";
-import type { RegistryStore } from "../store/registry_store.ts";
+import { type RegistryData, type WriteAuthor, WriteRefusedError } from "../store/registry_store.ts";
 import type { Logger } from "../log/logger.ts";
 import type { RegistryMetrics } from "./metrics.ts";
+import { WritePolicy } from "./policy.ts";
 
 /** Bounds on what one peer can make the service hold. */
 export interface HandlerLimits {
@@ -42,6 +60,8 @@ export interface HandlerLimits {
   maxStreamsPerConnection: number;
   /** Requests handled at once across all peers; more are reset at once. */
   maxInFlight: number;
+  /** Requests one peer may have handled at once (its share of `maxInFlight`). */
+  maxInFlightPerPeer: number;
   /** Bytes that requests still arriving may hold, across all peers. */
   maxBufferedBytes: number;
   /** Bytes that requests still arriving on one connection may hold. */
@@ -55,39 +75,77 @@ export const DEFAULT_LIMITS: HandlerLimits = {
   totalMs: 30_000,
   maxStreamsPerConnection: 1_024,
   maxInFlight: 4_096,
+  maxInFlightPerPeer: 256,
   maxBufferedBytes: 128 * 1024 * 1024,
   maxBufferedBytesPerConnection: 16 * 1024 * 1024,
 };
 
+/** What a handler knows of the request it serves, besides its payload. */
+export interface RequestContext {
+  /** Peer id of the remote peer. */
+  readonly peer: string;
+  /** The protocol the request came in on. */
+  readonly protocol: string;
+  /** The connection's remote multiaddr (`/ip4/…/tcp/…`). */
+  readonly remoteAddress: string;
+  /** Aborted when the request ends (answered, reset, or the stream closed). */
+  readonly signal: AbortSignal;
+  /** The writer the request's writes are checked and recorded as (the write policy). */
+  readonly author: WriteAuthor;
+  /** What a write is about, filled in by its handler for the audit line. */
+  readonly audit: { name?: string; revision?: number };
+}
+
+/** How a request ended, for metrics and logs. */
+export type Outcome = "ok" | "not_found" | "refused" | "error";
+
+/** A handler's answer: text, or its UTF-8 bytes when they are cached. */
+export interface HandlerResult {
+  /** What the stream is answered. */
+  answer: string | Uint8Array;
+  /** How the request ended. */
+  outcome: Outcome;
+}
+
+/** Handles one decoded-to-text request. */
+export type Handler = (request: string, ctx: RequestContext) => Promise<HandlerResult>;
+
 /** Components for {@linkcode registerHandlers}. */
 export interface HandlerComponents {
-  /** The node to register on. */
-  node: RegistryNode;
+  /** Where the protocols are registered. */
+  node: Pick<RegistryNode, "handle">;
   /** Where entries live. */
-  store: RegistryStore;
+  store: RegistryData;
   /** Metrics to update. */
   metrics: RegistryMetrics;
   /** Where each request and answer is logged. */
   logger: Logger;
+  /** Who may change what; `open` with no admins when omitted. */
+  policy?: WritePolicy;
   /** Adds an etcd member and returns the initial-cluster string (clustering). */
-  memberAdd?: (request: MemberAddRequest) => Promise<string>;
+  memberAdd?: (request: MemberAddRequest, ctx: RequestContext) => Promise<string>;
   /** Whether requests should be served (false once etcd is gone). */
   isHealthy?: () => boolean;
   /** Bounds; {@linkcode DEFAULT_LIMITS} when omitted. */
   limits?: HandlerLimits;
 }
 
-/** Thrown inside a handler for a request the service refuses. */
+/** Thrown inside a handler for a request the service refuses by resetting the stream. */
 class RefusedRequest extends Error {}
 
-type Outcome = "ok" | "not_found" | "refused" | "error";
-/** An answer is text, or its UTF-8 bytes when they are cached. */
-type Handler = (request: string) => Promise<{ answer: string | Uint8Array; outcome: Outcome }>;
+/** Protocols whose requests change the registry: each gets one audit line. */
+const WRITES: ReadonlySet<string> = new Set([
+  ADD_PROTOCOL,
+  DELETE_PROTOCOL,
+  ROLLBACK_PROTOCOL,
+  CHOWN_PROTOCOL,
+]);
 
 const encoder = new TextEncoder();
 
 function preview(text: string): string {
-  return text.length > 200 ? `${text.slice(0, 200)}... (${text.length} chars)` : text;
+  return JSON.stringify(text.length > 200 ? text.slice(0, 200) : text) +
+    (text.length > 200 ? `... (${text.length} chars)` : "");
 }
 
 function describe(answer: string | Uint8Array): string {
@@ -96,17 +154,20 @@ function describe(answer: string | Uint8Array): string {
 }
 
 /**
- * Registers the five registry protocols on `node`.
+ * Registers the registry protocols on `node`.
  *
  * @example
  * ```ts ignore
- * await registerHandlers({ node, store, metrics: createRegistryMetrics(), logger });
+ * await registerHandlers({ node, store, metrics: createRegistryMetrics(), logger, policy });
  * ```
  */
 export async function registerHandlers(components: HandlerComponents): Promise<void> {
   const { node, store, metrics, logger } = components;
   const limits = components.limits ?? DEFAULT_LIMITS;
+  const policy = components.policy ?? new WritePolicy();
   const inFlight = new Budget(limits.maxInFlight, "requests in flight");
+  // One peer holding thousands of idle streams would otherwise take every slot.
+  const inFlightOf = new Map<string, Budget>();
   // Requests sent slowly, each under the size limit, would otherwise fill the memory together;
   // each connection gets a share, so one peer cannot take it all.
   const arriving = new Budget(limits.maxBufferedBytes, "bytes of requests still arriving");
@@ -127,14 +188,14 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   let listCache: { version: number; bytes: Uint8Array } | undefined;
 
   const handlers: Record<string, Handler> = {
-    [ADD_PROTOCOL]: async (text) => {
-      const request = refuseMalformed(() => decodeAddRequest(text));
-      await store.put(request.Name, request.InfoStr);
+    [ADD_PROTOCOL]: async (text, ctx) => {
+      const request = decodeAddRequest(text);
+      ctx.audit.name = request.Name;
+      ctx.audit.revision = await store.put(request.Name, request.InfoStr, ctx.author);
       return { answer: encodeAddResponse(request), outcome: "ok" };
     },
     [GET_PROTOCOL]: async (text) => {
-      const name = refuseMalformed(() => validateServiceName(text));
-      const info = await store.get(name);
+      const info = await store.get(validateServiceName(text));
       return { answer: encodeGetResponse(info), outcome: info === undefined ? "not_found" : "ok" };
     },
     [LIST_PROTOCOL]: async (text) => {
@@ -147,16 +208,58 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
       }
       return { answer: listCache.bytes, outcome: "ok" };
     },
-    [DELETE_PROTOCOL]: async (text) => {
-      const name = refuseMalformed(() => validateServiceName(text));
-      const deleted = await store.delete(name);
-      return { answer: encodeDeleteResponse(deleted), outcome: deleted > 0 ? "ok" : "not_found" };
+    [DELETE_PROTOCOL]: async (text, ctx) => {
+      const name = ctx.audit.name = validateServiceName(text);
+      const revision = ctx.audit.revision = await store.delete(name, ctx.author);
+      return {
+        answer: encodeDeleteResponse(revision === undefined ? 0 : 1),
+        outcome: revision === undefined ? "not_found" : "ok",
+      };
     },
-    [MEMBER_ADD_PROTOCOL]: async (text) => {
+    [HISTORY_PROTOCOL]: async (text) => {
+      const versions = await store.history(validateServiceName(text));
+      return {
+        answer: encodeHistoryResponse(versions),
+        outcome: versions.length > 0 ? "ok" : "not_found",
+      };
+    },
+    [ROLLBACK_PROTOCOL]: async (text, ctx) => {
+      const request = decodeRollbackRequest(text);
+      ctx.audit.name = request.Name;
+      const { restored, revision } = await store.rollback(
+        request.Name,
+        request.Revision,
+        ctx.author,
+      );
+      ctx.audit.revision = revision;
+      return { answer: encodeRollbackResponse(request.Name, restored), outcome: "ok" };
+    },
+    [CHOWN_PROTOCOL]: async (text, ctx) => {
+      const request = decodeChownRequest(text);
+      ctx.audit.name = request.Name;
+      ctx.audit.revision = await store.chown(request.Name, request.Owner, ctx.author);
+      return { answer: encodeChownResponse(request.Name, request.Owner), outcome: "ok" };
+    },
+    [MEMBER_ADD_PROTOCOL]: async (text, ctx) => {
       if (!components.memberAdd) throw new RefusedRequest("this instance does not add members");
-      const request = refuseMalformed(() => decodeMemberAddRequest(text));
-      return { answer: await components.memberAdd(request), outcome: "ok" };
+      const request = decodeMemberAddRequest(text);
+      return { answer: await components.memberAdd(request, ctx), outcome: "ok" };
     },
+  };
+
+  /** Takes one request slot of the service and of `peer`'s share; undefined when taken. */
+  const takeSlot = (peer: string): Budget | undefined => {
+    let budget = inFlightOf.get(peer);
+    if (!budget) {
+      budget = new Budget(limits.maxInFlightPerPeer, "requests in flight from this peer", inFlight);
+      inFlightOf.set(peer, budget);
+    }
+    return budget.take(1);
+  };
+  const giveSlot = (peer: string) => {
+    const budget = inFlightOf.get(peer)!;
+    budget.give(1);
+    if (budget.used === 0) inFlightOf.delete(peer);
   };
 
   const serve = async (
@@ -165,11 +268,24 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
     stream: Stream,
     connection: Connection,
   ) => {
-    const remote = connection.remotePeer.toString();
+    const peer = connection.remotePeer.toString();
+    const isWrite = WRITES.has(protocol);
     const started = performance.now();
+    const done = new AbortController();
+    const ctx: RequestContext = {
+      peer,
+      protocol,
+      remoteAddress: connection.remoteAddr.toString(),
+      signal: done.signal,
+      author: policy.author(peer),
+      audit: {},
+    };
     let outcome: Outcome = "error";
+    let request = "";
+    let answer: string | Uint8Array | undefined;
+    let failure: Error | undefined;
     try {
-      const exceeded = inFlight.take(1);
+      const exceeded = takeSlot(peer);
       if (exceeded) throw new BudgetExceededError(exceeded);
       try {
         if (components.isHealthy && !components.isHealthy()) {
@@ -181,28 +297,52 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           totalMs: limits.totalMs,
           budget: arrivingBudget(connection),
         });
-        const request = decodeUtf8(bytes).trim();
-        const result = await handler(request);
-        outcome = result.outcome;
-        const answer = result.answer;
+        request = decodeUtf8(bytes).trim();
+        try {
+          ({ answer, outcome } = await handler(request, ctx));
+        } catch (err) {
+          // A write that is understood but refused is answered, so the writer learns why.
+          if (!isWrite || !(err instanceof WriteRefusedError || err instanceof InvalidValueError)) {
+            throw err;
+          }
+          answer = encodeErrorAnswer(err.message);
+          outcome = "refused";
+          failure = err;
+        }
         await sendAndClose(stream, typeof answer === "string" ? encoder.encode(answer) : answer, {
           idleMs: limits.idleMs,
         });
-        logger.info(`${protocol} from ${remote}: ${preview(request)} -> ${describe(answer)}`);
       } finally {
-        inFlight.give(1);
+        giveSlot(peer);
       }
     } catch (err) {
       if (
-        outcome === "error" && (err instanceof RefusedRequest || err instanceof BudgetExceededError)
+        outcome === "error" &&
+        (err instanceof RefusedRequest || err instanceof BudgetExceededError ||
+          err instanceof MalformedMessageError || err instanceof WriteRefusedError)
       ) {
         outcome = "refused";
       }
-      logger.warn(`${protocol} from ${remote} failed: ${(err as Error).message}`);
+      failure = err as Error;
       stream.abort(err as Error);
     } finally {
+      done.abort();
+      const ms = performance.now() - started;
       metrics.requests.inc({ protocol, outcome });
-      metrics.duration.observe({ protocol }, (performance.now() - started) / 1000);
+      metrics.duration.observe({ protocol }, ms / 1000);
+      if (isWrite) {
+        audit(logger, ctx, outcome, failure);
+      } else if (failure) {
+        logger.warn(`${protocol} from ${peer} failed: ${failure.message}`);
+      } else {
+        logger.info(`${protocol} from ${peer}: ${outcome} in ${ms.toFixed(1)} ms`);
+      }
+      if (request !== "" || answer !== undefined) {
+        logger.debug(
+          `${protocol} from ${peer}: ${preview(request)} -> ` +
+            (answer === undefined ? "(reset)" : describe(answer)),
+        );
+      }
     }
   };
 
@@ -218,12 +358,29 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   }
 }
 
-function refuseMalformed<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw new RefusedRequest((err as Error).message, { cause: err });
-  }
+/**
+ * The one audit line of a write, accepted or refused: every field is
+ * quoted or an id, so no input can end the line or forge another.
+ */
+function audit(logger: Logger, ctx: RequestContext, outcome: Outcome, failure?: Error): void {
+  const result = outcome === "ok"
+    ? "accepted"
+    : outcome === "not_found"
+    ? "not_found"
+    : outcome === "refused"
+    ? "refused"
+    : "failed";
+  const fields = [
+    `audit peer=${ctx.peer}`,
+    `protocol=${ctx.protocol}`,
+    `name=${ctx.audit.name === undefined ? "-" : JSON.stringify(ctx.audit.name)}`,
+    `outcome=${result}`,
+    `revision=${ctx.audit.revision ?? "-"}`,
+  ];
+  if (failure) fields.push(`reason=${JSON.stringify(failure.message)}`);
+  const line = fields.join(" ");
+  if (outcome === "ok" || outcome === "not_found") logger.info(line);
+  else logger.warn(line);
 }
 
 function decodeUtf8(bytes: Uint8Array): string {

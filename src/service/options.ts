@@ -8,6 +8,8 @@ import { UsageError } from "../cli/errors.ts";
 import { parseKeyAlgorithm } from "../p2p/identity.ts";
 import { bootstrapAddresses } from "../p2p/bootstrap.ts";
 import type { RegistryServiceConfig } from "./registry_service.ts";
+import { WRITE_POLICY_MODES, type WritePolicyMode } from "./policy.ts";
+import { validatePeerId } from "../protocol/messages.ts";
 
 /** The registry-service's flags. */
 export const SERVICE_FLAGS: FlagSpecs = {
@@ -108,6 +110,36 @@ export const SERVICE_FLAGS: FlagSpecs = {
     valueName: "host:port",
     defaultText: ":9102",
   },
+  "write-policy": {
+    type: "string",
+    description: "who may change a name: open (anyone) or owner (the peer that first added it, " +
+      "or an admin)",
+    valueName: "open|owner",
+    defaultText: "open",
+  },
+  "admin": {
+    type: "string",
+    multiple: true,
+    description: "peer id that may change and chown any name",
+    valueName: "peer-id",
+  },
+  "admins-file": {
+    type: "string",
+    description: "file of admin peer ids, one per line (# comments)",
+    valueName: "path",
+  },
+  "history": {
+    type: "string",
+    description: "versions of each name kept in its history",
+    valueName: "n",
+    defaultText: "20",
+  },
+  "max-in-flight-per-peer": {
+    type: "string",
+    description: "requests one peer may have in flight at once (its share of 4096)",
+    valueName: "n",
+    defaultText: "256",
+  },
   "help": { type: "boolean", description: "show this help" },
 };
 
@@ -132,6 +164,33 @@ export type ServiceCommand = { help: true } | {
   /** Run this task and exit instead of running the service. */
   task?: ClusterTask;
 };
+
+function positiveInteger(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`-${flag} must be a positive integer, got "${value}"`);
+  }
+  return Number(value);
+}
+
+function writePolicy(
+  values: Record<string, unknown>,
+): NonNullable<RegistryServiceConfig["writePolicy"]> {
+  const mode = (values["write-policy"] as string | undefined) ?? "open";
+  if (!(WRITE_POLICY_MODES as readonly string[]).includes(mode)) {
+    throw new UsageError(`-write-policy must be open or owner, got "${mode}"`);
+  }
+  const admins = ((values.admin as string[] | undefined) ?? []).map((id) => {
+    try {
+      return validatePeerId(id);
+    } catch (err) {
+      throw new UsageError(`-admin: ${(err as Error).message}`);
+    }
+  });
+  const adminsFile = values["admins-file"] as string | undefined;
+  if (adminsFile === "") throw new UsageError("-admins-file needs a file name");
+  return { mode: mode as WritePolicyMode, admins, ...(adminsFile ? { adminsFile } : {}) };
+}
 
 function port(value: string | undefined, fallback: number, flag: string): number {
   if (value === undefined) return fallback;
@@ -221,6 +280,9 @@ export function parseServiceArgs(
       joinTimeoutMs: joinTimeout === undefined ? undefined : Number(joinTimeout) * 1000,
       listen: (values.listen as string[] | undefined) ?? ["/ip4/0.0.0.0/tcp/0"],
       promListenAddr: str("prom-listen-addr") ?? ":9102",
+      writePolicy: writePolicy(values),
+      historyLimit: positiveInteger(str("history"), "history"),
+      maxInFlightPerPeer: positiveInteger(str("max-in-flight-per-peer"), "max-in-flight-per-peer"),
     },
   };
 }

@@ -15,10 +15,11 @@ import {
 import { type Advertiser, startAdvertising } from "../p2p/rendezvous.ts";
 import { RENDEZVOUS } from "../protocol/ids.ts";
 import { type EtcdProcess, startEtcd } from "../store/etcd_process.ts";
-import { RegistryStore } from "../store/registry_store.ts";
+import { DEFAULT_HISTORY_LIMIT, RegistryStore } from "../store/registry_store.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ComponentLogger } from "@libp2p/interface";
-import { registerHandlers } from "./handlers.ts";
+import { DEFAULT_LIMITS, registerHandlers } from "./handlers.ts";
+import { readAdminsFile, WritePolicy, type WritePolicyMode } from "./policy.ts";
 import { createRegistryMetrics } from "./metrics.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
 import { joinCluster, memberAddHandler } from "./cluster.ts";
@@ -58,8 +59,20 @@ export interface RegistryServiceConfig {
   listen: string[];
   /** Where `/metrics` and `/health` are served (`host:port`). */
   promListenAddr: string;
-  /** etcd key prefix of registry entries. */
+  /** Root etcd key prefix of the registry's data (entries under `<prefix>services/`). */
   keyPrefix?: string;
+  /** Who may change entries (issue 13); `open` with no admins when omitted. */
+  writePolicy?: {
+    mode: WritePolicyMode;
+    /** Admin peer ids (`-admin`). */
+    admins: string[];
+    /** A file of more admin peer ids, one per line (`-admins-file`). */
+    adminsFile?: string;
+  };
+  /** Versions of each name kept in the history (default 20). */
+  historyLimit?: number;
+  /** Requests one peer may have in flight (default 256). */
+  maxInFlightPerPeer?: number;
 }
 
 /** Components for {@linkcode startRegistryService}. */
@@ -128,6 +141,15 @@ export async function startRegistryService(
       );
     }
     const httpAddress = parseListenAddress(config.promListenAddr);
+    const policy = new WritePolicy({
+      mode: config.writePolicy?.mode,
+      admins: [
+        ...config.writePolicy?.admins ?? [],
+        ...config.writePolicy?.adminsFile
+          ? await readAdminsFile(config.writePolicy.adminsFile)
+          : [],
+      ],
+    });
 
     const node = await createRegistryNode({
       privateKey: identity.key,
@@ -155,7 +177,12 @@ export async function startRegistryService(
 
     const client = createEtcdClient(etcd.clientUrl);
     cleanups.push(() => client.close());
-    const store = new RegistryStore({ client, prefix: config.keyPrefix, logger });
+    const store = new RegistryStore({
+      client,
+      prefix: config.keyPrefix,
+      logger,
+      historyLimit: config.historyLimit,
+    });
     await store.start();
     cleanups.push(() => store.stop());
 
@@ -176,11 +203,16 @@ export async function startRegistryService(
       store,
       metrics,
       logger,
+      policy,
       memberAdd: async (request) => {
         soleWriter.memberJoining();
         return await memberAdd(request);
       },
       isHealthy: () => etcdAlive,
+      limits: {
+        ...DEFAULT_LIMITS,
+        maxInFlightPerPeer: config.maxInFlightPerPeer ?? DEFAULT_LIMITS.maxInFlightPerPeer,
+      },
     });
 
     let advertiser: Advertiser | undefined;
@@ -211,6 +243,10 @@ export async function startRegistryService(
     cleanups.push(() => http.stop());
 
     for (const addr of node.getMultiaddrs()) components.print(addr.toString());
+    logger.info(
+      `write policy ${policy.mode} with ${policy.adminCount} admin(s); ` +
+        `history keeps ${config.historyLimit ?? DEFAULT_HISTORY_LIMIT} versions per name`,
+    );
     logger.info(
       `registry-service ${node.peerId} ready; etcd member ${etcd.name} at ${etcd.clientUrl}; ` +
         `metrics on http://${http.address.hostname}:${http.address.port}/metrics`,

@@ -2,6 +2,14 @@
  * The registry's data in etcd, served from an in-memory view that an etcd
  * watch keeps exact.
  *
+ * Keys, under one root prefix (`physarum/registry/`):
+ * - `services/<name>`: the InfoStr (the original's format);
+ * - `owners/<name>`: the owner's peer id, set in the same transaction as
+ *   the name's first put and kept when the name is deleted;
+ * - `history/<name>/<id>`: one accepted write (`{Op, InfoStr, Peer, Time}`),
+ *   written in the same transaction as the write, so its `mod_revision` is
+ *   the write's revision. The last `historyLimit` records of a name are kept.
+ *
  * Reads stay linearizable: each read first learns etcd's current revision
  * (one small request, shared by every read that arrived before it was sent)
  * and waits until the view has caught up to it. So a read after an
@@ -14,11 +22,18 @@
  * (its etcd member is the cluster's only member), reads are served from the
  * view with no etcd round trip at all.
  *
+ * Writes are checked against the name's owner inside the store: each is a
+ * transaction that compares the owner record's revision with the one the
+ * check saw, so a concurrent change of owner (two racing first adds, say)
+ * makes it check again instead of writing past it.
+ *
  * @module
  */
-import type { Etcd3, Namespace, Watcher } from "etcd3";
+import type { Etcd3, IKeyValue, IOperation, Namespace, Watcher } from "etcd3";
 import type { Logger } from "../log/logger.ts";
 import { abortableSleep } from "../_sleep.ts";
+import type { HistoryOp, HistoryVersion } from "../protocol/messages.ts";
+import { parseServiceInfo } from "../protocol/service_info.ts";
 
 /** A consistent view of every entry, with a version that changes with the content. */
 export interface RegistryView {
@@ -40,42 +55,151 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * Thrown when a write is refused (not authorized, no such service, no such
+ * version): the request was understood and nothing was changed. The message
+ * is the reason, for an `Error: <reason>` answer.
+ */
+export class WriteRefusedError extends Error {
+  /**
+   * @param message The reason, e.g. `not authorized: "svc" is owned by 12D3KooW…; …`.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "WriteRefusedError";
+  }
+}
+
+/** What a write would do, for a {@linkcode WriteAuthor} to allow or refuse. */
+export interface WriteChange {
+  /** `put` (add), `delete`, `rollback` (a put or delete of an earlier version), `chown`. */
+  op: "put" | "delete" | "rollback" | "chown";
+  /** The (normalized) service name. */
+  name: string;
+  /** The name's owner now, `undefined` when it has none. */
+  owner: string | undefined;
+}
+
+/**
+ * Who makes a write, and the rule it is held to: the store asks
+ * {@linkcode WriteAuthor.refusal} with the owner its transaction compares, so
+ * the rule holds for the owner the write actually replaces.
+ */
+export interface WriteAuthor {
+  /** Peer id of the writer: recorded in history, and the owner of a name it adds first. */
+  readonly peer: string;
+  /** Why the writer may not make `change`; `undefined` when it may. */
+  refusal(change: WriteChange): string | undefined;
+}
+
+/** What the handlers need of the registry's data (implemented by {@linkcode RegistryStore}). */
+export interface RegistryData {
+  /** The InfoStr stored under `name`, or `undefined`. Linearizable. */
+  get(name: string): Promise<string | undefined>;
+  /** Every entry. Linearizable. */
+  list(): Promise<RegistryView>;
+  /**
+   * Stores `infoStr` under `name` (the first put makes `author` its owner) and
+   * records it; returns the write's revision.
+   * @throws {WriteRefusedError} When `author` may not change `name`.
+   */
+  put(name: string, infoStr: string, author: WriteAuthor): Promise<number>;
+  /**
+   * Deletes `name` and records it; returns the revision, or `undefined` when
+   * there was nothing to delete.
+   * @throws {WriteRefusedError} When `author` may not change `name`.
+   */
+  delete(name: string, author: WriteAuthor): Promise<number | undefined>;
+  /** The recorded versions of `name`, newest first (at most the history limit). */
+  history(name: string): Promise<HistoryVersion[]>;
+  /**
+   * Writes the version of `name` at `revision` again (0: the one before the
+   * current one); returns the revision restored and the new write's revision.
+   * @throws {WriteRefusedError} When there is no such service or version, or `author` may not.
+   */
+  rollback(
+    name: string,
+    revision: number,
+    author: WriteAuthor,
+  ): Promise<{ restored: number; revision: number }>;
+  /**
+   * Makes `owner` the owner of `name`; returns the revision.
+   * @throws {WriteRefusedError} When there is no such service or `author` may not.
+   */
+  chown(name: string, owner: string, author: WriteAuthor): Promise<number>;
+}
+
 /** Components and settings for {@linkcode RegistryStore}. */
 export interface RegistryStoreInit {
   /** The etcd client (the store does not close it). */
   client: Etcd3;
-  /** Key prefix under which entries live. */
+  /** Root key prefix; entries live under `<prefix>services/` (default `physarum/registry/`). */
   prefix?: string;
-  /** Where watch problems are reported. */
+  /** Where watch problems and bad entries are reported. */
   logger: Logger;
   /** How long a read waits for the watch before reading etcd directly (ms). */
   catchUpMs?: number;
   /** How long one etcd call may take before it fails (ms, default 5 s). */
   callTimeoutMs?: number;
+  /** How many recorded versions of each name are kept (default 20). */
+  historyLimit?: number;
 }
 
-/** The default etcd key prefix of registry entries. */
-export const DEFAULT_KEY_PREFIX = "physarum/registry/services/";
+/** The default root etcd key prefix of the registry's data. */
+export const DEFAULT_ROOT_PREFIX = "physarum/registry/";
+/** The default etcd key prefix of registry entries (original-compatible). */
+export const DEFAULT_KEY_PREFIX = `${DEFAULT_ROOT_PREFIX}services/`;
+/** How many versions of each name are kept unless told otherwise. */
+export const DEFAULT_HISTORY_LIMIT = 20;
+
+const SERVICES = "services/";
+const OWNERS = "owners/";
+const HISTORY = "history/";
+/** Attempts of a write whose owner changed under it before it gives up. */
+const WRITE_ATTEMPTS = 5;
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder();
+
+/** A key's bytes as text, or `undefined` when they are not UTF-8 (such a key cannot be served). */
+function decodeKey(bytes: Uint8Array): string | undefined {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+interface Owner {
+  owner: string;
+  /** mod_revision of the owner record. */
+  revision: number;
+}
 
 /**
- * Registry entries in etcd with a watch-fed read view.
+ * Registry entries in etcd with a watch-fed read view, owners and history.
  *
  * @example
  * ```ts ignore
  * const store = new RegistryStore({ client: new Etcd3({ hosts }), logger });
  * await store.start();
- * await store.put("svc", "{}");
+ * await store.put("svc", infoStr, policy.author(peerId));
  * console.log(await store.get("svc"));
  * await store.stop();
  * ```
  */
-export class RegistryStore {
+export class RegistryStore implements RegistryData {
   readonly #ns: Namespace;
   readonly #prefix: string;
   readonly #logger: Logger;
   readonly #catchUpMs: number;
   readonly #callTimeoutMs: number;
+  readonly #historyLimit: number;
   #entries = new Map<string, string>();
+  #owners = new Map<string, Owner>();
+  /** Revision of each history record by record id, by name (for trimming). */
+  #history = new Map<string, Map<string, number>>();
   #version = 0;
   #revision = 0;
   #watcher: Watcher | undefined;
@@ -87,14 +211,20 @@ export class RegistryStore {
   /** Revision of the last change of each key, deleted keys included until the watch passes it. */
   #changed = new Map<string, number>();
   #deleted = new Map<string, number>();
+  /** Bad entries already reported (key@revision). */
+  #reported = new Set<string>();
 
   /** @param init Components and settings. */
   constructor(init: RegistryStoreInit) {
-    this.#prefix = init.prefix ?? DEFAULT_KEY_PREFIX;
+    this.#prefix = init.prefix ?? DEFAULT_ROOT_PREFIX;
     this.#ns = init.client.namespace(this.#prefix);
     this.#logger = init.logger;
     this.#catchUpMs = init.catchUpMs ?? 100;
     this.#callTimeoutMs = init.callTimeoutMs ?? 5_000;
+    this.#historyLimit = init.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    if (!(Number.isInteger(this.#historyLimit) && this.#historyLimit >= 1)) {
+      throw new RangeError(`historyLimit must be an integer >= 1, got ${init.historyLimit}`);
+    }
   }
 
   /** Loads every entry and starts the watch that keeps the view exact. */
@@ -130,46 +260,282 @@ export class RegistryStore {
     return this.#entries.size;
   }
 
-  /** Stores `infoStr` under `name`, replacing any previous value. */
-  async put(name: string, infoStr: string): Promise<void> {
-    const res = await this.#call("put", () => this.#ns.put(name).value(infoStr).exec());
-    this.#apply(name, infoStr, Number(res.header.revision));
+  /** {@inheritDoc RegistryData.put} */
+  async put(name: string, infoStr: string, author: WriteAuthor): Promise<number> {
+    return (await this.#write(name, "put", infoStr, author))!;
   }
 
-  /** Deletes `name`; returns how many entries were deleted (0 or 1). */
-  async delete(name: string): Promise<number> {
-    const res = await this.#call("delete", () => this.#ns.delete().key(name).exec());
-    const deleted = Number(res.deleted);
-    if (deleted > 0) this.#apply(name, undefined, Number(res.header.revision));
-    return deleted;
+  /** {@inheritDoc RegistryData.delete} */
+  delete(name: string, author: WriteAuthor): Promise<number | undefined> {
+    return this.#write(name, "delete", undefined, author);
   }
 
-  /** The InfoStr stored under `name`, or `undefined`. Linearizable. */
+  /** {@inheritDoc RegistryData.get} */
   async get(name: string): Promise<string | undefined> {
     if (await this.#caughtUp()) return this.#entries.get(name);
-    return (await this.#call("get", () => this.#ns.get(name).string())) ?? undefined;
+    const res = await this.#call("get", () => this.#ns.get(SERVICES + checkName(name)).exec());
+    return res.kvs.length > 0 ? decoder.decode(res.kvs[0].value) : undefined;
   }
 
-  /** Every entry. Linearizable. */
+  /** {@inheritDoc RegistryData.list} */
   async list(): Promise<RegistryView> {
     if (await this.#caughtUp()) return { entries: this.#entries, version: this.#version };
-    const all = await this.#call("list", () => this.#ns.getAll().strings());
+    const res = await this.#call("list", () => this.#ns.getAll().prefix(SERVICES).exec());
+    const entries = new Map<string, string>();
+    for (const kv of res.kvs) {
+      const name = this.#relative(kv.key)?.slice(SERVICES.length);
+      if (name !== undefined) entries.set(name, decoder.decode(kv.value));
+    }
     // A version of -1 tells callers not to cache this one-off read.
-    return { entries: new Map(Object.entries(all)), version: -1 };
+    return { entries, version: -1 };
   }
 
-  /** Applies a change of `name` at `revision` (`undefined` deletes) unless a newer one is known. */
-  #apply(name: string, value: string | undefined, revision: number): void {
-    if (revision <= (this.#changed.get(name) ?? 0)) return;
-    this.#changed.set(name, revision);
-    if (value === undefined) {
-      this.#entries.delete(name);
-      this.#deleted.set(name, revision);
-    } else {
-      this.#entries.set(name, value);
-      this.#deleted.delete(name);
+  /** {@inheritDoc RegistryData.history} */
+  async history(name: string): Promise<HistoryVersion[]> {
+    const prefix = `${HISTORY}${checkName(name)}/`;
+    const res = await this.#call("history", () => this.#ns.getAll().prefix(prefix).exec());
+    const versions: HistoryVersion[] = [];
+    for (const kv of res.kvs) {
+      const version = this.#parseRecord(kv);
+      if (version) versions.push(version);
     }
-    this.#version++;
+    versions.sort((a, b) => b.Revision - a.Revision);
+    return versions.slice(0, this.#historyLimit);
+  }
+
+  /** {@inheritDoc RegistryData.rollback} */
+  async rollback(
+    name: string,
+    revision: number,
+    author: WriteAuthor,
+  ): Promise<{ restored: number; revision: number }> {
+    const versions = await this.history(name);
+    if (versions.length === 0) {
+      throw new WriteRefusedError(
+        (await this.get(name)) === undefined
+          ? `no such service ${JSON.stringify(name)}`
+          : `${JSON.stringify(name)} has no recorded versions to roll back to`,
+      );
+    }
+    const target = revision === 0 ? versions[1] : versions.find((v) => v.Revision === revision);
+    if (!target) {
+      throw new WriteRefusedError(
+        revision === 0
+          ? `${JSON.stringify(name)} has no version before the current one`
+          : `${JSON.stringify(name)} has no recorded version at revision ${revision}; ` +
+            "see its history",
+      );
+    }
+    if (target.Op === "put") {
+      try {
+        parseServiceInfo(target.InfoStr);
+      } catch (cause) {
+        throw new WriteRefusedError(
+          `version ${target.Revision} of ${JSON.stringify(name)} is not a valid service info: ` +
+            (cause as Error).message,
+          { cause },
+        );
+      }
+    }
+    const written = await this.#write(
+      name,
+      "rollback",
+      target.Op === "put" ? target.InfoStr : undefined,
+      author,
+    );
+    if (written === undefined) {
+      throw new WriteRefusedError(
+        `${JSON.stringify(name)} is deleted already, as at revision ${target.Revision}`,
+      );
+    }
+    return { restored: target.Revision, revision: written };
+  }
+
+  /** {@inheritDoc RegistryData.chown} */
+  async chown(name: string, owner: string, author: WriteAuthor): Promise<number> {
+    const key = OWNERS + checkName(name);
+    let known = this.#owners.get(name);
+    for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
+      if (!known && (await this.get(name)) === undefined) {
+        throw new WriteRefusedError(`no such service ${JSON.stringify(name)}`);
+      }
+      const refusal = author.refusal({ op: "chown", name, owner: known?.owner });
+      if (refusal !== undefined) throw new WriteRefusedError(refusal);
+      const res = await this.#call(
+        "chown",
+        () =>
+          this.#ns.if(key, "Mod", "==", known?.revision ?? 0)
+            .then(this.#ns.put(key).value(owner))
+            .else(this.#ns.get(key))
+            .commit(),
+      );
+      const revision = Number(res.header.revision);
+      if (res.succeeded) {
+        this.#apply(key, owner, revision);
+        return revision;
+      }
+      known = this.#learnOwner(name, res.responses[0].response_range.kvs);
+    }
+    throw new StoreUnavailableError(`the owner of ${JSON.stringify(name)} kept changing`);
+  }
+
+  /**
+   * Puts (`value`) or deletes (`undefined`) `name` with its history record,
+   * in one transaction that holds only if the owner record is still the one
+   * `author` was checked against (and, for a delete, the entry exists).
+   * Returns the revision, or `undefined` for a delete of nothing.
+   */
+  async #write(
+    name: string,
+    op: WriteChange["op"],
+    value: string | undefined,
+    author: WriteAuthor,
+  ): Promise<number | undefined> {
+    const serviceKey = SERVICES + checkName(name);
+    const ownerKey = OWNERS + name;
+    let known = this.#owners.get(name);
+    for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
+      const refusal = author.refusal({ op, name, owner: known?.owner });
+      if (refusal !== undefined) throw new WriteRefusedError(refusal);
+      const id = crypto.randomUUID();
+      const record = JSON.stringify({
+        Op: value === undefined ? "delete" : "put",
+        InfoStr: value ?? "",
+        Peer: author.peer,
+        Time: new Date().toISOString(),
+      });
+      const trimmed = this.#oldestRecords(name, 1);
+      const ops: IOperation[] = [
+        value === undefined
+          ? this.#ns.delete().key(serviceKey)
+          : this.#ns.put(serviceKey).value(value),
+        this.#ns.put(`${HISTORY}${name}/${id}`).value(record),
+        ...trimmed.map((old) => this.#ns.delete().key(`${HISTORY}${name}/${old}`)),
+      ];
+      if (!known) ops.push(this.#ns.put(ownerKey).value(author.peer));
+      const txn = this.#ns.if(ownerKey, "Mod", "==", known?.revision ?? 0);
+      if (value === undefined) txn.and(serviceKey, "Version", ">", 0);
+      const res = await this.#call(
+        op,
+        () => txn.then(...ops).else(this.#ns.get(ownerKey), this.#ns.get(serviceKey)).commit(),
+      );
+      const revision = Number(res.header.revision);
+      if (res.succeeded) {
+        this.#apply(serviceKey, value, revision, true);
+        this.#apply(`${HISTORY}${name}/${id}`, record, revision);
+        for (const old of trimmed) this.#apply(`${HISTORY}${name}/${old}`, undefined, revision);
+        if (!known) this.#apply(ownerKey, author.peer, revision);
+        return revision;
+      }
+      const seen = this.#learnOwner(name, res.responses[0].response_range.kvs);
+      if (seen?.revision === known?.revision) return undefined; // the owner held: nothing to delete
+      known = seen;
+    }
+    throw new StoreUnavailableError(`the owner of ${JSON.stringify(name)} kept changing`);
+  }
+
+  /** Ids of the oldest history records of `name` that must go for `adding` more to fit. */
+  #oldestRecords(name: string, adding: number): string[] {
+    const records = this.#history.get(name);
+    if (!records) return [];
+    const excess = records.size + adding - this.#historyLimit;
+    if (excess <= 0) return [];
+    return [...records].sort((a, b) => a[1] - b[1]).slice(0, excess).map(([id]) => id);
+  }
+
+  /** Takes the owner record a transaction read (fresher than the view) into the view. */
+  #learnOwner(name: string, kvs: IKeyValue[]): Owner | undefined {
+    const kv = kvs[0];
+    if (!kv) return undefined;
+    const owner = { owner: decoder.decode(kv.value), revision: Number(kv.mod_revision) };
+    this.#apply(OWNERS + name, owner.owner, owner.revision);
+    return owner;
+  }
+
+  #parseRecord(kv: IKeyValue): HistoryVersion | undefined {
+    const revision = Number(kv.mod_revision);
+    try {
+      const value = JSON.parse(decoder.decode(kv.value));
+      const op = value?.Op as HistoryOp;
+      if (
+        (op !== "put" && op !== "delete") || typeof value.InfoStr !== "string" ||
+        typeof value.Peer !== "string" || typeof value.Time !== "string"
+      ) {
+        throw new TypeError("not a history record ({Op, InfoStr, Peer, Time})");
+      }
+      return {
+        Revision: revision,
+        Op: op,
+        InfoStr: value.InfoStr,
+        Peer: value.Peer,
+        Time: value.Time,
+      };
+    } catch (err) {
+      this.#reportOnce(
+        decoder.decode(kv.key),
+        revision,
+        `history record is unreadable, skipped: ${(err as Error).message}`,
+      );
+      return undefined;
+    }
+  }
+
+  /** Logs a bad entry once per key and revision (reads would repeat it on every request). */
+  #reportOnce(key: string, revision: number, problem: string): void {
+    const id = `${key}@${revision}`;
+    if (this.#reported.has(id)) return;
+    this.#reported.add(id);
+    this.#logger.warn(
+      `bad entry in etcd: key ${JSON.stringify(key)} (revision ${revision}): ${problem}`,
+    );
+  }
+
+  /**
+   * Applies a change of `key` (relative to the root prefix) at `revision`
+   * (`undefined` deletes) unless a newer one is known. An entry not
+   * `validated` at the door is checked, and reported once if readers cannot use it.
+   */
+  #apply(key: string, value: string | undefined, revision: number, validated = false): void {
+    if (revision <= (this.#changed.get(key) ?? 0)) return;
+    this.#changed.set(key, revision);
+    if (value === undefined) this.#deleted.set(key, revision);
+    else this.#deleted.delete(key);
+    if (key.startsWith(SERVICES)) {
+      const name = key.slice(SERVICES.length);
+      if (value === undefined) {
+        this.#entries.delete(name);
+      } else {
+        this.#entries.set(name, value);
+        if (!validated) this.#check(key, name, value, revision);
+      }
+      this.#version++;
+    } else if (key.startsWith(OWNERS)) {
+      const name = key.slice(OWNERS.length);
+      if (value === undefined) this.#owners.delete(name);
+      else this.#owners.set(name, { owner: value, revision });
+    } else if (key.startsWith(HISTORY)) {
+      const slash = key.lastIndexOf("/");
+      const name = key.slice(HISTORY.length, slash);
+      const id = key.slice(slash + 1);
+      let records = this.#history.get(name);
+      if (value !== undefined) {
+        if (!records) this.#history.set(name, records = new Map());
+        records.set(id, revision);
+      } else if (records) {
+        records.delete(id);
+        if (records.size === 0) this.#history.delete(name);
+      }
+    }
+  }
+
+  /** Reports an entry that readers cannot use (written by an older or foreign instance). */
+  #check(key: string, name: string, value: string, revision: number): void {
+    if (this.#reported.has(`${key}@${revision}`)) return;
+    try {
+      parseServiceInfo(value);
+    } catch (err) {
+      this.#reportOnce(key, revision, `${JSON.stringify(name)}: ${(err as Error).message}`);
+    }
   }
 
   /** Whether the view has caught up with etcd's current revision (waiting briefly). */
@@ -213,7 +579,7 @@ export class RegistryStore {
   }
 
   async #fetchRevision(): Promise<number> {
-    const res = await this.#call("read", () => this.#ns.get("").exec());
+    const res = await this.#call("read", () => this.#ns.get(SERVICES).exec());
     return Number(res.header.revision);
   }
 
@@ -244,10 +610,10 @@ export class RegistryStore {
     if (revision <= this.#revision) return;
     this.#revision = revision;
     // The watch has passed these deletions: no older event for the key can arrive any more.
-    for (const [name, deletedAt] of this.#deleted) {
+    for (const [key, deletedAt] of this.#deleted) {
       if (deletedAt <= revision) {
-        this.#deleted.delete(name);
-        this.#changed.delete(name);
+        this.#deleted.delete(key);
+        this.#changed.delete(key);
       }
     }
     const ready = this.#waiters.filter((w) => w.revision <= revision);
@@ -255,27 +621,41 @@ export class RegistryStore {
     for (const waiter of ready) waiter.resolve();
   }
 
-  /** etcd3's namespace strips the prefix from some responses but not others. */
-  #name(key: string): string {
+  /**
+   * A key relative to the root prefix (etcd3's namespace strips the prefix
+   * from some responses but not others), decoded the one way every key is;
+   * `undefined`, reported, for a key that is not UTF-8.
+   */
+  #relative(bytes: Uint8Array, revision = 0): string | undefined {
+    const key = decodeKey(bytes);
+    if (key === undefined) {
+      this.#reportOnce(decoder.decode(bytes), revision, "key is not UTF-8; ignored");
+      return undefined;
+    }
     return key.startsWith(this.#prefix) ? key.slice(this.#prefix.length) : key;
   }
 
   async #reload(): Promise<void> {
     const res = await this.#call("list", () => this.#ns.getAll().exec());
     const revision = Number(res.header.revision);
-    const previous = { entries: this.#entries, changed: this.#changed };
+    const previous = { changed: this.#changed, entries: this.#entries, owners: this.#owners };
     this.#entries = new Map();
+    this.#owners = new Map();
+    this.#history = new Map();
     this.#changed = new Map();
     this.#deleted = new Map();
-    const decoder = new TextDecoder();
     for (const kv of res.kvs) {
-      const name = this.#name(decoder.decode(kv.key));
-      this.#entries.set(name, decoder.decode(kv.value));
-      this.#changed.set(name, Number(kv.mod_revision));
+      const key = this.#relative(kv.key, Number(kv.mod_revision));
+      if (key !== undefined) this.#apply(key, decoder.decode(kv.value), Number(kv.mod_revision));
     }
     // Writes acknowledged while the list was in flight are newer than it: keep them.
-    for (const [name, changedAt] of previous.changed) {
-      if (changedAt > revision) this.#apply(name, previous.entries.get(name), changedAt);
+    for (const [key, changedAt] of previous.changed) {
+      if (changedAt <= revision) continue;
+      if (key.startsWith(SERVICES)) {
+        this.#apply(key, previous.entries.get(key.slice(SERVICES.length)), changedAt);
+      } else if (key.startsWith(OWNERS)) {
+        this.#apply(key, previous.owners.get(key.slice(OWNERS.length))?.owner, changedAt);
+      }
     }
     this.#version++;
     await this.#watch(revision + 1);
@@ -294,10 +674,13 @@ export class RegistryStore {
     this.#watcher = watcher;
     watcher.on("data", (res) => {
       for (const event of res.events) {
+        const revision = Number(event.kv.mod_revision);
+        const key = this.#relative(event.kv.key, revision);
+        if (key === undefined) continue;
         this.#apply(
-          this.#name(event.kv.key.toString()),
-          event.type === "Delete" ? undefined : event.kv.value.toString(),
-          Number(event.kv.mod_revision),
+          key,
+          event.type === "Delete" ? undefined : decoder.decode(event.kv.value),
+          revision,
         );
       }
       // A watch response's revision means every event up to it has been delivered.
@@ -323,4 +706,13 @@ export class RegistryStore {
       }
     }
   }
+}
+
+/**
+ * A name as a key: it must survive the trip to UTF-8 and back, or etcd and
+ * the view would disagree on it (a lone surrogate becomes U+FFFD in etcd).
+ */
+function checkName(name: string): string {
+  if (!name.isWellFormed()) throw new TypeError("a service name must be well-formed Unicode");
+  return name;
 }
