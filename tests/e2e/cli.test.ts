@@ -43,7 +43,10 @@ Deno.test("registry-cli get/list/delete (in process) against a real registry-ser
           `Service Name: svc-b, Info: ${JSON.stringify(sampleInfo(2))}\n`,
       );
       const json = await cli(["-bootstrap", service.addr, "-psk", PSK, "list", "--json"]);
-      assert.deepEqual(JSON.parse(json.stdout), { "svc-a": info, "svc-b": sampleInfo(2) });
+      assert.deepEqual(JSON.parse(json.stdout), {
+        services: { "svc-a": info, "svc-b": sampleInfo(2) },
+        invalid: {},
+      });
     });
 
     await t.step("delete prints the service's answer; a second delete fails", async () => {

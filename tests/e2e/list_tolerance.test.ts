@@ -4,6 +4,7 @@ import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
 import { DEFAULT_KEY_PREFIX } from "../../src/store/registry_store.ts";
 import { retry } from "../../src/_retry.ts";
 import { sampleInfo, startService } from "../_registry.ts";
+import { cli } from "../_cli_io.ts";
 
 const PSK = "list-tolerance";
 
@@ -53,6 +54,34 @@ Deno.test("entries that fail to parse never break list: skipped, named, marked",
             logger.warnings.some((w) => w.includes(`"${name}"`)),
             `${name} in ${logger.warnings}`,
           );
+        }
+      },
+    );
+
+    await t.step(
+      "the CLI's list prints the valid entries and warns on stderr naming the others",
+      async () => {
+        const keyDir = await Deno.makeTempDir();
+        try {
+          const flags = ["-bootstrap", service.addr, "-psk", PSK, "-keyfile", `${keyDir}/key`];
+          const res = await cli([...flags, "list"]);
+          assert.equal(res.code, 0, res.stderr);
+          assert.equal(
+            res.stdout,
+            `Response:\nService Name: good, Info: ${JSON.stringify(sampleInfo(1))}\n`,
+          );
+          for (const [name, [, reason]] of Object.entries(BAD_ENTRIES)) {
+            const warning = res.stderr.split("\n").find((l) => l.includes(`entry "${name}"`));
+            assert.ok(warning, `no warning for ${name}: ${res.stderr}`);
+            assert.match(warning, reason);
+          }
+          const json = await cli([...flags, "list", "-json"]);
+          assert.equal(json.code, 0, json.stderr);
+          const parsed = JSON.parse(json.stdout);
+          assert.deepEqual(parsed.services, { good: sampleInfo(1) });
+          assert.deepEqual(Object.keys(parsed.invalid).sort(), Object.keys(BAD_ENTRIES).sort());
+        } finally {
+          await Deno.remove(keyDir, { recursive: true });
         }
       },
     );
