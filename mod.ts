@@ -28,6 +28,22 @@
  * console.log(await client.list());
  * ```
  *
+ * @example Signing in with a key that lasts; history and rollback
+ * ```ts ignore
+ * import { connectRegistry, WriteRefusedError } from "@physarum/registry";
+ *
+ * // The peer id of this key owns what it adds (under -write-policy owner).
+ * await using conn = await connectRegistry({ bootstraps: [addr], psk: "secret", keyFile: "svc.key" });
+ * for (const v of await conn.client.history("my-service")) console.log(v.Revision, v.Op, v.Peer);
+ * try {
+ *   await conn.client.rollback("my-service");
+ * } catch (err) {
+ *   if (err instanceof WriteRefusedError) console.log(err.answer); // Error: not authorized: ...
+ * }
+ * // Entries that fail to parse are skipped by list() and named by listDetailed().
+ * const { services, invalid } = await conn.client.listDetailed();
+ * ```
+ *
  * @module
  */
 export * from "./src/client/registry_client.ts";
