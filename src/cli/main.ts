@@ -82,6 +82,7 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
     throw new UsageError("-psk and -psk-file cannot be combined");
   }
   const keyFile = global.values.keyfile as string | undefined;
+  if (keyFile === "") throw new UsageError("-keyfile needs a file name");
   const identity = lazyIdentity(keyFile, io.env);
   const connection = lazyConnection(
     {

@@ -32,7 +32,10 @@ Deno.test("whoami: the key is created once (0600, directory too) and the id is s
   }
 });
 
-Deno.test("whoami: no place for a key, or a corrupt key file, is a failed command", async () => {
+Deno.test("whoami: no place for a key or a corrupt key file fails (exit 1); an empty -keyfile is a usage error", async () => {
+  const empty = await cli(["-keyfile", "", "whoami"], { HOME: "/nonexistent" });
+  assert.equal(empty.code, 2);
+  assert.match(empty.stderr, /-keyfile needs a file name/);
   const none = await cli(["whoami"], {});
   assert.equal(none.code, 1);
   assert.match(none.stderr, /give -keyfile <path>, or set HOME or XDG_CONFIG_HOME/);
