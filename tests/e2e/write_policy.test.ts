@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { sampleInfo, type ServiceProcess, startService } from "../_registry.ts";
 import { addPayload, type WirePeer, wirePeer } from "./_wire.ts";
-import { decodeGetResponse } from "../../src/protocol/messages.ts";
+import { decodeGetResponse, decodeHistoryResponse } from "../../src/protocol/messages.ts";
+import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
+import { DEFAULT_ROOT_PREFIX } from "../../src/store/registry_store.ts";
 
 const PSK = "write-policy-test";
 
@@ -141,3 +143,107 @@ Deno.test("open policy: anyone overwrites and deletes, as the original; chown st
     assert.equal(await b.ask("/delete/0.1", "shared"), "Deleted 1 entry from hash lookup");
     assert.equal(await stored(a, "shared"), undefined);
   }));
+
+interface Version {
+  Revision: number;
+  Op: string;
+  InfoStr: string;
+  Peer: string;
+  Time: string;
+}
+
+async function history(peer: WirePeer, name: string): Promise<Version[]> {
+  return decodeHistoryResponse(await peer.ask("/history/0.1", name)).Versions;
+}
+
+Deno.test("history: who changed what, newest first; rollback; bounded; survives a restart", async () => {
+  const [a, b] = await Promise.all([wirePeer(PSK), wirePeer(PSK)]);
+  const args = ["-history", "5"];
+  let service = await startService({ psk: PSK, args });
+  let restarted: ServiceProcess | undefined;
+  try {
+    for (const peer of [a, b]) peer.addr = service.addr;
+    assert.deepEqual(await history(a, "h"), []);
+    const started = Date.now();
+    await a.ask("/add/0.1", addPayload("h", sampleInfo(1)));
+    await b.ask("/add/0.1", addPayload("h", sampleInfo(2)));
+    await a.ask("/add/0.1", addPayload("h", sampleInfo(3)));
+    await b.ask("/delete/0.1", "h");
+    const four = await history(a, "h");
+    assert.deepEqual(
+      four.map((v) => [v.Op, v.Peer, v.InfoStr === "" ? undefined : JSON.parse(v.InfoStr)]),
+      [
+        ["delete", b.id, undefined],
+        ["put", a.id, sampleInfo(3)],
+        ["put", b.id, sampleInfo(2)],
+        ["put", a.id, sampleInfo(1)],
+      ],
+    );
+    for (let i = 1; i < four.length; i++) assert.ok(four[i - 1].Revision > four[i].Revision);
+    for (const v of four) {
+      const time = Date.parse(v.Time);
+      assert.match(v.Time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+      assert.ok(time >= started - 5_000 && time <= Date.now() + 5_000, v.Time);
+    }
+
+    // Default rollback: the version before the current one (A's third put), as a new version.
+    assert.equal(
+      await a.ask("/rollback/0.1", JSON.stringify({ Name: "h" })),
+      `Rolled back h to revision ${four[1].Revision}`,
+    );
+    assert.deepEqual(await stored(b, "h"), sampleInfo(3));
+    const five = await history(b, "h");
+    assert.equal(five.length, 5);
+    assert.deepEqual([five[0].Op, five[0].Peer, JSON.parse(five[0].InfoStr)], [
+      "put",
+      a.id,
+      sampleInfo(3),
+    ]);
+    assert.deepEqual(five.slice(1), four);
+
+    // To a given revision; the oldest version goes (-history 5).
+    assert.equal(
+      await b.ask("/rollback/0.1", JSON.stringify({ Name: "h", Revision: four[3].Revision })),
+      `Rolled back h to revision ${four[3].Revision}`,
+    );
+    assert.deepEqual(await stored(a, "h"), sampleInfo(1));
+    const bounded = await history(a, "h");
+    assert.equal(bounded.length, 5);
+    assert.deepEqual(bounded.slice(1), five.slice(0, 4));
+    assert.match(
+      await a.ask("/rollback/0.1", JSON.stringify({ Name: "h", Revision: 1 })),
+      /^Error: "h" has no recorded version at revision 1/,
+    );
+    assert.equal(
+      await a.ask("/rollback/0.1", JSON.stringify({ Name: "never" })),
+      'Error: no such service "never"',
+    );
+    // Only the last five records are kept in etcd, not just answered.
+    const etcd = createEtcdClient(service.etcdUrl);
+    try {
+      const keys = await etcd.getAll().prefix(`${DEFAULT_ROOT_PREFIX}history/h/`).keys();
+      assert.equal(keys.length, 5);
+    } finally {
+      etcd.close();
+    }
+
+    await service.stop();
+    restarted = await startService({
+      psk: PSK,
+      args,
+      clientPort: service.clientPort,
+      peerPort: service.peerPort,
+      dataDir: service.dataDir,
+    });
+    a.addr = restarted.addr;
+    assert.deepEqual(await history(a, "h"), bounded);
+    await a.ask("/add/0.1", addPayload("h", sampleInfo(9)));
+    const after = await history(a, "h");
+    assert.equal(after.length, 5, "the trim lost track of records across the restart");
+    assert.deepEqual(after.slice(1), bounded.slice(0, 4));
+  } finally {
+    await Promise.all([a.node.stop(), b.node.stop()]);
+    await service.stop();
+    await restarted?.stop();
+  }
+});
