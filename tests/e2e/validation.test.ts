@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import assert from "node:assert/strict";
 import { sampleInfo, type ServiceProcess, startService } from "../_registry.ts";
 import { addPayload, type WirePeer, wirePeer } from "./_wire.ts";
@@ -127,3 +128,38 @@ async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+Deno.test("bad entries put into etcd directly never break the service's list and are logged once", () =>
+  withService(async (service, peer) => {
+    await peer.ask("/add/0.1", addPayload("good", sampleInfo(1)));
+    const etcd = createEtcdClient(service.etcdUrl);
+    const services = `${DEFAULT_ROOT_PREFIX}services/`;
+    const encoder = new TextEncoder();
+    try {
+      await etcd.put(`${services}bad-types`).value('{"ContentHash":1,"DockerHash":["x"]}');
+      await etcd.put(`${services}not-json`).value("nope");
+      // A key whose bytes are not UTF-8 has no name the service could answer under.
+      const notUtf8 = new Uint8Array([...encoder.encode(services), 0x62, 0xff, 0x78]);
+      await etcd.put(Buffer.from(notUtf8)).value(JSON.stringify(sampleInfo(2)));
+      await etcd.put(`${DEFAULT_ROOT_PREFIX}history/good/forged`).value("garbage");
+    } finally {
+      etcd.close();
+    }
+    for (let i = 0; i < 3; i++) {
+      const list = decodeListResponse(await peer.ask("/list/0.1", ""));
+      assert.deepEqual(Object.keys(list.NameToInfoStr).sort(), ["bad-types", "good", "not-json"]);
+      assert.deepEqual(JSON.parse(list.NameToInfoStr.good), sampleInfo(1));
+      const history = JSON.parse(await peer.ask("/history/0.1", "good"));
+      assert.equal(history.Versions.length, 1);
+    }
+    const log = await service.waitForLog(/bad entry in etcd: key "services\/not-json"/);
+    await service.waitForLog(/bad entry in etcd: key "history\/good\/forged"/);
+    for (const key of ["services/bad-types", "services/not-json", "history/good/forged"]) {
+      assert.equal(log.split(`bad entry in etcd: key "${key}"`).length - 1, 1, key);
+    }
+    assert.match(log, /bad entry in etcd: key "services\/b\ufffdx" .*key is not UTF-8; ignored/);
+    // Deleting a bad entry removes it from the view as from etcd.
+    assert.equal(await peer.ask("/delete/0.1", "not-json"), "Deleted 1 entry from hash lookup");
+    const list = decodeListResponse(await peer.ask("/list/0.1", ""));
+    assert.deepEqual(Object.keys(list.NameToInfoStr).sort(), ["bad-types", "good"]);
+  }));
