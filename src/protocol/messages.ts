@@ -57,23 +57,27 @@ function parseJsonObject(text: string, what: string): Record<string, unknown> {
  * ```
  */
 export class InvalidValueError extends MalformedMessageError {
+  /** The service name the refused request was about, as sent (for audit logs). */
+  readonly serviceName: string | undefined;
+
   /**
    * Creates the error.
    *
    * @param message What is refused, e.g. `invalid service name: contains "/"`.
-   * @param options Standard error options (`cause`).
+   * @param options Standard error options (`cause`), and the service name as sent.
    */
-  constructor(message: string, options?: ErrorOptions) {
+  constructor(message: string, options?: ErrorOptions & { serviceName?: string }) {
     super(message, options);
     this.name = "InvalidValueError";
+    this.serviceName = options?.serviceName;
   }
 }
 
 /** Longest service name, in characters (code points), as for a DNS name. */
 export const MAX_SERVICE_NAME_LENGTH = 253;
 
-function invalidName(reason: string): InvalidValueError {
-  return new InvalidValueError(`invalid service name: ${reason}`);
+function invalidName(name: string, reason: string): InvalidValueError {
+  return new InvalidValueError(`invalid service name: ${reason}`, { serviceName: name });
 }
 
 /**
@@ -100,21 +104,23 @@ function invalidName(reason: string): InvalidValueError {
  * ```
  */
 export function validateServiceName(name: string): string {
-  if (name === "") throw invalidName("empty");
-  if (!name.isWellFormed()) throw invalidName("contains a lone surrogate (not valid Unicode)");
+  if (name === "") throw invalidName(name, "empty");
+  if (!name.isWellFormed()) {
+    throw invalidName(name, "contains a lone surrogate (not valid Unicode)");
+  }
   const normalized = name.normalize("NFC");
   let length = 0;
   for (const char of normalized) {
     if (++length > MAX_SERVICE_NAME_LENGTH) {
-      throw invalidName(`longer than ${MAX_SERVICE_NAME_LENGTH} characters`);
+      throw invalidName(name, `longer than ${MAX_SERVICE_NAME_LENGTH} characters`);
     }
     if (/[\p{Cc}\p{Cf}]/u.test(char)) {
       const code = char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
-      throw invalidName(`contains the control or format character U+${code}`);
+      throw invalidName(name, `contains the control or format character U+${code}`);
     }
-    if (char === "/") throw invalidName('contains "/"');
+    if (char === "/") throw invalidName(name, 'contains "/"');
   }
-  if (normalized.trim() !== normalized) throw invalidName("leading or trailing white space");
+  if (normalized.trim() !== normalized) throw invalidName(name, "leading or trailing white space");
   return normalized;
 }
 
@@ -172,7 +178,10 @@ export function decodeAddRequest(text: string): AddRequest {
   try {
     parseServiceInfo(value.InfoStr);
   } catch (cause) {
-    throw new InvalidValueError(`invalid service info: ${(cause as Error).message}`, { cause });
+    throw new InvalidValueError(`invalid service info: ${(cause as Error).message}`, {
+      cause,
+      serviceName: name,
+    });
   }
   return { Name: name, InfoStr: value.InfoStr };
 }

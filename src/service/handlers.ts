@@ -370,10 +370,13 @@ function audit(logger: Logger, ctx: RequestContext, outcome: Outcome, failure?: 
     : outcome === "refused"
     ? "refused"
     : "failed";
+  // A refused name is logged as sent (quoted, so escaped), cut to a sane length.
+  const name = ctx.audit.name ??
+    (failure instanceof InvalidValueError ? failure.serviceName?.slice(0, 300) : undefined);
   const fields = [
     `audit peer=${ctx.peer}`,
     `protocol=${ctx.protocol}`,
-    `name=${ctx.audit.name === undefined ? "-" : JSON.stringify(ctx.audit.name)}`,
+    `name=${name === undefined ? "-" : JSON.stringify(name)}`,
     `outcome=${result}`,
     `revision=${ctx.audit.revision ?? "-"}`,
   ];

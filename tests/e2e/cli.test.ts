@@ -72,10 +72,15 @@ Deno.test("registry-cli get/list/delete (in process) against a real registry-ser
       assert.equal(res.stdout, "Response:\n");
     });
 
-    await t.step("each request and its answer is logged by the service", async () => {
-      await service.waitForLog(/\/get\/0\.1 from \w+: svc-a -> \{"InfoStr"/);
-      await service.waitForLog(/\/delete\/0\.1 from \w+: svc-a -> Deleted 1 entry/);
-    });
+    await t.step(
+      "each request is logged by the service, each write with its audit line",
+      async () => {
+        await service.waitForLog(/\/get\/0\.1 from \w+: ok in /);
+        await service.waitForLog(
+          /audit peer=\w+ protocol=\/delete\/0\.1 name="svc-a" outcome=accepted revision=\d+/,
+        );
+      },
+    );
   } finally {
     await service.stop();
   }

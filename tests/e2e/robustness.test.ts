@@ -59,13 +59,18 @@ Deno.test("misbehaving peers are refused and the service keeps serving", async (
   };
   try {
     await t.step("malformed JSON to /add/0.1 resets the stream", async () => {
-      for (const payload of ["{not json", '{"Name":"x"}', '{"Name":"x","InfoStr":"nope"}']) {
+      for (const payload of ["{not json", '{"Name":"x"}']) {
         const stream = await open("/add/0.1");
         stream.send(encoder.encode(payload));
         await stream.close();
         const result = await outcome(stream);
         assert.ok(result.error, `no reset for ${payload}: ${result.text}`);
       }
+      // A well-formed add of a bad value is answered with the reason (issue 13).
+      const stream = await open("/add/0.1");
+      stream.send(encoder.encode('{"Name":"x","InfoStr":"nope"}'));
+      await stream.close();
+      assert.match((await outcome(stream)).text ?? "", /^Error: invalid service info: /);
       await stillServes();
     });
 

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { multiaddr } from "@multiformats/multiaddr";
+import type { Stream } from "@libp2p/interface";
+import { sampleInfo, startService } from "../_registry.ts";
+import { addPayload, wirePeer } from "./_wire.ts";
+
+const PSK = "fair-share-test";
+const FLOODERS = 5;
+const STREAMS_EACH = 900;
+
+Deno.test("4,500 idle streams from 5 peers: a sixth peer's get is answered within 1 s", async () => {
+  const args = Deno.env.get("FAIR_SHARE_ARGS")?.split(" ") ?? [];
+  const service = await startService({ psk: PSK, args });
+  const peers = await Promise.all(
+    Array.from({ length: FLOODERS + 1 }, () => wirePeer(PSK, service.addr)),
+  );
+  const sixth = peers.pop()!;
+  const held: Stream[] = [];
+  let opened = 0;
+  try {
+    await sixth.ask("/add/0.1", addPayload("during-flood", sampleInfo(1)));
+    const target = multiaddr(service.addr);
+    // Each peer opens its streams and never writes: the service waits up to 10 s on each.
+    await Promise.all(peers.map(async (peer) => {
+      await peer.node.dial(target);
+      const streams = await Promise.all(
+        Array.from(
+          { length: STREAMS_EACH },
+          // Those over the peer's share are reset by the service, some before negotiation ends.
+          () =>
+            peer.node.dialProtocol(target, "/get/0.1", { maxOutboundStreams: 1_024 }).catch(() =>
+              undefined
+            ),
+        ),
+      );
+      opened += streams.length;
+      held.push(...streams.filter((s) => s !== undefined));
+    }));
+    assert.equal(opened, FLOODERS * STREAMS_EACH);
+    // Each flooder is held to its share: the rest of its streams are reset at once.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const open = held.filter((s) => s.status === "open").length;
+    assert.ok(open <= FLOODERS * 256, `${open} idle streams held`);
+    const answer = await Promise.race([
+      sixth.ask("/get/0.1", "during-flood"),
+      new Promise<string>((_, reject) =>
+        setTimeout(() => reject(new Error("no answer within 1 s")), 1_000)
+      ),
+    ]);
+    assert.deepEqual(JSON.parse(JSON.parse(answer).InfoStr), sampleInfo(1));
+    await service.waitForLog(/requests in flight from this peer: 256 of 256 in use/);
+  } finally {
+    for (const stream of held) stream.abort(new Error("done"));
+    await Promise.all([...peers, sixth].map((p) => p.node.stop()));
+    await service.stop();
+  }
+});
