@@ -3,7 +3,7 @@
  * a chosen identity: one request per stream, as any client would send it.
  */
 import { multiaddr } from "@multiformats/multiaddr";
-import { createRegistryNode, pskFromPassphrase, type RegistryNode } from "../../mod.ts";
+import { createRegistryNode, type RegistryNode } from "../../mod.ts";
 import { readToEnd } from "../../src/protocol/stream_io.ts";
 
 /** What a request ended with: the answer text, or the error that ended the stream. */
@@ -27,7 +27,7 @@ export interface WirePeer {
 
 /** Starts a node of a fresh identity talking to the service at `addr` (settable later). */
 export async function wirePeer(psk: string, addr = ""): Promise<WirePeer> {
-  const node = await createRegistryNode({ psk: pskFromPassphrase(psk) });
+  const node = await createRegistryNode({ psk });
   const send = async (protocol: string, payload: string): Promise<WireOutcome> => {
     try {
       const stream = await node.dialProtocol(multiaddr(peer.addr), protocol);
