@@ -152,16 +152,17 @@ export class RegistryClient {
    */
   async listDetailed(signal?: AbortSignal): Promise<ServiceListing> {
     const res = decodeListResponse(await this.#text(LIST_PROTOCOL, "", signal));
-    const listing: ServiceListing = { services: {}, invalid: {} };
-    if (!res.LookupOk) return listing;
-    for (const [name, infoStr] of Object.entries(res.NameToInfoStr)) {
+    const services: [string, ServiceInfo][] = [];
+    const invalid: [string, string][] = [];
+    for (const [name, infoStr] of res.LookupOk ? Object.entries(res.NameToInfoStr) : []) {
       try {
-        listing.services[name] = parseServiceInfo(infoStr);
+        services.push([name, parseServiceInfo(infoStr)]);
       } catch (err) {
-        listing.invalid[name] = (err as Error).message;
+        invalid.push([name, (err as Error).message]);
       }
     }
-    return listing;
+    // fromEntries defines own properties: a service called "__proto__" stays an entry.
+    return { services: Object.fromEntries(services), invalid: Object.fromEntries(invalid) };
   }
 
   /**

@@ -85,6 +85,14 @@ Deno.test("entries that fail to parse never break list: skipped, named, marked",
         }
       },
     );
+
+    await t.step('a service called "__proto__" is listed like any other', async () => {
+      await conn.client.add("__proto__", sampleInfo(2));
+      const { services } = await conn.client.listDetailed();
+      assert.ok(Object.hasOwn(services, "__proto__"));
+      assert.deepEqual(services["__proto__"], sampleInfo(2));
+      assert.equal(Object.getPrototypeOf(services), Object.prototype);
+    });
   } finally {
     etcd.close();
     await service.stop();
