@@ -228,10 +228,32 @@ export async function runCommand(
   };
 }
 
-/** Runs `cli.ts` as a user would. */
+let cliConfigHome: string | undefined;
+
+/**
+ * A config directory of this test process, removed when it exits: the CLI
+ * keeps its key under XDG_CONFIG_HOME, and tests must not write the user's.
+ */
+export function testConfigHome(): string {
+  if (cliConfigHome === undefined) {
+    const dir = Deno.makeTempDirSync({ prefix: "registry-cli-config-" });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // Already removed.
+      }
+    });
+    cliConfigHome = dir;
+  }
+  return cliConfigHome;
+}
+
+/** Runs `cli.ts` as a user would (its key in {@linkcode testConfigHome}). */
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return runCommand(Deno.execPath(), ["run", "-A", repoPath("cli.ts"), ...args], {
     NO_COLOR: "1",
+    XDG_CONFIG_HOME: testConfigHome(),
     ...env,
   });
 }

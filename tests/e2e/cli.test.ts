@@ -117,7 +117,7 @@ Deno.test("the bundled registry-cli (deno task bundle) runs on its own, outside 
         "bundled",
       ],
       cwd: dir,
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", XDG_CONFIG_HOME: dir },
       stdin: "null",
     }).output();
     const stderr = new TextDecoder().decode(out.stderr);
