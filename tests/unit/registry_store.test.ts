@@ -16,7 +16,7 @@ const info = (n: number) => JSON.stringify(sampleInfo(n));
  * would be (neither a sole writer: each sees the other's writes through its watch).
  */
 async function withStores(
-  fn: (one: RegistryStore, two: RegistryStore) => Promise<void>,
+  fn: (one: RegistryStore, two: RegistryStore, etcdUrl: string) => Promise<void>,
   historyLimit?: number,
 ): Promise<void> {
   await using stack = new AsyncDisposableStack();
@@ -38,7 +38,7 @@ async function withStores(
     stack.defer(() => store.stop());
     stores.push(store);
   }
-  await fn(stores[0], stores[1]);
+  await fn(stores[0], stores[1], etcd.clientUrl);
 }
 
 Deno.test("store: racing first puts through two instances leave one owner and its value", () =>
@@ -112,4 +112,28 @@ Deno.test("store: a name that cannot round-trip through UTF-8 is never written",
     await assert.rejects(() => one.put("sur\ud800x", info(1), open.author(A)), TypeError);
     assert.equal((await two.list()).entries.size, 0);
     assert.equal((await one.list()).entries.size, 0);
+  }));
+
+Deno.test("store: an entry with no owner goes to its next writer; a delete claims nothing", () =>
+  withStores(async (one, two, etcdUrl) => {
+    const policy = new WritePolicy({ mode: "owner" });
+    // Entries written before owners were recorded (an older instance) have none.
+    const client = createEtcdClient(etcdUrl);
+    try {
+      await client.put("physarum/registry/services/legacy").value(info(1));
+      await client.put("physarum/registry/services/legacy-2").value(info(1));
+    } finally {
+      client.close();
+    }
+    assert.notEqual(await one.delete("legacy", policy.author(B)), undefined);
+    await one.put("legacy", info(2), policy.author(A));
+    await assert.rejects(
+      () => two.put("legacy", info(3), policy.author(B)),
+      /owned by 12D3KooWSAf/,
+    );
+    await two.put("legacy-2", info(4), policy.author(B));
+    await assert.rejects(
+      () => one.put("legacy-2", info(5), policy.author(A)),
+      /owned by 12D3KooWJbt/,
+    );
   }));
