@@ -283,7 +283,7 @@ export class RegistryStore implements RegistryData {
     const res = await this.#call("list", () => this.#ns.getAll().prefix(SERVICES).exec());
     const entries = new Map<string, string>();
     for (const kv of res.kvs) {
-      const name = this.#relative(kv.key)?.slice(SERVICES.length);
+      const name = this.#relative(kv.key, Number(kv.mod_revision))?.slice(SERVICES.length);
       if (name !== undefined) entries.set(name, decoder.decode(kv.value));
     }
     // A version of -1 tells callers not to cache this one-off read.
