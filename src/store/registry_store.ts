@@ -29,6 +29,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { Etcd3, IKeyValue, IOperation, Namespace, Watcher } from "etcd3";
 import type { Logger } from "../log/logger.ts";
 import { abortableSleep } from "../_sleep.ts";
@@ -646,7 +647,16 @@ export class RegistryStore implements RegistryData {
   }
 
   async #reload(): Promise<void> {
-    const res = await this.#call("list", () => this.#ns.getAll().exec());
+    // One read at one revision: entries and owners with their values, history records by key
+    // only (up to historyLimit per name: their values would be most of the data).
+    const range = (sub: string, keysOnly: boolean) => {
+      const key = Buffer.from(this.#prefix + sub);
+      return { request_range: { key, range_end: prefixEnd(key), keys_only: keysOnly } };
+    };
+    const res = await this.#call("list", () =>
+      this.#ns.kv.txn({
+        success: [range(SERVICES, false), range(OWNERS, false), range(HISTORY, true)],
+      }));
     const revision = Number(res.header.revision);
     const previous = { changed: this.#changed, entries: this.#entries, owners: this.#owners };
     this.#entries = new Map();
@@ -654,7 +664,7 @@ export class RegistryStore implements RegistryData {
     this.#history = new Map();
     this.#changed = new Map();
     this.#deleted = new Map();
-    for (const kv of res.kvs) {
+    for (const kv of res.responses.flatMap((r) => r.response_range.kvs)) {
       const key = this.#relative(kv.key, Number(kv.mod_revision));
       if (key !== undefined) this.#apply(key, decoder.decode(kv.value), Number(kv.mod_revision));
     }
@@ -716,6 +726,18 @@ export class RegistryStore implements RegistryData {
       }
     }
   }
+}
+
+/** The end of the key range of every key starting with `prefix` (etcd's `range_end`). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
 }
 
 /** A random id for a history record (unique among a name's records). */
