@@ -8,7 +8,7 @@
  * load of a shared machine falls on both alike.
  */
 import { multiaddr } from "@multiformats/multiaddr";
-import { createRegistryNode, pskFromPassphrase, RegistryClient } from "../mod.ts";
+import { createRegistryNode, RegistryClient } from "../mod.ts";
 import { GET_PROTOCOL, HISTORY_PROTOCOL } from "../src/protocol/ids.ts";
 import { readToEnd } from "../src/protocol/stream_io.ts";
 import { parseBootstraps } from "../src/p2p/bootstrap.ts";
@@ -31,7 +31,7 @@ const services = await Promise.all(
     startService({ psk: PSK, logLimit: 16 * 1024, args: ["-write-policy", mode] })
   ),
 );
-const node = await createRegistryNode({ psk: pskFromPassphrase(PSK) });
+const node = await createRegistryNode({ psk: PSK });
 try {
   const clients = await Promise.all(services.map(async (service) => {
     await node.dial(multiaddr(service.addr));

@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { Stream } from "@libp2p/interface";
 import { createRegistryNode } from "../../src/p2p/node.ts";
-import { pskFromPassphrase } from "../../src/p2p/psk.ts";
 import { startEtcd } from "../../src/store/etcd_process.ts";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
 import { RegistryStore } from "../../src/store/registry_store.ts";
@@ -53,7 +52,7 @@ async function withHandlers(
   await store.start();
   stack.defer(() => store.stop());
   const node = await createRegistryNode({
-    psk: pskFromPassphrase(PSK),
+    psk: PSK,
     listen: ["/ip4/127.0.0.1/tcp/0"],
   });
   stack.defer(() => node.stop());
