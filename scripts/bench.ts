@@ -273,7 +273,7 @@ try {
         bootstraps: [service.addr],
         psk: PSK,
         retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 },
-        bootstrapBackoffMs: [],
+        bootstrapRetry: { attempts: 1 },
       });
       return await conn.client.get("bench-get");
     }),

@@ -7,7 +7,12 @@
 import type { RegistryNode } from "../p2p/node.ts";
 import { createRegistryNode } from "../p2p/node.ts";
 import { pskFromPassphrase } from "../p2p/psk.ts";
-import { type Bootstrap, connectBootstraps, parseBootstraps } from "../p2p/bootstrap.ts";
+import {
+  type Bootstrap,
+  connectBootstraps,
+  type ConnectBootstrapsOptions,
+  parseBootstraps,
+} from "../p2p/bootstrap.ts";
 import {
   ADD_PROTOCOL,
   DELETE_PROTOCOL,
@@ -150,8 +155,8 @@ export interface ConnectOptions {
   psk?: string;
   /** Retry schedule for requests. */
   retry?: RetryOptions;
-  /** Pauses between bootstrap connection rounds (ms). */
-  bootstrapBackoffMs?: readonly number[];
+  /** Rounds and pauses for connecting to the bootstraps (default `BOOTSTRAP_RETRY`). */
+  bootstrapRetry?: ConnectBootstrapsOptions["retry"];
   /** Where progress is reported. */
   logger?: Logger;
   /** Stops connecting. */
@@ -203,7 +208,8 @@ export async function connectRegistry(options: ConnectOptions): Promise<Connecte
   });
   try {
     await connectBootstraps(node, bootstraps, {
-      backoffMs: options.bootstrapBackoffMs,
+      retry: options.bootstrapRetry,
+      privateNetwork: psk !== undefined,
       logger: options.logger,
       signal: options.signal,
     });

@@ -1,6 +1,7 @@
 /**
- * Bootstrap peers: parsing, the initial connection with exponential backoff,
- * and re-dialling bootstraps whose connection is lost.
+ * Bootstrap peers: parsing, the initial connection (retried with the one
+ * retry helper, its failures explained), and re-dialling bootstraps whose
+ * connection is lost.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import type { RegistryNode } from "./node.ts";
 import type { Logger } from "../log/logger.ts";
 import { abortableSleep } from "../_sleep.ts";
+import { type BackoffOptions, retry } from "../_retry.ts";
 
 /**
  * Thrown for a bootstrap address that is not a full `/ip4/../tcp/../p2p/<id>` multiaddr.
@@ -136,32 +138,42 @@ export function bootstrapAddresses(flagValues: readonly string[], envValue?: str
   return (envValue ?? "").split(/\s+/).filter((s) => s !== "");
 }
 
-/** Backoff settings for {@linkcode connectBootstraps}. */
+/** Settings for {@linkcode connectBootstraps}. */
 export interface ConnectBootstrapsOptions {
-  /** Pauses between rounds, in ms (the original: 2 s, 4 s, 8 s, 16 s: five rounds). */
-  backoffMs?: readonly number[];
+  /** Rounds and pauses (default {@linkcode BOOTSTRAP_RETRY}). */
+  retry?: Pick<BackoffOptions, "attempts" | "initialDelayMs" | "maxDelayMs" | "jitter">;
+  /** Whether this node has a pre-shared key: failed handshakes are then blamed on a differing key. */
+  privateNetwork?: boolean;
   /** Where progress is reported. */
   logger?: Logger;
-  /** Stops the attempts. */
+  /**
+   * Stops the attempts. When it ends by a timeout (`AbortSignal.timeout`),
+   * the error says what the last round found, not just that time ran out.
+   */
   signal?: AbortSignal;
 }
 
-/** The original's pauses between bootstrap rounds. */
-export const BOOTSTRAP_BACKOFF_MS: readonly number[] = [2_000, 4_000, 8_000, 16_000];
+/** The default schedule: five rounds, pauses from 1 s doubling to 8 s (about 15 s in all). */
+export const BOOTSTRAP_RETRY: Readonly<
+  Pick<BackoffOptions, "attempts" | "initialDelayMs" | "maxDelayMs">
+> = { attempts: 5, initialDelayMs: 1_000, maxDelayMs: 8_000 };
 
 /**
- * Connects to all bootstraps in parallel; if none connects, retries after
- * each pause in `backoffMs`, then throws {@linkcode BootstrapConnectError}
- * ("failed to connect to any bootstrap"). When every failure is a failed
- * handshake (the TCP connection opened, then encryption failed), the
- * pre-shared key almost certainly differs: that is reported at once rather
- * than retried.
+ * Connects to all bootstraps in parallel; if none connects, tries again on
+ * the {@linkcode retry} schedule, then throws {@linkcode BootstrapConnectError}
+ * saying what happened with each bootstrap: connection refused (with the
+ * address), peer id mismatch (expected and actual), the pre-shared key
+ * refused or differing. Failures another round cannot fix (a wrong peer id
+ * or key) are reported at once.
  *
  * @returns the bootstraps that connected.
  *
  * @example
  * ```ts ignore
- * const connected = await connectBootstraps(node, parseBootstraps(addrs));
+ * const connected = await connectBootstraps(node, parseBootstraps(addrs), {
+ *   privateNetwork: true,
+ *   signal: AbortSignal.timeout(10_000),
+ * });
  * ```
  */
 export async function connectBootstraps(
@@ -172,62 +184,142 @@ export async function connectBootstraps(
   if (bootstraps.length === 0) {
     throw new BootstrapConnectError("failed to connect to any bootstrap: none given");
   }
-  const backoff = options.backoffMs ?? BOOTSTRAP_BACKOFF_MS;
-  let lastErrors: unknown[] = [];
-  for (let round = 0; round <= backoff.length; round++) {
-    const results = await Promise.allSettled(
-      bootstraps.map((b) => node.dial(b.addr, { signal: options.signal })),
-    );
-    const connected = bootstraps.filter((_, i) => results[i].status === "fulfilled");
-    if (connected.length > 0) return connected;
-    lastErrors = results.map((r) => (r as PromiseRejectedResult).reason);
-    options.signal?.throwIfAborted();
-    if (lastErrors.every(isHandshakeFailure)) {
+  const { signal } = options;
+  let last: BootstrapConnectError | undefined;
+  try {
+    return await retry(async () => {
+      const results = await Promise.allSettled(
+        bootstraps.map((b) => node.dial(b.addr, { signal })),
+      );
+      const connected = bootstraps.filter((_, i) => results[i].status === "fulfilled");
+      if (connected.length > 0) return connected;
+      const failures = bootstraps.map((b, i) =>
+        explainDialFailure(b, (results[i] as PromiseRejectedResult).reason, options)
+      );
+      const round = new BootstrapConnectError(
+        `failed to connect to any bootstrap: ${failures.map((f) => f.message).join("; ")}`,
+        { cause: (results[0] as PromiseRejectedResult).reason },
+      );
+      // A round cut short by our own signal says less than the one before it.
+      if (!signal?.aborted || last === undefined) last = round;
+      retriable.set(round, failures.some((f) => f.retriable));
+      throw round;
+    }, {
+      ...BOOTSTRAP_RETRY,
+      ...options.retry,
+      signal,
+      isRetriable: (err) => retriable.get(err as BootstrapConnectError) ?? false,
+      onRetry: (err, attempt, delay) =>
+        options.logger?.warn(
+          `${(err as Error).message} (round ${attempt}); retrying in ${delay} ms`,
+        ),
+    });
+  } catch (err) {
+    if (signal?.aborted && isTimeout(signal.reason)) {
       throw new BootstrapConnectError(
-        "failed to connect to any bootstrap: the connection opened but the handshake failed; " +
-          "the pre-shared key (-psk / P2P_PSK) most likely differs from the network's",
-        { cause: lastErrors[0] },
+        `${last?.message ?? "failed to connect to any bootstrap"}; gave up: the time limit ran out`,
+        { cause: last ?? signal.reason },
       );
     }
-    if (round < backoff.length) {
-      options.logger?.warn(
-        `no bootstrap reachable (${describe(lastErrors[0])}); retrying in ${backoff[round]} ms`,
-      );
-      await abortableSleep(backoff[round], options.signal);
-    }
+    throw err;
   }
-  throw new BootstrapConnectError(
-    `failed to connect to any bootstrap (${describe(lastErrors[0])})`,
-    { cause: lastErrors[0] },
+}
+
+/** Which round errors are worth another round (kept beside the error, not on it). */
+const retriable = new WeakMap<BootstrapConnectError, boolean>();
+
+function isTimeout(reason: unknown): boolean {
+  return reason instanceof Error && reason.name === "TimeoutError";
+}
+
+/** What a failed dial of a bootstrap means, in words, and whether another round may help. */
+function explainDialFailure(
+  bootstrap: Bootstrap,
+  err: unknown,
+  options: ConnectBootstrapsOptions,
+): { message: string; retriable: boolean } {
+  const where = hostPort(bootstrap.addr);
+  const chain = errorChain(err);
+  const text = chain.map((e) => `${e.name} ${e.message} ${(e as { code?: string }).code ?? ""}`)
+    .join(" ");
+  const mismatch = /identity key (\S+) does not match expected remote identity key (\S+)/.exec(
+    text,
   );
+  if (mismatch) {
+    return {
+      message: `peer id mismatch at ${where}: expected ${mismatch[2]}, the peer there is ` +
+        `${mismatch[1]} (the bootstrap address is out of date)`,
+      retriable: false,
+    };
+  }
+  if (/ECONNREFUSED|ConnectionRefused|connection refused/i.test(text)) {
+    return {
+      message:
+        `connection refused by ${where} (nothing listens there; is the registry-service running?)`,
+      retriable: true,
+    };
+  }
+  // The remote ended the connection, or never answered, before its half of the PSK handshake.
+  // A remote without a key does either at random; a dial our signal cut short tells nothing
+  // more (a remote with another key can be as silent): a private-network client reports them
+  // all the same way.
+  const aborted = options.signal?.aborted && chain.length === 1 && chain[0].name === "TimeoutError";
+  if (
+    chain.some((e) => e instanceof PskHandshakeRefusedError) ||
+    (aborted && options.privateNetwork)
+  ) {
+    return {
+      message: `${where} did not complete the pre-shared key handshake: it closed the ` +
+        "connection or did not answer (it runs without a pre-shared key or with another one, " +
+        "is too busy, or is unreachable)",
+      retriable: true,
+    };
+  }
+  if (/EHOSTUNREACH|ENETUNREACH|ETIMEDOUT/.test(text)) {
+    return { message: `${where} is unreachable (${describe(err)})`, retriable: true };
+  }
+  // After pnet's nonces (which any two keys exchange), a wrong key garbles everything.
+  if (isHandshakeFailure(text)) {
+    return options.privateNetwork
+      ? {
+        message: `the pre-shared key differs from the one ${where} uses (check -psk / P2P_PSK)`,
+        retriable: false,
+      }
+      : {
+        message: `${where} runs a private network: give its pre-shared key (-psk / P2P_PSK)`,
+        retriable: false,
+      };
+  }
+  if (aborted) return { message: `no answer from ${where} in time`, retriable: true };
+  return { message: `cannot connect to ${where} (${describe(err)})`, retriable: true };
+}
+
+/** `ip:port` of a bootstrap, for messages. */
+function hostPort(addr: Multiaddr): string {
+  const parts = addr.getComponents();
+  const host = parts.find((c) => /^(ip4|ip6|dns4?|dns6)$/.test(c.name))?.value;
+  const port = parts.find((c) => c.name === "tcp")?.value;
+  return `${host}:${port}`;
 }
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/**
- * A refused or unreachable TCP connection is not a handshake failure, nor is
- * one the remote ended before its half of the PSK handshake; an error after
- * that (noise, stream reset) is.
- */
-function isHandshakeFailure(err: unknown): boolean {
-  const seen = new Set<unknown>();
-  const texts: string[] = [];
+/** The error, its causes, and the first of each AggregateError, outermost first. */
+function errorChain(err: unknown): Error[] {
+  const chain: Error[] = [];
   let current: unknown = err;
-  while (current instanceof Error && !seen.has(current)) {
-    // Refused before the key could matter: worth retrying, and not the key's fault.
-    if (current instanceof PskHandshakeRefusedError) return false;
-    seen.add(current);
-    texts.push(`${current.name} ${current.message} ${(current as { code?: string }).code ?? ""}`);
-    if (current instanceof AggregateError) current = current.errors[0];
-    else current = current.cause;
+  while (current instanceof Error && !chain.includes(current)) {
+    chain.push(current);
+    current = current instanceof AggregateError ? current.errors[0] : current.cause;
   }
-  const text = texts.join(" ");
-  if (/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ConnectionRefused|refused/i.test(text)) {
-    return false;
-  }
-  return /handshake|decrypt|encrypt|noise|pnet|reset|ECONNRESET|unexpected end|EncryptionFailed|InvalidCrypto|UnexpectedEOF|ended|closed/i
+  return chain;
+}
+
+/** An error after the connection opened: encryption or stream negotiation failed. */
+function isHandshakeFailure(text: string): boolean {
+  return /EncryptionFailedError|handshake|decrypt|encrypt|noise|pnet|reset|ECONNRESET|unexpected end|EncryptionFailed|InvalidCrypto|UnexpectedEOF|ended|closed|Message length|newline|varint/i
     .test(text);
 }
 
@@ -251,8 +343,8 @@ export interface BootstrapKeeper {
 
 /**
  * Re-dials a bootstrap when its connection is lost, with exponential
- * backoff, until it connects again or {@linkcode BootstrapKeeper.stop} is
- * called.
+ * backoff (the one retry helper), until it connects again or
+ * {@linkcode BootstrapKeeper.stop} is called.
  *
  * @example
  * ```ts ignore
@@ -275,23 +367,25 @@ export function keepBootstrapsConnected(
     if (pending.has(key)) return;
     pending.add(key);
     try {
-      for (let delay = initial; !controller.signal.aborted; delay = Math.min(delay * 2, max)) {
-        await abortableSleep(delay, controller.signal);
-        try {
-          // libp2p may have reconnected by itself (peers it keeps alive); that still needs a re-advertise.
-          if (node.getConnections(bootstrap.peerId).length === 0) {
-            await node.dial(bootstrap.addr, { signal: controller.signal });
-          }
-          options.logger?.info(`reconnected to bootstrap ${bootstrap.addr.toString()}`);
-          options.onReconnect?.(bootstrap);
-          return;
-        } catch (err) {
+      // The first pause lets a restarting bootstrap come back before the first re-dial.
+      await abortableSleep(initial, controller.signal);
+      await retry(async () => {
+        // libp2p may have reconnected by itself (peers it keeps alive); that still needs a re-advertise.
+        if (node.getConnections(bootstrap.peerId).length === 0) {
+          await node.dial(bootstrap.addr, { signal: controller.signal });
+        }
+      }, {
+        initialDelayMs: initial * 2,
+        maxDelayMs: max,
+        signal: controller.signal,
+        onRetry: (err, _attempt, delay) =>
           options.logger?.warn(
             `re-dial of bootstrap ${bootstrap.addr.toString()} failed (${describe(err)}); ` +
-              `next try in ${Math.min(delay * 2, max)} ms`,
-          );
-        }
-      }
+              `next try in ${delay} ms`,
+          ),
+      });
+      options.logger?.info(`reconnected to bootstrap ${bootstrap.addr.toString()}`);
+      options.onReconnect?.(bootstrap);
     } catch {
       // Aborted by stop().
     } finally {
