@@ -10,7 +10,7 @@ import { Etcd3 } from "etcd3";
 import { connectRegistry, createRegistryNode, pskFromPassphrase, RegistryClient } from "../mod.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import { DEFAULT_KEY_PREFIX } from "../src/store/registry_store.ts";
-import { repoPath, sampleInfo, startService } from "../tests/_registry.ts";
+import { repoPath, sampleInfo, startService } from "./_registry.ts";
 import { percentile } from "./_stats.ts";
 
 const PSK = "bench-passphrase";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../mod.ts";
 import {
+  etcdPids,
   freePort,
   repoPath,
   runServiceCommand,
@@ -11,12 +12,6 @@ import {
 import { serviceMain } from "../../src/service/main.ts";
 
 const PSK = "lifecycle-test";
-
-async function etcdPids(dataDir: string): Promise<number[]> {
-  const out = await new Deno.Command("pgrep", { args: ["-f", `etcd .*--data-dir ${dataDir}`] })
-    .output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number);
-}
 
 Deno.test("restart on the same data directory keeps the entries; SIGTERM stops all within 15 s", async () => {
   const first = await startService({ psk: PSK });
