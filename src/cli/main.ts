@@ -86,6 +86,7 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
     io,
     json: global.values.json === true || parsed.flags.json === true,
     timeoutMs: timeoutOf(global.values.timeout as string | undefined, io.env.P2P_TIMEOUT),
+    checkRegistry: () => connection.check(),
     client: (signal) => connection.get(signal).then((c) => c.client),
     usage: usageOf,
   };
@@ -116,36 +117,46 @@ function timeoutOf(flag: string | undefined, env: string | undefined): number {
 
 /** Connects on first use only, so usage errors and `add`'s build never wait for the network. */
 function lazyConnection(globals: Globals, io: CliIo) {
+  let settings: Promise<{ bootstraps: string[]; psk: string | undefined }> | undefined;
   let connection: Promise<ConnectedRegistryClient> | undefined;
-  const connect = async (signal: AbortSignal) => {
-    const { bootstrapAddresses, InvalidBootstrapError } = await import("../p2p/bootstrap.ts");
+  /** The bootstraps (checked) and the passphrase: usage errors come out here. */
+  const resolve = async () => {
+    const { bootstrapAddresses, parseBootstraps, InvalidBootstrapError } = await import(
+      "../p2p/bootstrap.ts"
+    );
     const fromEnv = globals.bootstrapFlags.length === 0;
     const bootstraps = bootstrapAddresses(globals.bootstrapFlags, io.env.P2P_BOOTSTRAPS);
     if (bootstraps.length === 0) {
       throw new UsageError("no bootstrap given: use -bootstrap <multiaddr> or set P2P_BOOTSTRAPS");
+    }
+    try {
+      parseBootstraps(bootstraps);
+    } catch (err) {
+      if (!(err instanceof InvalidBootstrapError)) throw err;
+      throw new UsageError(`${fromEnv ? "P2P_BOOTSTRAPS" : "-bootstrap"}: ${err.message}`);
     }
     let psk = globals.psk;
     if (globals.pskFile !== undefined) {
       const { readPassphraseFile } = await import("../p2p/psk.ts");
       psk = await readPassphraseFile(globals.pskFile);
     }
+    return { bootstraps, psk: psk ?? io.env.P2P_PSK };
+  };
+  const connect = async (signal: AbortSignal) => {
+    const { bootstraps, psk } = await (settings ??= resolve());
     const { connectRegistry } = await import("../client/registry_client.ts");
-    try {
-      return await connectRegistry({
-        bootstraps,
-        psk: psk ?? io.env.P2P_PSK,
-        logger: createLogger({ write: io.stderr }),
-        libp2pLogger: await libp2pDebugLogger(io.env),
-        signal,
-      });
-    } catch (err) {
-      if (err instanceof InvalidBootstrapError) {
-        throw new UsageError(`${fromEnv ? "P2P_BOOTSTRAPS" : "-bootstrap"}: ${err.message}`);
-      }
-      throw err;
-    }
+    return await connectRegistry({
+      bootstraps,
+      psk,
+      logger: createLogger({ write: io.stderr }),
+      libp2pLogger: await libp2pDebugLogger(io.env),
+      signal,
+    });
   };
   return {
+    async check(): Promise<void> {
+      await (settings ??= resolve());
+    },
     get(signal: AbortSignal): Promise<ConnectedRegistryClient> {
       connection ??= connect(signal);
       return connection;
