@@ -95,3 +95,8 @@ Deno.test("-psk-file: an unreadable file is a failed command (exit 1) naming the
   assert.equal(res.code, 1);
   assert.match(res.stderr, /cannot read the PSK file \/nonexistent\/psk/);
 });
+
+Deno.test("the README shows the help the CLI prints", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  assert.ok(readme.includes(`$ registry-cli --help\n${usageOf()}\n\`\`\``), "README help is stale");
+});
