@@ -6,7 +6,7 @@
 import { type FlagSpecs, formatFlags, parseGoFlags } from "../cli/flags.ts";
 import { UsageError } from "../cli/errors.ts";
 import { parseKeyAlgorithm } from "../p2p/identity.ts";
-import { bootstrapAddresses } from "../p2p/bootstrap.ts";
+import { bootstrapAddresses, InvalidBootstrapError, parseBootstraps } from "../p2p/bootstrap.ts";
 import type { RegistryServiceConfig } from "./registry_service.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/logger.ts";
 import { parseListenAddress } from "./http_server.ts";
@@ -249,6 +249,16 @@ export function parseServiceArgs(
       `-join-timeout must be a positive number of seconds, got "${joinTimeout}"`,
     );
   }
+  const bootstrapFlags = (values.bootstrap as string[] | undefined) ?? [];
+  const bootstraps = bootstrapAddresses(bootstrapFlags, env.P2P_BOOTSTRAPS);
+  try {
+    // With -local the env's bootstraps are not used: only a bad -bootstrap is an error then.
+    if (bootstrapFlags.length > 0 || values.local !== true) parseBootstraps(bootstraps);
+  } catch (err) {
+    if (!(err instanceof InvalidBootstrapError)) throw err;
+    const source = bootstrapFlags.length > 0 ? "-bootstrap" : "P2P_BOOTSTRAPS";
+    throw new UsageError(`${source}: ${err.message}`);
+  }
   const promListenAddr = str("prom-listen-addr") ?? ":9102";
   try {
     parseListenAddress(promListenAddr);
@@ -280,10 +290,7 @@ export function parseServiceArgs(
         ephemeral: values.ephemeral === true,
       },
       psk: str("psk") ?? env.P2P_PSK,
-      bootstraps: bootstrapAddresses(
-        (values.bootstrap as string[] | undefined) ?? [],
-        env.P2P_BOOTSTRAPS,
-      ),
+      bootstraps,
       local: values.local === true,
       newEtcdCluster: values["new-etcd-cluster"] === true,
       etcd: {

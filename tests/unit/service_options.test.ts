@@ -42,6 +42,8 @@ Deno.test("registry-service: every bad flag value is a usage error (exit 2) nami
     [["-log-level", "loud"], /-log-level must be one of debug, info, warn, error, got "loud"/],
     [["-log-format", "xml"], /-log-format must be one of text, json, got "xml"/],
     [["-etcd-client-port", "99999"], /-etcd-client-port must be a port number/],
+    [["-bootstrap", "garbage"], /-bootstrap: invalid bootstrap "garbage": not a multiaddr/],
+    [["-bootstrap", "/ip4/127.0.0.1/tcp/1"], /-bootstrap: invalid bootstrap .* no \/p2p\//],
     [["-constructor"], /unknown flag: -constructor/],
     [["-__proto__"], /unknown flag: -__proto__/],
   ];
