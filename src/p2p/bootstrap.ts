@@ -185,7 +185,8 @@ export async function connectBootstraps(
     throw new BootstrapConnectError("failed to connect to any bootstrap: none given");
   }
   const { signal } = options;
-  let last: BootstrapConnectError | undefined;
+  // The last round that ran to its end: one cut short by our own signal tells less.
+  let last: RoundFailure | undefined;
   try {
     return await retry(async () => {
       const results = await Promise.allSettled(
@@ -193,43 +194,141 @@ export async function connectBootstraps(
       );
       const connected = bootstraps.filter((_, i) => results[i].status === "fulfilled");
       if (connected.length > 0) return connected;
-      const failures = bootstraps.map((b, i) =>
-        explainDialFailure(b, (results[i] as PromiseRejectedResult).reason, options)
-      );
-      const round = new BootstrapConnectError(
-        `failed to connect to any bootstrap: ${failures.map((f) => f.message).join("; ")}`,
+      const round = new RoundFailure(
+        bootstraps.map((b, i) =>
+          explainDialFailure(b, (results[i] as PromiseRejectedResult).reason, options)
+        ),
         { cause: (results[0] as PromiseRejectedResult).reason },
       );
-      // A round cut short by our own signal says less than the one before it.
-      if (!signal?.aborted || last === undefined) last = round;
-      retriable.set(round, failures.some((f) => f.retriable));
+      if (!signal?.aborted) last = round;
       throw round;
     }, {
       ...BOOTSTRAP_RETRY,
       ...options.retry,
       signal,
-      isRetriable: (err) => retriable.get(err as BootstrapConnectError) ?? false,
+      isRetriable: (err) => err instanceof RoundFailure && err.retriable,
       onRetry: (err, attempt, delay) =>
         options.logger?.warn(
           `${(err as Error).message} (round ${attempt}); retrying in ${delay} ms`,
         ),
     });
   } catch (err) {
-    if (signal?.aborted && isTimeout(signal.reason)) {
-      throw new BootstrapConnectError(
-        `${last?.message ?? "failed to connect to any bootstrap"}; gave up: the time limit ran out`,
-        { cause: last ?? signal.reason },
-      );
-    }
-    throw err;
+    if (!(signal?.aborted && isTimeout(signal.reason))) throw err;
+    // No round ended by itself: ask each bootstrap directly what it runs, so that a peer that
+    // stays silent reads the same as one that closes at once.
+    const round = last ?? new RoundFailure(
+      await Promise.all(bootstraps.map(async (b) => explainSilence(b, await probe(b), options))),
+      { cause: signal.reason },
+    );
+    if (!round.retriable) throw new BootstrapConnectError(round.message, { cause: round });
+    throw new BootstrapConnectError(`${round.message}; gave up: the time limit ran out`, {
+      cause: round,
+    });
   }
 }
 
-/** Which round errors are worth another round (kept beside the error, not on it). */
-const retriable = new WeakMap<BootstrapConnectError, boolean>();
+/** What dialling one bootstrap found. */
+interface Finding {
+  /** In words, naming the address. */
+  message: string;
+  /** Whether another round may help. */
+  retriable: boolean;
+}
+
+/** A round in which no bootstrap connected. */
+class RoundFailure extends BootstrapConnectError {
+  /** Whether another round may help (for one bootstrap at least). */
+  readonly retriable: boolean;
+
+  constructor(findings: Finding[], options?: ErrorOptions) {
+    super(
+      `failed to connect to any bootstrap: ${findings.map((f) => f.message).join("; ")}`,
+      options,
+    );
+    this.retriable = findings.some((f) => f.retriable);
+  }
+}
 
 function isTimeout(reason: unknown): boolean {
   return reason instanceof Error && reason.name === "TimeoutError";
+}
+
+/** The messages for what a bootstrap did: the same situation always reads the same. */
+const FINDINGS = {
+  refused: (where: string): Finding => ({
+    message: `connection refused by ${where} (nothing listens there; is the registry-service ` +
+      "running?)",
+    retriable: true,
+  }),
+  pskRefused: (where: string): Finding => ({
+    message: `${where} did not complete the pre-shared key handshake: it closed the connection ` +
+      "or did not answer (it runs without a pre-shared key, or is too busy)",
+    retriable: true,
+  }),
+  pskDiffers: (where: string): Finding => ({
+    message: `the pre-shared key differs from the one ${where} uses (check -psk / P2P_PSK)`,
+    retriable: false,
+  }),
+  privateNetwork: (where: string): Finding => ({
+    message: `${where} runs a private network: give its pre-shared key (-psk / P2P_PSK)`,
+    retriable: false,
+  }),
+  noAnswer: (where: string): Finding => ({
+    message: `no answer from ${where} in time`,
+    retriable: true,
+  }),
+};
+
+/** What a bootstrap does on a bare TCP connection (see {@linkcode probe}). */
+type ProbeResult = "nonce" | "silent" | "refused" | "unreachable";
+
+/**
+ * Connects to a bootstrap without libp2p and waits briefly: a peer with a
+ * pre-shared key sends its 24-byte nonce at once, a peer without one waits
+ * for the dialer to speak first. Used only when the dials told nothing
+ * before the time limit.
+ */
+async function probe(bootstrap: Bootstrap, timeoutMs = 300): Promise<ProbeResult> {
+  const [hostname, port] = hostPortParts(bootstrap.addr);
+  const deadline = AbortSignal.timeout(timeoutMs);
+  let conn: Deno.TcpConn | undefined;
+  try {
+    conn = await Deno.connect({ hostname, port, signal: deadline });
+    const buffer = new Uint8Array(24);
+    let got = 0;
+    const reading = (async () => {
+      while (got < buffer.length) {
+        const n = await conn!.read(buffer.subarray(got));
+        if (n === null) return;
+        got += n;
+      }
+    })();
+    await Promise.race([reading, abortableSleep(timeoutMs, deadline).catch(() => {})]);
+    return got >= buffer.length ? "nonce" : "silent";
+  } catch (err) {
+    return err instanceof Deno.errors.ConnectionRefused ? "refused" : "unreachable";
+  } finally {
+    try {
+      conn?.close();
+    } catch {
+      // Closed by the remote meanwhile.
+    }
+  }
+}
+
+/** What a bootstrap that did not answer in time most likely is, from {@linkcode probe}. */
+function explainSilence(
+  bootstrap: Bootstrap,
+  probed: ProbeResult,
+  options: ConnectBootstrapsOptions,
+): Finding {
+  const where = hostPort(bootstrap.addr);
+  if (probed === "refused") return FINDINGS.refused(where);
+  if (probed === "nonce") {
+    return options.privateNetwork ? FINDINGS.pskDiffers(where) : FINDINGS.privateNetwork(where);
+  }
+  if (probed === "silent" && options.privateNetwork) return FINDINGS.pskRefused(where);
+  return FINDINGS.noAnswer(where);
 }
 
 /** What a failed dial of a bootstrap means, in words, and whether another round may help. */
@@ -237,7 +336,7 @@ function explainDialFailure(
   bootstrap: Bootstrap,
   err: unknown,
   options: ConnectBootstrapsOptions,
-): { message: string; retriable: boolean } {
+): Finding {
   const where = hostPort(bootstrap.addr);
   const chain = errorChain(err);
   const text = chain.map((e) => `${e.name} ${e.message} ${(e as { code?: string }).code ?? ""}`)
@@ -253,53 +352,31 @@ function explainDialFailure(
     };
   }
   if (/ECONNREFUSED|ConnectionRefused|connection refused/i.test(text)) {
-    return {
-      message:
-        `connection refused by ${where} (nothing listens there; is the registry-service running?)`,
-      retriable: true,
-    };
+    return FINDINGS.refused(where);
   }
-  // The remote ended the connection, or never answered, before its half of the PSK handshake.
-  // A remote without a key does either at random; a dial our signal cut short tells nothing
-  // more (a remote with another key can be as silent): a private-network client reports them
-  // all the same way.
-  const aborted = options.signal?.aborted && chain.length === 1 && chain[0].name === "TimeoutError";
-  if (
-    chain.some((e) => e instanceof PskHandshakeRefusedError) ||
-    (aborted && options.privateNetwork)
-  ) {
-    return {
-      message: `${where} did not complete the pre-shared key handshake: it closed the ` +
-        "connection or did not answer (it runs without a pre-shared key or with another one, " +
-        "is too busy, or is unreachable)",
-      retriable: true,
-    };
-  }
+  // The remote ended the connection, or never answered, before its half of the PSK handshake
+  // (a remote without a key does either, at random).
+  if (chain.some((e) => e instanceof PskHandshakeRefusedError)) return FINDINGS.pskRefused(where);
   if (/EHOSTUNREACH|ENETUNREACH|ETIMEDOUT/.test(text)) {
     return { message: `${where} is unreachable (${describe(err)})`, retriable: true };
   }
   // After pnet's nonces (which any two keys exchange), a wrong key garbles everything.
   if (isHandshakeFailure(text)) {
-    return options.privateNetwork
-      ? {
-        message: `the pre-shared key differs from the one ${where} uses (check -psk / P2P_PSK)`,
-        retriable: false,
-      }
-      : {
-        message: `${where} runs a private network: give its pre-shared key (-psk / P2P_PSK)`,
-        retriable: false,
-      };
+    return options.privateNetwork ? FINDINGS.pskDiffers(where) : FINDINGS.privateNetwork(where);
   }
-  if (aborted) return { message: `no answer from ${where} in time`, retriable: true };
+  if (options.signal?.aborted) return FINDINGS.noAnswer(where);
   return { message: `cannot connect to ${where} (${describe(err)})`, retriable: true };
 }
 
 /** `ip:port` of a bootstrap, for messages. */
 function hostPort(addr: Multiaddr): string {
+  return hostPortParts(addr).join(":");
+}
+
+function hostPortParts(addr: Multiaddr): [string, number] {
   const parts = addr.getComponents();
-  const host = parts.find((c) => /^(ip4|ip6|dns4?|dns6)$/.test(c.name))?.value;
-  const port = parts.find((c) => c.name === "tcp")?.value;
-  return `${host}:${port}`;
+  const host = parts.find((c) => /^(ip4|ip6|dns4?|dns6)$/.test(c.name))?.value ?? "";
+  return [host, Number(parts.find((c) => c.name === "tcp")?.value)];
 }
 
 function describe(err: unknown): string {
