@@ -7,12 +7,7 @@
 import type { RegistryNode } from "../p2p/node.ts";
 import { createRegistryNode } from "../p2p/node.ts";
 import { pskFromPassphrase } from "../p2p/psk.ts";
-import {
-  type Bootstrap,
-  connectBootstraps,
-  type ConnectBootstrapsOptions,
-  parseBootstraps,
-} from "../p2p/bootstrap.ts";
+import { type Bootstrap, connectBootstraps, parseBootstraps } from "../p2p/bootstrap.ts";
 import {
   ADD_PROTOCOL,
   DELETE_PROTOCOL,
@@ -156,7 +151,7 @@ export interface ConnectOptions {
   /** Retry schedule for requests. */
   retry?: RetryOptions;
   /** Rounds and pauses for connecting to the bootstraps (default `BOOTSTRAP_RETRY`). */
-  bootstrapRetry?: ConnectBootstrapsOptions["retry"];
+  bootstrapRetry?: Partial<RetryOptions>;
   /** Where progress is reported. */
   logger?: Logger;
   /** Stops connecting. */

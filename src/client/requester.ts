@@ -25,6 +25,8 @@ export interface RetryOptions {
   initialDelayMs: number;
   /** Longest pause (ms). */
   maxDelayMs: number;
+  /** Fraction of each pause that is random (default 0.2), so clients do not retry in step. */
+  jitter?: number;
 }
 
 /** The original's retry schedule. */
