@@ -16,8 +16,6 @@ import { libp2pDebugLogger } from "../log/libp2p_debug.ts";
 
 // libp2p, docker and hashing code load only when a command needs them: start-up stays short.
 
-export type { CliIo } from "./command.ts";
-
 /** The time limit when neither `-timeout` nor `P2P_TIMEOUT` is given (ms). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
