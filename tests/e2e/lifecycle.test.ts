@@ -10,6 +10,7 @@ import {
   tempDataDir,
 } from "../_registry.ts";
 import { serviceMain } from "../../src/service/main.ts";
+import { VERSION } from "../../src/version.ts";
 
 const PSK = "lifecycle-test";
 
@@ -77,6 +78,9 @@ Deno.test("metrics and health endpoints", async () => {
     assert.match(text, /registry_request_duration_seconds_count\{protocol="\/get\/0\.1"\} 2/);
     assert.match(text, /registry_entries 1/);
     assert.match(text, /registry_etcd_up 1/);
+    assert.match(text, new RegExp(`^registry_build_info\\{version="${VERSION}"\\} 1$`, "m"));
+    assert.match(text, /^process_resident_memory_bytes \d+$/m);
+    assert.match(text, /^process_open_fds \d+$/m);
     const health = await (await fetch(`${service.httpUrl}/health`)).json();
     assert.equal(health.entries, 1);
     const missing = await fetch(`${service.httpUrl}/nope`);
