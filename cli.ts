@@ -10,10 +10,16 @@
 import { cliMain } from "./src/cli/main.ts";
 
 if (import.meta.main) {
+  const encoder = new TextEncoder();
   const code = await cliMain(Deno.args, {
     env: Deno.env.toObject(),
     stdout: (text) => console.log(text),
     stderr: (text) => console.error(text),
+    stderrRaw: (text) => {
+      const bytes = encoder.encode(text);
+      for (let n = 0; n < bytes.length;) n += Deno.stderr.writeSync(bytes.subarray(n));
+    },
+    stderrIsTerminal: Deno.stderr.isTerminal(),
   });
   Deno.exit(code);
 }

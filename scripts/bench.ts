@@ -10,7 +10,7 @@ import { Etcd3 } from "etcd3";
 import { connectRegistry, createRegistryNode, RegistryClient } from "../mod.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import { DEFAULT_KEY_PREFIX } from "../src/store/registry_store.ts";
-import { repoPath, sampleInfo, startService } from "../tests/_registry.ts";
+import { repoPath, sampleInfo, startService } from "./_registry.ts";
 import { percentile } from "./_stats.ts";
 import { GET_PROTOCOL, HISTORY_PROTOCOL } from "../src/protocol/ids.ts";
 import { readToEnd } from "../src/protocol/stream_io.ts";
@@ -304,7 +304,7 @@ try {
         bootstraps: [service.addr],
         psk: PSK,
         retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 },
-        bootstrapBackoffMs: [],
+        bootstrapRetry: { attempts: 1 },
       });
       return await conn.client.get("bench-get");
     }),

@@ -14,7 +14,7 @@
  */
 import { Etcd3 } from "etcd3";
 import { connectRegistry } from "../src/client/registry_client.ts";
-import { sampleInfo, type ServiceProcess, startService } from "../tests/_registry.ts";
+import { sampleInfo, type ServiceProcess, startService } from "./_registry.ts";
 
 const WRITES = Number(Deno.args[0] ?? 2000);
 const CONCURRENCY = Number(Deno.args[1] ?? 32);

@@ -18,7 +18,7 @@
  */
 import { Etcd3 } from "etcd3";
 import { connectRegistry } from "../mod.ts";
-import { repoPath, sampleInfo, startService } from "../tests/_registry.ts";
+import { repoPath, sampleInfo, startService } from "./_registry.ts";
 import { percentile } from "./_stats.ts";
 
 const PSK = "bench-floor";

@@ -19,15 +19,24 @@ import { renderDockerfile, renderProxyConf } from "../image/dockerfile.ts";
 import { dockerHash } from "../image/image_ref.ts";
 import { obtainProxy } from "../image/proxy.ts";
 import { CommandError, UsageError } from "./errors.ts";
+import { formatBytes, type Progress } from "./progress.ts";
 
 /** What `add` needs from the outside world. */
 export interface AddDeps {
+  /**
+   * Resolves and reaches the registry (connects and asks a registry-service),
+   * started while the image builds; `add` fails before pushing when it
+   * rejects. Not called with `noAdd`.
+   */
+  reach(): Promise<void>;
   /** Registers the service; returns the registry-service's answer (e.g. `Added {svc: {...}}`). */
   register(name: string, info: ServiceInfo): Promise<string>;
-  /** Writes progress and results. */
+  /** Writes the result (a newline is added). */
   stdout(text: string): void;
-  /** Writes warnings. */
+  /** Writes warnings (a newline is added). */
   stderr(text: string): void;
+  /** Where progress goes: steps, the Dockerfile, docker's, git's and the build's output. */
+  progress: Progress;
   /** Environment for docker and git (PATH, DOCKER_HOST, HOME for docker login credentials). */
   env: Record<string, string | undefined>;
 }
@@ -58,6 +67,24 @@ export interface AddOptions {
   useExistingImage: boolean;
   /** A content hash to register instead of hashing the image. */
   contentId?: string;
+  /** Print the result as one JSON object. */
+  json: boolean;
+}
+
+/** What `add -json` prints: one object. */
+export interface AddResult {
+  /** The service name. */
+  service: string;
+  /** The image built (or pulled). */
+  image: string;
+  /** Its local image ID. */
+  imageId: string;
+  /** Whether it was pushed and registered (not with `-no-add`). */
+  registered: boolean;
+  /** The registered entry. */
+  info?: ServiceInfo;
+  /** The registry-service's answer. */
+  response?: string;
 }
 
 /** Fails when the image behind `name` is no longer `id` (rebuilt or retagged meanwhile). */
@@ -117,27 +144,29 @@ export async function runAdd(options: AddOptions, deps: AddDeps): Promise<void> 
 }
 
 async function add(options: AddOptions, deps: AddDeps): Promise<void> {
-  const { imageName, serviceName } = options;
+  const { imageName, serviceName, json } = options;
+  const { progress } = deps;
   let configText: string;
   try {
     configText = await Deno.readTextFile(options.configPath);
   } catch (cause) {
     throw new AddConfigError(
       `cannot read config ${options.configPath}: ${(cause as Error).message}`,
-      {
-        cause,
-      },
+      { cause },
     );
   }
   const { config, warnings } = parseAddConfig(configText, options.configPath);
   for (const warning of warnings) deps.stderr(`warning: ${warning}`);
 
-  const docker = new Docker({ env: deps.env, onOutput: (text) => deps.stdout(text.trimEnd()) });
+  // The registry is looked for while the image builds; it must answer before anything is pushed.
+  const reached = options.noAdd ? undefined : deps.reach();
+  reached?.catch(() => {}); // awaited below
+  const docker = new Docker({ env: deps.env, onOutput: progress.output });
   let imageId: string;
   let pulledDigest: string | undefined;
   if (options.useExistingImage) {
     await docker.checkEngine();
-    deps.stdout(`Pulling ${imageName}`);
+    progress.line(`Pulling ${imageName}`);
     pulledDigest = await docker.pull(imageName);
     imageId = await docker.imageId(imageName);
   } else {
@@ -153,7 +182,7 @@ async function add(options: AddOptions, deps: AddDeps): Promise<void> {
       proxyConf: renderProxyConf(config.NetworkSoftReq, config.NetworkHardReq),
       copies,
     });
-    deps.stdout(
+    progress.line(
       options.customProxy !== undefined ? `Using proxy ${options.customProxy}` : "Getting proxy",
     );
     await obtainProxy({
@@ -162,31 +191,44 @@ async function add(options: AddOptions, deps: AddDeps): Promise<void> {
       version: options.proxyVersion,
       build: options.proxyBuild,
       env: deps.env,
-      onOutput: (text) => deps.stdout(text.trimEnd()),
+      onOutput: progress.output,
     }, context.proxyPath);
-    deps.stdout(`Dockerfile:\n${dockerfile}`);
-    deps.stdout(`Building ${imageName}`);
+    progress.done();
+    progress.line(`Dockerfile:\n${dockerfile}`);
+    progress.line(`Building ${imageName}`);
     imageId = await docker.build(context.dir, imageName);
-    deps.stdout(`Built ${imageName} (${imageId})`);
+    progress.done();
+    progress.line(`Built ${imageName} (${imageId})`);
   }
-  if (options.noAdd) {
-    deps.stdout("-no-add given: not pushing or registering");
+  const result: AddResult = { service: serviceName, image: imageName, imageId, registered: false };
+  if (reached === undefined) {
+    progress.line("-no-add given: not pushing or registering");
+    deps.stdout(json ? JSON.stringify(result) : `Built ${imageName} (${imageId})`);
     return;
+  }
+  try {
+    await reached;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new CommandError(
+      `add ${serviceName}: the registry cannot be reached, so nothing was pushed or ` +
+        `registered: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 
   let hash = options.contentId;
   if (hash === undefined) {
-    deps.stdout(`Hashing ${imageName} (docker save)`);
-    const { stream, done } = docker.save(imageName);
-    [hash] = await Promise.all([contentHash(stream), done]);
+    hash = await hashImage(docker, imageName, progress);
     await ensureSameImage(docker, imageName, imageId, "hashing");
   }
-  deps.stdout(`Content hash: ${hash}`);
+  progress.line(`Content hash: ${hash}`);
 
   let digest = pulledDigest;
   if (digest === undefined) {
-    deps.stdout(`Pushing ${imageName}`);
+    progress.line(`Pushing ${imageName}`);
     digest = await docker.push(imageName);
+    progress.done();
     await ensureSameImage(docker, imageName, imageId, "pushing");
   }
   const info = validateServiceInfo({
@@ -197,8 +239,33 @@ async function add(options: AddOptions, deps: AddDeps): Promise<void> {
     CpuReq: config.CpuReq,
     MemoryReq: config.MemoryReq,
   });
-  deps.stdout(`Docker hash: ${info.DockerHash}`);
-  deps.stdout(`Registering ${serviceName}`);
+  progress.line(`Docker hash: ${info.DockerHash}`);
+  progress.line(`Registering ${serviceName}`);
   const answer = await deps.register(serviceName, info);
-  deps.stdout(`Response:\n${answer}`);
+  deps.stdout(
+    json
+      ? JSON.stringify({ ...result, registered: true, info, response: answer })
+      : `Response:\n${answer}`,
+  );
+}
+
+/** The content hash of `docker save` of the image, with bytes done / total as progress. */
+async function hashImage(docker: Docker, imageName: string, progress: Progress): Promise<string> {
+  const total = await docker.imageSize(imageName);
+  progress.line(`Hashing ${imageName} (docker save, about ${formatBytes(total)})`);
+  await using save = docker.save(imageName);
+  let done = 0;
+  const counted = save.stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        done += chunk.length;
+        progress.status(`Hashing: ${formatBytes(done)} of about ${formatBytes(total)}`);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const [hash] = await Promise.all([contentHash(counted), save.done]);
+  progress.status(`Hashing: ${formatBytes(done)} done`);
+  progress.done();
+  return hash;
 }

@@ -36,6 +36,11 @@ export interface CommandContext {
   /** The `-timeout` (or `P2P_TIMEOUT`) for the network part of the command, in ms. */
   timeoutMs: number;
   /**
+   * Checks the registry settings (bootstraps, PSK file) without connecting:
+   * a missing or malformed bootstrap is a {@linkcode UsageError} here.
+   */
+  checkRegistry(): Promise<void>;
+  /**
    * The registry client. The first call connects (bootstraps from the flags
    * or env), stopping when `signal` aborts; later calls share the connection,
    * which the CLI closes after the command.

@@ -78,8 +78,8 @@ export const GLOBAL_FLAGS: FlagSpecs = {
   },
   timeout: {
     type: "string",
-    description: "time limit for reaching the registry and each request, e.g. 3s, 500ms, 1m " +
-      "(else env P2P_TIMEOUT)",
+    description: "time limit for reaching the registry and getting its answer, e.g. 3s, 500ms, " +
+      "1m (else env P2P_TIMEOUT)",
     valueName: "duration",
     defaultText: "10s",
   },

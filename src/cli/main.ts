@@ -18,8 +18,6 @@ import { libp2pDebugLogger } from "../log/libp2p_debug.ts";
 
 // libp2p, docker and hashing code load only when a command needs them: start-up stays short.
 
-export type { CliIo } from "./command.ts";
-
 /** The time limit when neither `-timeout` nor `P2P_TIMEOUT` is given (ms). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -98,6 +96,7 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
     io,
     json: global.values.json === true || parsed.flags.json === true,
     timeoutMs: timeoutOf(global.values.timeout as string | undefined, io.env.P2P_TIMEOUT),
+    checkRegistry: () => connection.check(),
     client: (signal) => connection.get(signal).then((c) => c.client),
     identity,
     usage: usageOf,
@@ -139,19 +138,33 @@ function lazyIdentity(
 
 /** Connects on first use only, so usage errors and `add`'s build never wait for the network. */
 function lazyConnection(globals: Globals, io: CliIo, identity: () => Promise<LoadedIdentity>) {
+  let settings: Promise<{ bootstraps: string[]; psk: string | undefined }> | undefined;
   let connection: Promise<ConnectedRegistryClient> | undefined;
-  const connect = async (signal: AbortSignal) => {
-    const { bootstrapAddresses, InvalidBootstrapError } = await import("../p2p/bootstrap.ts");
+  /** The bootstraps (checked) and the passphrase: usage errors come out here. */
+  const resolve = async () => {
+    const { bootstrapAddresses, parseBootstraps, InvalidBootstrapError } = await import(
+      "../p2p/bootstrap.ts"
+    );
     const fromEnv = globals.bootstrapFlags.length === 0;
     const bootstraps = bootstrapAddresses(globals.bootstrapFlags, io.env.P2P_BOOTSTRAPS);
     if (bootstraps.length === 0) {
       throw new UsageError("no bootstrap given: use -bootstrap <multiaddr> or set P2P_BOOTSTRAPS");
+    }
+    try {
+      parseBootstraps(bootstraps);
+    } catch (err) {
+      if (!(err instanceof InvalidBootstrapError)) throw err;
+      throw new UsageError(`${fromEnv ? "P2P_BOOTSTRAPS" : "-bootstrap"}: ${err.message}`);
     }
     let psk = globals.psk;
     if (globals.pskFile !== undefined) {
       const { readPassphraseFile } = await import("../p2p/psk.ts");
       psk = await readPassphraseFile(globals.pskFile);
     }
+    return { bootstraps, psk: psk ?? io.env.P2P_PSK };
+  };
+  const connect = async (signal: AbortSignal) => {
+    const { bootstraps, psk } = await (settings ??= resolve());
     const { defaultKeyFile } = await import("./identity.ts");
     let privateKey: PrivateKey | undefined;
     if (globals.keyFile === undefined && defaultKeyFile(io.env) === undefined) {
@@ -164,23 +177,19 @@ function lazyConnection(globals: Globals, io: CliIo, identity: () => Promise<Loa
       privateKey = (await identity()).key;
     }
     const { connectRegistry } = await import("../client/registry_client.ts");
-    try {
-      return await connectRegistry({
-        bootstraps,
-        psk: psk ?? io.env.P2P_PSK,
-        privateKey,
-        logger: createLogger({ write: io.stderr }),
-        libp2pLogger: await libp2pDebugLogger(io.env),
-        signal,
-      });
-    } catch (err) {
-      if (err instanceof InvalidBootstrapError) {
-        throw new UsageError(`${fromEnv ? "P2P_BOOTSTRAPS" : "-bootstrap"}: ${err.message}`);
-      }
-      throw err;
-    }
+    return await connectRegistry({
+      bootstraps,
+      psk,
+      privateKey,
+      logger: createLogger({ write: io.stderr }),
+      libp2pLogger: await libp2pDebugLogger(io.env),
+      signal,
+    });
   };
   return {
+    async check(): Promise<void> {
+      await (settings ??= resolve());
+    },
     get(signal: AbortSignal): Promise<ConnectedRegistryClient> {
       connection ??= connect(signal);
       return connection;

@@ -50,7 +50,8 @@ export function lazyDhtDiscovery(init: LazyDhtDiscoveryInit): LazyDhtDiscovery {
     const node = await createRegistryNode({ psk: init.psk, libp2pLogger: init.libp2pLogger });
     try {
       await connectBootstraps(node, init.bootstraps, {
-        backoffMs: [],
+        retry: { attempts: 1 },
+        privateNetwork: init.psk !== undefined,
         logger: init.logger,
         signal,
       });

@@ -275,8 +275,8 @@ export interface ConnectOptions {
   keyFile?: string;
   /** Retry schedule for requests. */
   retry?: RetryOptions;
-  /** Pauses between bootstrap connection rounds (ms). */
-  bootstrapBackoffMs?: readonly number[];
+  /** Rounds and pauses for connecting to the bootstraps (default `BOOTSTRAP_RETRY`). */
+  bootstrapRetry?: Partial<RetryOptions>;
   /** Where progress and skipped list entries are reported. */
   logger?: Logger;
   /** Stops connecting. */
@@ -341,7 +341,8 @@ export async function connectRegistry(options: ConnectOptions): Promise<Connecte
   });
   try {
     await connectBootstraps(node, bootstraps, {
-      backoffMs: options.bootstrapBackoffMs,
+      retry: options.bootstrapRetry,
+      privateNetwork: psk !== undefined,
       logger: options.logger,
       signal: options.signal,
     });

@@ -1,6 +1,7 @@
 /**
  * Sending one registry request: choosing a registry-service peer (connected
- * peers first, then the DHT), one stream per request, retries with backoff.
+ * peers first, then the DHT), one stream per request, retries with the one
+ * retry helper.
  *
  * @module
  */
@@ -13,17 +14,19 @@ import { concatBytes } from "../_bytes.ts";
 import { connectionMuxer, selectionPrefix, stripSelectionEcho } from "./_lazy_select.ts";
 import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
-import { abortableSleep } from "../_sleep.ts";
+import { retry } from "../_retry.ts";
 import { RegistryUnreachableError, RequestRefusedError } from "./errors.ts";
 
 /** Retry settings: the original tries 5 times, backing off from 1 s to 8 s. */
 export interface RetryOptions {
   /** Rounds of discovery + request. */
   attempts: number;
-  /** Pause after the first failed round (ms), doubled each round. */
+  /** Pause after the first failed round (ms), doubled each round (with jitter). */
   initialDelayMs: number;
   /** Longest pause (ms). */
   maxDelayMs: number;
+  /** Fraction of each pause that is random (default 0.2), so clients do not retry in step. */
+  jitter?: number;
 }
 
 /** The original's retry schedule. */
@@ -96,43 +99,82 @@ export class Requester {
   }
 
   /**
-   * Sends `payload` on `protocol` to a registry-service and returns its answer.
-   * Throws {@linkcode RegistryUnreachableError} when no registry-service answers
-   * after every retry, {@linkcode RequestRefusedError} when one refuses.
+   * Sends `payload` on `protocol` to a registry-service and returns its answer,
+   * trying again on the retry schedule while none answers. Throws
+   * {@linkcode RegistryUnreachableError} saying what the last round found (no
+   * peers, peers that are not registry-services, or the last failure), also
+   * when `signal` times out; {@linkcode RequestRefusedError} when one refuses.
    */
   async request(protocol: string, payload: Uint8Array, signal?: AbortSignal): Promise<string> {
-    let delay = this.#retry.initialDelayMs;
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= this.#retry.attempts; attempt++) {
-      const tried = new Set<string>();
-      for await (const { peer, confirmed } of this.#candidates(protocol, signal)) {
-        const key = peer.toString();
-        if (tried.has(key)) continue;
-        tried.add(key);
+    let last: RegistryUnreachableError | undefined;
+    try {
+      return await retry(async () => {
         try {
-          const answer = await this.#requestPeer(peer, protocol, payload, confirmed, signal);
-          this.#last = peer;
-          return answer;
+          return await this.#round(protocol, payload, signal);
         } catch (err) {
-          signal?.throwIfAborted();
-          if (err instanceof RequestRefusedError) throw err;
-          lastError = err;
-          if (this.#last?.equals(peer)) this.#last = undefined;
+          // A round cut short by our own signal says less than the one before it.
+          if (err instanceof RegistryUnreachableError && (!signal?.aborted || !last)) last = err;
+          throw err;
         }
-      }
-      if (attempt < this.#retry.attempts) {
-        this.#logger.warn(
-          `no registry-service answered ${protocol} (attempt ${attempt}/${this.#retry.attempts}); ` +
-            `retrying in ${delay} ms`,
+      }, {
+        ...this.#retry,
+        signal,
+        isRetriable: (err) => err instanceof RegistryUnreachableError,
+        onRetry: (err, attempt, delay) =>
+          this.#logger.warn(
+            `${(err as Error).message} (attempt ${attempt}/${this.#retry.attempts}); ` +
+              `retrying in ${delay} ms`,
+          ),
+      });
+    } catch (err) {
+      if (
+        signal?.aborted && signal.reason instanceof Error && signal.reason.name === "TimeoutError"
+      ) {
+        throw new RegistryUnreachableError(
+          `${last?.message ?? `no registry-service answered ${protocol}`}; ` +
+            "gave up: the time limit ran out",
+          { cause: last ?? signal.reason },
         );
-        await abortableSleep(delay, signal);
-        delay = Math.min(delay * 2, this.#retry.maxDelayMs);
+      }
+      throw err;
+    }
+  }
+
+  /** One round: every candidate once. */
+  async #round(protocol: string, payload: Uint8Array, signal?: AbortSignal): Promise<string> {
+    const tried = new Set<string>();
+    const unsupported: string[] = [];
+    let lastError: unknown;
+    for await (const { peer, confirmed } of this.#candidates(protocol, signal)) {
+      const key = peer.toString();
+      if (tried.has(key)) continue;
+      tried.add(key);
+      try {
+        const answer = await this.#requestPeer(peer, protocol, payload, confirmed, signal);
+        this.#last = peer;
+        return answer;
+      } catch (err) {
+        signal?.throwIfAborted();
+        if (err instanceof RequestRefusedError) throw err;
+        if (err instanceof UnsupportedPeerError) unsupported.push(key);
+        else lastError = err;
+        if (this.#last?.equals(peer)) this.#last = undefined;
       }
     }
-    const reason = lastError instanceof Error ? `: ${lastError.message}` : ": none found";
+    if (lastError !== undefined) {
+      throw new RegistryUnreachableError(
+        `failed to reach a registry-service: ${(lastError as Error).message ?? lastError}`,
+        { cause: lastError },
+      );
+    }
+    if (unsupported.length > 0) {
+      throw new RegistryUnreachableError(
+        `no registry-service among the peers: ${unsupported.length} peer(s) reached ` +
+          `(${unsupported.join(", ")}), none speaks ${protocol}, and the DHT found no other`,
+      );
+    }
     throw new RegistryUnreachableError(
-      `failed to connect to any registry-service peers${reason}`,
-      { cause: lastError },
+      `no registry-service found: no peer connected, and the DHT found none`,
     );
   }
 
@@ -195,7 +237,12 @@ export class Requester {
     const muxer = confirmed ? connectionMuxer(connection) : undefined;
     const stream = muxer
       ? await muxer.createStream({ signal: combined })
-      : await connection.newStream(protocol, { signal: combined, maxOutboundStreams: 1_024 });
+      : await connection.newStream(protocol, { signal: combined, maxOutboundStreams: 1_024 })
+        .catch((err) => {
+          throw isUnsupported(err)
+            ? new UnsupportedPeerError(`${peer} does not speak ${protocol}`)
+            : err;
+        });
     let responded = false;
     try {
       // Reading starts first, so every event of the answer is seen (an answer is complete only

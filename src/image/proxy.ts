@@ -23,7 +23,7 @@ export interface ProxySource {
   build?: string;
   /** Environment for git and the build command. */
   env: Record<string, string | undefined>;
-  /** Receives progress and the build's output. */
+  /** Receives progress and the clone's and build's output as it comes, in any chunking. */
   onOutput?: (text: string) => void;
 }
 
@@ -39,15 +39,19 @@ export class ProxyError extends Error {
   }
 }
 
+/** The end of a failed step's output kept for its error message. */
+const OUTPUT_TAIL = 4_000;
+
+/** Runs a step, streaming its output to `onOutput` as it comes. */
 async function run(
   step: string,
   command: string,
   args: string[],
   options: { cwd?: string; env: Record<string, string>; onOutput: (text: string) => void },
 ): Promise<void> {
-  let output;
+  let child;
   try {
-    output = await new Deno.Command(command, {
+    child = new Deno.Command(command, {
       args,
       cwd: options.cwd,
       env: options.env,
@@ -55,16 +59,21 @@ async function run(
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).output();
+    }).spawn();
   } catch (cause) {
     const hint = cause instanceof Deno.errors.NotFound ? ` (${command} is not installed)` : "";
     throw new ProxyError(`proxy ${step} failed: cannot run ${command}${hint}`, { cause });
   }
-  const decoder = new TextDecoder();
-  const text = decoder.decode(output.stdout) + decoder.decode(output.stderr);
-  if (text.trim()) options.onOutput(text);
-  if (!output.success) {
-    throw new ProxyError(`proxy ${step} failed (exit code ${output.code}):\n${text.trim()}`);
+  let tail = "";
+  const pump = async (readable: ReadableStream<Uint8Array>) => {
+    for await (const text of readable.pipeThrough(new TextDecoderStream())) {
+      tail = (tail + text).slice(-OUTPUT_TAIL);
+      options.onOutput(text);
+    }
+  };
+  const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
+  if (!status.success) {
+    throw new ProxyError(`proxy ${step} failed (exit code ${status.code}):\n${tail.trim()}`);
   }
 }
 
@@ -118,7 +127,8 @@ export async function obtainProxy(source: ProxySource, destination: string): Pro
   const checkout = join(checkoutRoot, "src");
   try {
     onOutput(`Cloning proxy from ${repo}\n`);
-    await run("clone", "git", ["clone", "--quiet", repo, checkout], { env, onOutput });
+    // --progress: git reports it even though its stderr is a pipe (it is streamed on).
+    await run("clone", "git", ["clone", "--progress", repo, checkout], { env, onOutput });
     if (source.version !== undefined) {
       onOutput(`Checking out proxy version ${source.version}\n`);
       await run("checkout", "git", ["checkout", "--quiet", source.version], {

@@ -23,10 +23,21 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 /** The levels in order of severity. */
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
+/** How a logger renders a line: `text` (`<time> <LEVEL> <message>`) or `json`. */
+export type LogFormat = "text" | "json";
+
+/** The line formats. */
+export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
 /** Options for {@linkcode createLogger}. */
 export interface LoggerOptions {
   /** Lines below this level are dropped (default `info`). */
   level?: LogLevel;
+  /**
+   * `text` (default) or `json`: one object per line,
+   * `{"time":"<ISO 8601>","level":"info","msg":"<message>"}`.
+   */
+  format?: LogFormat;
 }
 
 /**
@@ -52,7 +63,8 @@ export function escapeLogText(text: string): string {
 
 /**
  * A logger writing timestamped lines to a text sink (stderr by default).
- * Each message is one line: control characters in it are escaped.
+ * Each message is one line: control characters in it are escaped (in the
+ * `json` format, by JSON itself, plus U+2028 and U+2029).
  *
  * @example
  * ```ts
@@ -66,6 +78,10 @@ export function escapeLogText(text: string): string {
  * assert.equal(lines.length, 2);
  * assert.ok(lines[0].endsWith("INFO hello"));
  * assert.ok(lines[1].endsWith("WARN two\\nlines"));
+ *
+ * const json: string[] = [];
+ * createLogger({ write: (line) => json.push(line) }, { format: "json" }).error("a\nb");
+ * assert.deepEqual({ ...JSON.parse(json[0]), time: "" }, { time: "", level: "error", msg: "a\nb" });
  * ```
  */
 export function createLogger(
@@ -75,6 +91,13 @@ export function createLogger(
   const threshold = LOG_LEVELS.indexOf(options.level ?? "info");
   const emitter = (level: LogLevel) => {
     if (LOG_LEVELS.indexOf(level) < threshold) return () => {};
+    if (options.format === "json") {
+      return (message: string) =>
+        sink.write(
+          JSON.stringify({ time: new Date().toISOString(), level, msg: message })
+            .replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`),
+        );
+    }
     const label = level.toUpperCase();
     return (message: string) =>
       sink.write(`${new Date().toISOString()} ${label} ${escapeLogText(message)}`);

@@ -1,6 +1,7 @@
 /**
- * Bootstrap peers: parsing, the initial connection with exponential backoff,
- * and re-dialling bootstraps whose connection is lost.
+ * Bootstrap peers: parsing, the initial connection (retried with the one
+ * retry helper, its failures explained), and re-dialling bootstraps whose
+ * connection is lost.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import type { RegistryNode } from "./node.ts";
 import type { Logger } from "../log/logger.ts";
 import { abortableSleep } from "../_sleep.ts";
+import { type BackoffOptions, retry } from "../_retry.ts";
 
 /**
  * Thrown for a bootstrap address that is not a full `/ip4/../tcp/../p2p/<id>` multiaddr.
@@ -136,32 +138,42 @@ export function bootstrapAddresses(flagValues: readonly string[], envValue?: str
   return (envValue ?? "").split(/\s+/).filter((s) => s !== "");
 }
 
-/** Backoff settings for {@linkcode connectBootstraps}. */
+/** Settings for {@linkcode connectBootstraps}. */
 export interface ConnectBootstrapsOptions {
-  /** Pauses between rounds, in ms (the original: 2 s, 4 s, 8 s, 16 s: five rounds). */
-  backoffMs?: readonly number[];
+  /** Rounds and pauses (default {@linkcode BOOTSTRAP_RETRY}). */
+  retry?: Pick<BackoffOptions, "attempts" | "initialDelayMs" | "maxDelayMs" | "jitter">;
+  /** Whether this node has a pre-shared key: failed handshakes are then blamed on a differing key. */
+  privateNetwork?: boolean;
   /** Where progress is reported. */
   logger?: Logger;
-  /** Stops the attempts. */
+  /**
+   * Stops the attempts. When it ends by a timeout (`AbortSignal.timeout`),
+   * the error says what the last round found, not just that time ran out.
+   */
   signal?: AbortSignal;
 }
 
-/** The original's pauses between bootstrap rounds. */
-export const BOOTSTRAP_BACKOFF_MS: readonly number[] = [2_000, 4_000, 8_000, 16_000];
+/** The default schedule: five rounds, pauses from 1 s doubling to 8 s (about 15 s in all). */
+export const BOOTSTRAP_RETRY: Readonly<
+  Pick<BackoffOptions, "attempts" | "initialDelayMs" | "maxDelayMs">
+> = { attempts: 5, initialDelayMs: 1_000, maxDelayMs: 8_000 };
 
 /**
- * Connects to all bootstraps in parallel; if none connects, retries after
- * each pause in `backoffMs`, then throws {@linkcode BootstrapConnectError}
- * ("failed to connect to any bootstrap"). When every failure is a failed
- * handshake (the TCP connection opened, then encryption failed), the
- * pre-shared key almost certainly differs: that is reported at once rather
- * than retried.
+ * Connects to all bootstraps in parallel; if none connects, tries again on
+ * the {@linkcode retry} schedule, then throws {@linkcode BootstrapConnectError}
+ * saying what happened with each bootstrap: connection refused (with the
+ * address), peer id mismatch (expected and actual), the pre-shared key
+ * refused or differing. Failures another round cannot fix (a wrong peer id
+ * or key) are reported at once.
  *
  * @returns the bootstraps that connected.
  *
  * @example
  * ```ts ignore
- * const connected = await connectBootstraps(node, parseBootstraps(addrs));
+ * const connected = await connectBootstraps(node, parseBootstraps(addrs), {
+ *   privateNetwork: true,
+ *   signal: AbortSignal.timeout(10_000),
+ * });
  * ```
  */
 export async function connectBootstraps(
@@ -172,62 +184,219 @@ export async function connectBootstraps(
   if (bootstraps.length === 0) {
     throw new BootstrapConnectError("failed to connect to any bootstrap: none given");
   }
-  const backoff = options.backoffMs ?? BOOTSTRAP_BACKOFF_MS;
-  let lastErrors: unknown[] = [];
-  for (let round = 0; round <= backoff.length; round++) {
-    const results = await Promise.allSettled(
-      bootstraps.map((b) => node.dial(b.addr, { signal: options.signal })),
+  const { signal } = options;
+  // The last round that ran to its end: one cut short by our own signal tells less.
+  let last: RoundFailure | undefined;
+  try {
+    return await retry(async () => {
+      const results = await Promise.allSettled(
+        bootstraps.map((b) => node.dial(b.addr, { signal })),
+      );
+      const connected = bootstraps.filter((_, i) => results[i].status === "fulfilled");
+      if (connected.length > 0) return connected;
+      const round = new RoundFailure(
+        bootstraps.map((b, i) =>
+          explainDialFailure(b, (results[i] as PromiseRejectedResult).reason, options)
+        ),
+        { cause: (results[0] as PromiseRejectedResult).reason },
+      );
+      if (!signal?.aborted) last = round;
+      throw round;
+    }, {
+      ...BOOTSTRAP_RETRY,
+      ...options.retry,
+      signal,
+      isRetriable: (err) => err instanceof RoundFailure && err.retriable,
+      onRetry: (err, attempt, delay) =>
+        options.logger?.warn(
+          `${(err as Error).message} (round ${attempt}); retrying in ${delay} ms`,
+        ),
+    });
+  } catch (err) {
+    if (!(signal?.aborted && isTimeout(signal.reason))) throw err;
+    // No round ended by itself: ask each bootstrap directly what it runs, so that a peer that
+    // stays silent reads the same as one that closes at once.
+    const round = last ?? new RoundFailure(
+      await Promise.all(bootstraps.map(async (b) => explainSilence(b, await probe(b), options))),
+      { cause: signal.reason },
     );
-    const connected = bootstraps.filter((_, i) => results[i].status === "fulfilled");
-    if (connected.length > 0) return connected;
-    lastErrors = results.map((r) => (r as PromiseRejectedResult).reason);
-    options.signal?.throwIfAborted();
-    if (lastErrors.every(isHandshakeFailure)) {
-      throw new BootstrapConnectError(
-        "failed to connect to any bootstrap: the connection opened but the handshake failed; " +
-          "the pre-shared key (-psk / P2P_PSK) most likely differs from the network's",
-        { cause: lastErrors[0] },
-      );
-    }
-    if (round < backoff.length) {
-      options.logger?.warn(
-        `no bootstrap reachable (${describe(lastErrors[0])}); retrying in ${backoff[round]} ms`,
-      );
-      await abortableSleep(backoff[round], options.signal);
+    if (!round.retriable) throw new BootstrapConnectError(round.message, { cause: round });
+    throw new BootstrapConnectError(`${round.message}; gave up: the time limit ran out`, {
+      cause: round,
+    });
+  }
+}
+
+/** What dialling one bootstrap found. */
+interface Finding {
+  /** In words, naming the address. */
+  message: string;
+  /** Whether another round may help. */
+  retriable: boolean;
+}
+
+/** A round in which no bootstrap connected. */
+class RoundFailure extends BootstrapConnectError {
+  /** Whether another round may help (for one bootstrap at least). */
+  readonly retriable: boolean;
+
+  constructor(findings: Finding[], options?: ErrorOptions) {
+    super(
+      `failed to connect to any bootstrap: ${findings.map((f) => f.message).join("; ")}`,
+      options,
+    );
+    this.retriable = findings.some((f) => f.retriable);
+  }
+}
+
+function isTimeout(reason: unknown): boolean {
+  return reason instanceof Error && reason.name === "TimeoutError";
+}
+
+/** The messages for what a bootstrap did: the same situation always reads the same. */
+const FINDINGS = {
+  refused: (where: string): Finding => ({
+    message: `connection refused by ${where} (nothing listens there; is the registry-service ` +
+      "running?)",
+    retriable: true,
+  }),
+  pskRefused: (where: string): Finding => ({
+    message: `${where} did not complete the pre-shared key handshake: it closed the connection ` +
+      "or did not answer (it runs without a pre-shared key, or is too busy)",
+    retriable: true,
+  }),
+  pskDiffers: (where: string): Finding => ({
+    message: `the pre-shared key differs from the one ${where} uses (check -psk / P2P_PSK)`,
+    retriable: false,
+  }),
+  privateNetwork: (where: string): Finding => ({
+    message: `${where} runs a private network: give its pre-shared key (-psk / P2P_PSK)`,
+    retriable: false,
+  }),
+  noAnswer: (where: string): Finding => ({
+    message: `no answer from ${where} in time`,
+    retriable: true,
+  }),
+};
+
+/** What a bootstrap does on a bare TCP connection (see {@linkcode probe}). */
+type ProbeResult = "nonce" | "silent" | "refused" | "unreachable";
+
+/**
+ * Connects to a bootstrap without libp2p and waits briefly: a peer with a
+ * pre-shared key sends its 24-byte nonce at once, a peer without one waits
+ * for the dialer to speak first. Used only when the dials told nothing
+ * before the time limit.
+ */
+async function probe(bootstrap: Bootstrap, timeoutMs = 300): Promise<ProbeResult> {
+  const [hostname, port] = hostPortParts(bootstrap.addr);
+  const deadline = AbortSignal.timeout(timeoutMs);
+  let conn: Deno.TcpConn | undefined;
+  try {
+    conn = await Deno.connect({ hostname, port, signal: deadline });
+    const buffer = new Uint8Array(24);
+    let got = 0;
+    const reading = (async () => {
+      while (got < buffer.length) {
+        const n = await conn!.read(buffer.subarray(got));
+        if (n === null) return;
+        got += n;
+      }
+    })();
+    await Promise.race([reading, abortableSleep(timeoutMs, deadline).catch(() => {})]);
+    return got >= buffer.length ? "nonce" : "silent";
+  } catch (err) {
+    return err instanceof Deno.errors.ConnectionRefused ? "refused" : "unreachable";
+  } finally {
+    try {
+      conn?.close();
+    } catch {
+      // Closed by the remote meanwhile.
     }
   }
-  throw new BootstrapConnectError(
-    `failed to connect to any bootstrap (${describe(lastErrors[0])})`,
-    { cause: lastErrors[0] },
+}
+
+/** What a bootstrap that did not answer in time most likely is, from {@linkcode probe}. */
+function explainSilence(
+  bootstrap: Bootstrap,
+  probed: ProbeResult,
+  options: ConnectBootstrapsOptions,
+): Finding {
+  const where = hostPort(bootstrap.addr);
+  if (probed === "refused") return FINDINGS.refused(where);
+  if (probed === "nonce") {
+    return options.privateNetwork ? FINDINGS.pskDiffers(where) : FINDINGS.privateNetwork(where);
+  }
+  if (probed === "silent" && options.privateNetwork) return FINDINGS.pskRefused(where);
+  return FINDINGS.noAnswer(where);
+}
+
+/** What a failed dial of a bootstrap means, in words, and whether another round may help. */
+function explainDialFailure(
+  bootstrap: Bootstrap,
+  err: unknown,
+  options: ConnectBootstrapsOptions,
+): Finding {
+  const where = hostPort(bootstrap.addr);
+  const chain = errorChain(err);
+  const text = chain.map((e) => `${e.name} ${e.message} ${(e as { code?: string }).code ?? ""}`)
+    .join(" ");
+  const mismatch = /identity key (\S+) does not match expected remote identity key (\S+)/.exec(
+    text,
   );
+  if (mismatch) {
+    return {
+      message: `peer id mismatch at ${where}: expected ${mismatch[2]}, the peer there is ` +
+        `${mismatch[1]} (the bootstrap address is out of date)`,
+      retriable: false,
+    };
+  }
+  if (/ECONNREFUSED|ConnectionRefused|connection refused/i.test(text)) {
+    return FINDINGS.refused(where);
+  }
+  // The remote ended the connection, or never answered, before its half of the PSK handshake
+  // (a remote without a key does either, at random).
+  if (chain.some((e) => e instanceof PskHandshakeRefusedError)) return FINDINGS.pskRefused(where);
+  if (/EHOSTUNREACH|ENETUNREACH|ETIMEDOUT/.test(text)) {
+    return { message: `${where} is unreachable (${describe(err)})`, retriable: true };
+  }
+  // After pnet's nonces (which any two keys exchange), a wrong key garbles everything.
+  if (isHandshakeFailure(text)) {
+    return options.privateNetwork ? FINDINGS.pskDiffers(where) : FINDINGS.privateNetwork(where);
+  }
+  if (options.signal?.aborted) return FINDINGS.noAnswer(where);
+  return { message: `cannot connect to ${where} (${describe(err)})`, retriable: true };
+}
+
+/** `ip:port` of a bootstrap, for messages. */
+function hostPort(addr: Multiaddr): string {
+  return hostPortParts(addr).join(":");
+}
+
+function hostPortParts(addr: Multiaddr): [string, number] {
+  const parts = addr.getComponents();
+  const host = parts.find((c) => /^(ip4|ip6|dns4?|dns6)$/.test(c.name))?.value ?? "";
+  return [host, Number(parts.find((c) => c.name === "tcp")?.value)];
 }
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/**
- * A refused or unreachable TCP connection is not a handshake failure, nor is
- * one the remote ended before its half of the PSK handshake; an error after
- * that (noise, stream reset) is.
- */
-function isHandshakeFailure(err: unknown): boolean {
-  const seen = new Set<unknown>();
-  const texts: string[] = [];
+/** The error, its causes, and the first of each AggregateError, outermost first. */
+function errorChain(err: unknown): Error[] {
+  const chain: Error[] = [];
   let current: unknown = err;
-  while (current instanceof Error && !seen.has(current)) {
-    // Refused before the key could matter: worth retrying, and not the key's fault.
-    if (current instanceof PskHandshakeRefusedError) return false;
-    seen.add(current);
-    texts.push(`${current.name} ${current.message} ${(current as { code?: string }).code ?? ""}`);
-    if (current instanceof AggregateError) current = current.errors[0];
-    else current = current.cause;
+  while (current instanceof Error && !chain.includes(current)) {
+    chain.push(current);
+    current = current instanceof AggregateError ? current.errors[0] : current.cause;
   }
-  const text = texts.join(" ");
-  if (/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ConnectionRefused|refused/i.test(text)) {
-    return false;
-  }
-  return /handshake|decrypt|encrypt|noise|pnet|reset|ECONNRESET|unexpected end|EncryptionFailed|InvalidCrypto|UnexpectedEOF|ended|closed/i
+  return chain;
+}
+
+/** An error after the connection opened: encryption or stream negotiation failed. */
+function isHandshakeFailure(text: string): boolean {
+  return /EncryptionFailedError|handshake|decrypt|encrypt|noise|pnet|reset|ECONNRESET|unexpected end|EncryptionFailed|InvalidCrypto|UnexpectedEOF|ended|closed|Message length|newline|varint/i
     .test(text);
 }
 
@@ -251,8 +420,8 @@ export interface BootstrapKeeper {
 
 /**
  * Re-dials a bootstrap when its connection is lost, with exponential
- * backoff, until it connects again or {@linkcode BootstrapKeeper.stop} is
- * called.
+ * backoff (the one retry helper), until it connects again or
+ * {@linkcode BootstrapKeeper.stop} is called.
  *
  * @example
  * ```ts ignore
@@ -275,23 +444,25 @@ export function keepBootstrapsConnected(
     if (pending.has(key)) return;
     pending.add(key);
     try {
-      for (let delay = initial; !controller.signal.aborted; delay = Math.min(delay * 2, max)) {
-        await abortableSleep(delay, controller.signal);
-        try {
-          // libp2p may have reconnected by itself (peers it keeps alive); that still needs a re-advertise.
-          if (node.getConnections(bootstrap.peerId).length === 0) {
-            await node.dial(bootstrap.addr, { signal: controller.signal });
-          }
-          options.logger?.info(`reconnected to bootstrap ${bootstrap.addr.toString()}`);
-          options.onReconnect?.(bootstrap);
-          return;
-        } catch (err) {
+      // The first pause lets a restarting bootstrap come back before the first re-dial.
+      await abortableSleep(initial, controller.signal);
+      await retry(async () => {
+        // libp2p may have reconnected by itself (peers it keeps alive); that still needs a re-advertise.
+        if (node.getConnections(bootstrap.peerId).length === 0) {
+          await node.dial(bootstrap.addr, { signal: controller.signal });
+        }
+      }, {
+        initialDelayMs: initial * 2,
+        maxDelayMs: max,
+        signal: controller.signal,
+        onRetry: (err, _attempt, delay) =>
           options.logger?.warn(
             `re-dial of bootstrap ${bootstrap.addr.toString()} failed (${describe(err)}); ` +
-              `next try in ${Math.min(delay * 2, max)} ms`,
-          );
-        }
-      }
+              `next try in ${delay} ms`,
+          ),
+      });
+      options.logger?.info(`reconnected to bootstrap ${bootstrap.addr.toString()}`);
+      options.onReconnect?.(bootstrap);
     } catch {
       // Aborted by stop().
     } finally {

@@ -10,6 +10,7 @@ import { type ClusterTask, parseServiceArgs, SERVICE_USAGE } from "./options.ts"
 import { type RegistryServiceConfig, startRegistryService } from "./registry_service.ts";
 import type { Logger } from "../log/logger.ts";
 import { leaveCluster, snapshotCluster } from "./cluster_tasks.ts";
+import { VERSION } from "../version.ts";
 
 /** What the program needs from its process. */
 export interface ServiceMainIo {
@@ -49,11 +50,11 @@ export async function serviceMain(args: readonly string[], io: ServiceMainIo): P
     return err.exitCode;
   }
   if (command.help) {
-    io.stdout(SERVICE_USAGE);
+    io.stdout(command.version ? `registry-service ${VERSION}` : SERVICE_USAGE);
     return 0;
   }
   const sink = batchedSink(io.stderr);
-  const logger = createLogger(sink);
+  const logger = createLogger(sink, command.log);
   // Lines are written in batches: flush before the caller exits the process.
   try {
     return await runService(command.config, command.task, logger, io);

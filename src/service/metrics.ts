@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { VERSION } from "../version.ts";
 
 /** Metrics the registry-service updates. */
 export interface RegistryMetrics {
@@ -30,18 +31,31 @@ export interface MetricSources {
 }
 
 /**
- * Creates the metrics in a fresh Prometheus registry (no global state).
+ * Creates the metrics in a fresh Prometheus registry (no global state): the
+ * registry's own, the process's (`process_*`, `nodejs_*`: CPU, memory, open
+ * file descriptors, event loop lag) and `registry_build_info{version}`.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createRegistryMetrics } from "./metrics.ts";
  * const metrics = createRegistryMetrics();
  * metrics.requests.inc({ protocol: "/get/0.1", outcome: "ok" });
- * console.assert((await metrics.registry.metrics()).includes("registry_requests_total"));
+ * const text = await metrics.registry.metrics();
+ * assert.match(text, /registry_requests_total\{protocol="\/get\/0\.1",outcome="ok"\} 1/);
+ * assert.match(text, /^process_resident_memory_bytes \d+/m);
+ * assert.match(text, /^registry_build_info\{version="[^"]+"\} 1$/m);
  * ```
  */
 export function createRegistryMetrics(sources: MetricSources = {}): RegistryMetrics {
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: "registry_build_info",
+    help: "Always 1; the version label says which registry-service this is",
+    labelNames: ["version"],
+    registers: [registry],
+  }).set({ version: VERSION }, 1);
   return {
     registry,
     requests: new Counter({

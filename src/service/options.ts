@@ -6,10 +6,13 @@
 import { type FlagSpecs, formatFlags, parseGoFlags } from "../cli/flags.ts";
 import { UsageError } from "../cli/errors.ts";
 import { parseKeyAlgorithm } from "../p2p/identity.ts";
-import { bootstrapAddresses } from "../p2p/bootstrap.ts";
+import { bootstrapAddresses, InvalidBootstrapError, parseBootstraps } from "../p2p/bootstrap.ts";
 import type { RegistryServiceConfig } from "./registry_service.ts";
 import { WRITE_POLICY_MODES, type WritePolicyMode } from "./policy.ts";
 import { validatePeerId } from "../protocol/messages.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/logger.ts";
+import { parseListenAddress } from "./http_server.ts";
+import { multiaddr } from "@multiformats/multiaddr";
 
 /** The registry-service's flags. */
 export const SERVICE_FLAGS: FlagSpecs = {
@@ -140,7 +143,20 @@ export const SERVICE_FLAGS: FlagSpecs = {
     valueName: "n",
     defaultText: "256",
   },
-  "help": { type: "boolean", description: "show this help" },
+  "log-level": {
+    type: "string",
+    description: "least severe log lines written: debug, info, warn or error",
+    valueName: "level",
+    defaultText: "info",
+  },
+  "log-format": {
+    type: "string",
+    description: "log line format: text, or json (one object per line)",
+    valueName: "format",
+    defaultText: "text",
+  },
+  "version": { type: "boolean", description: "print the version and exit" },
+  "help": { type: "boolean", aliases: ["h"], description: "show this help" },
 };
 
 /** Usage text of the registry-service. */
@@ -157,10 +173,24 @@ ${formatFlags(SERVICE_FLAGS)}
 /** A one-off cluster task run instead of the service (see `cluster_tasks.ts`). */
 export type ClusterTask = { kind: "leave" } | { kind: "snapshot"; path: string };
 
+/** How the service logs (`-log-level`, `-log-format`). */
+export interface LogOptions {
+  /** Least severe level written. */
+  level: LogLevel;
+  /** Line format. */
+  format: LogFormat;
+}
+
 /** What the command line asks for. */
-export type ServiceCommand = { help: true } | {
+export type ServiceCommand = {
+  /** Print the usage (or, with `version`, the version) and exit. */
+  help: true;
+  version?: true;
+} | {
   help: false;
   config: RegistryServiceConfig;
+  /** How to log. */
+  log: LogOptions;
   /** Run this task and exit instead of running the service. */
   task?: ClusterTask;
 };
@@ -192,6 +222,40 @@ function writePolicy(
   return { mode: mode as WritePolicyMode, admins, ...(adminsFile ? { adminsFile } : {}) };
 }
 
+function oneOf<T extends string>(
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+  flag: string,
+): T {
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`-${flag} must be one of ${allowed.join(", ")}, got "${value}"`);
+  }
+  return value as T;
+}
+
+/** Checks each `-listen` value is a TCP multiaddr libp2p can listen on. */
+function listenAddrs(values: string[] | undefined): string[] {
+  const addrs = values ?? ["/ip4/0.0.0.0/tcp/0"];
+  for (const text of addrs) {
+    let reason: string | undefined;
+    try {
+      const names = multiaddr(text).getComponents().map((c) => c.name);
+      if (!names.includes("tcp")) reason = "no /tcp/<port> part";
+    } catch (err) {
+      reason = (err as Error).message;
+    }
+    if (reason !== undefined) {
+      throw new UsageError(
+        `-listen: "${text}" is not a listen multiaddr (${reason}); ` +
+          "expected e.g. /ip4/0.0.0.0/tcp/4001",
+      );
+    }
+  }
+  return addrs;
+}
+
 function port(value: string | undefined, fallback: number, flag: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -217,6 +281,7 @@ export function parseServiceArgs(
 ): ServiceCommand {
   const { values, positionals } = parseGoFlags(args, SERVICE_FLAGS);
   if (values.help) return { help: true };
+  if (values.version) return { help: true, version: true };
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument: ${positionals[0]}`);
   }
@@ -243,6 +308,22 @@ export function parseServiceArgs(
       `-join-timeout must be a positive number of seconds, got "${joinTimeout}"`,
     );
   }
+  const bootstrapFlags = (values.bootstrap as string[] | undefined) ?? [];
+  const bootstraps = bootstrapAddresses(bootstrapFlags, env.P2P_BOOTSTRAPS);
+  try {
+    // With -local the env's bootstraps are not used: only a bad -bootstrap is an error then.
+    if (bootstrapFlags.length > 0 || values.local !== true) parseBootstraps(bootstraps);
+  } catch (err) {
+    if (!(err instanceof InvalidBootstrapError)) throw err;
+    const source = bootstrapFlags.length > 0 ? "-bootstrap" : "P2P_BOOTSTRAPS";
+    throw new UsageError(`${source}: ${err.message}`);
+  }
+  const promListenAddr = str("prom-listen-addr") ?? ":9102";
+  try {
+    parseListenAddress(promListenAddr);
+  } catch (err) {
+    throw new UsageError(`-prom-listen-addr: ${(err as Error).message}`);
+  }
   const snapshot = str("snapshot");
   if (snapshot === "") throw new UsageError("-snapshot needs a file name");
   if (snapshot !== undefined && values["leave-cluster"] === true) {
@@ -256,6 +337,10 @@ export function parseServiceArgs(
   return {
     help: false,
     ...(task ? { task } : {}),
+    log: {
+      level: oneOf(str("log-level"), LOG_LEVELS, "info", "log-level"),
+      format: oneOf(str("log-format"), LOG_FORMATS, "text", "log-format"),
+    },
     config: {
       identity: {
         algorithm,
@@ -264,10 +349,7 @@ export function parseServiceArgs(
         ephemeral: values.ephemeral === true,
       },
       psk: str("psk") ?? env.P2P_PSK,
-      bootstraps: bootstrapAddresses(
-        (values.bootstrap as string[] | undefined) ?? [],
-        env.P2P_BOOTSTRAPS,
-      ),
+      bootstraps,
       local: values.local === true,
       newEtcdCluster: values["new-etcd-cluster"] === true,
       etcd: {
@@ -278,8 +360,8 @@ export function parseServiceArgs(
         binary: str("etcd-binary"),
       },
       joinTimeoutMs: joinTimeout === undefined ? undefined : Number(joinTimeout) * 1000,
-      listen: (values.listen as string[] | undefined) ?? ["/ip4/0.0.0.0/tcp/0"],
-      promListenAddr: str("prom-listen-addr") ?? ":9102",
+      listen: listenAddrs(values.listen as string[] | undefined),
+      promListenAddr,
       writePolicy: writePolicy(values),
       historyLimit: positiveInteger(str("history"), "history"),
       maxInFlightPerPeer: positiveInteger(str("max-in-flight-per-peer"), "max-in-flight-per-peer"),

@@ -158,7 +158,12 @@ export async function startRegistryService(
       libp2pLogger: components.libp2pLogger,
     });
     cleanups.push(() => node.stop());
-    if (bootstraps.length > 0) await connectBootstraps(node, bootstraps, { logger });
+    if (bootstraps.length > 0) {
+      await connectBootstraps(node, bootstraps, {
+        logger,
+        privateNetwork: config.psk !== undefined,
+      });
+    }
 
     const etcd = config.newEtcdCluster
       ? await startEtcd({

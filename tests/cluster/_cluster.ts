@@ -4,13 +4,14 @@
  */
 import {
   type CliResult,
+  etcdPids,
   runCommand,
   type ServiceProcess,
   startService,
   type StartServiceOptions,
 } from "../_registry.ts";
 
-export { runServiceCommand } from "../_registry.ts";
+export { etcdPids, runServiceCommand } from "../_registry.ts";
 
 export const PSK = "cluster-test-passphrase";
 
@@ -44,16 +45,6 @@ export async function memberList(endpoint: string): Promise<MemberRow[]> {
     const [id, status, name, peerUrl, clientUrl] = line.split(",").map((s) => s.trim());
     return { id, status, name, peerUrl, clientUrl };
   });
-}
-
-/** Pids of etcd processes using `dataDir`. */
-export async function etcdPids(dataDir: string): Promise<number[]> {
-  const out = await new Deno.Command("pgrep", {
-    args: ["-f", `etcd .*--data-dir ${dataDir}( |$)`],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim()).map(Number);
 }
 
 /** SIGKILLs the etcd processes on `dataDir` and waits until they are gone. */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { addService } from "../../mod.ts";
 import { repoPath, runCli, runCommand, sampleInfo, startService } from "../_registry.ts";
 import { cli } from "../_cli_io.ts";
+import { VERSION } from "../../src/version.ts";
 
 const PSK = "cli-test-passphrase";
 
@@ -123,6 +124,13 @@ Deno.test("the bundled registry-cli (deno task bundle) runs on its own, outside 
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, stderr);
     assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), sampleInfo(5));
+    // The version is deno.json's, inlined: the bundle has no deno.json to read.
+    const version = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", bundle, "version"],
+      cwd: dir,
+      stdin: "null",
+    }).output();
+    assert.equal(new TextDecoder().decode(version.stdout), `registry-cli ${VERSION}\n`);
   } finally {
     await service.stop();
     await Deno.remove(dir, { recursive: true });
@@ -143,5 +151,58 @@ Deno.test("libp2p's own debug log appears on stderr with DEBUG=libp2p:*, and onl
     assert.equal(debug.stdout, quiet.stdout);
   } finally {
     await service.stop();
+  }
+});
+
+Deno.test("registry-cli installs as a command with deno install -g --config (README)", async () => {
+  const root = await Deno.makeTempDir({ prefix: "registry-install-" });
+  const elsewhere = await Deno.makeTempDir({ prefix: "registry-cwd-" });
+  try {
+    const installed = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "install",
+        "-g",
+        "-A",
+        "-n",
+        "registry-cli",
+        "--root",
+        root,
+        "--config",
+        repoPath("deno.json"),
+        repoPath("cli.ts"),
+      ],
+      stdin: "null",
+    }).output();
+    assert.equal(installed.code, 0, new TextDecoder().decode(installed.stderr));
+    // Run from a directory with no deno.json, as a user would from anywhere.
+    const run = async (...args: string[]) => {
+      const out = await new Deno.Command(`${root}/bin/registry-cli`, {
+        args,
+        cwd: elsewhere,
+        env: { NO_COLOR: "1" },
+        stdin: "null",
+      }).output();
+      return {
+        code: out.code,
+        stdout: new TextDecoder().decode(out.stdout),
+        stderr: new TextDecoder().decode(out.stderr),
+      };
+    };
+    const version = await run("version");
+    assert.equal(version.code, 0, version.stderr);
+    assert.equal(version.stdout, `registry-cli ${VERSION}\n`);
+    // A network command loads libp2p through the import map: it fails on the dead address only.
+    const list = await run(
+      "-timeout",
+      "1s",
+      "-bootstrap",
+      "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8",
+      "list",
+    );
+    assert.equal(list.code, 1, list.stderr);
+    assert.match(list.stderr, /connection refused by 127\.0\.0\.1:9 /);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(elsewhere, { recursive: true });
   }
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../mod.ts";
 import {
+  etcdPids,
   freePort,
   repoPath,
   runServiceCommand,
@@ -9,14 +10,9 @@ import {
   tempDataDir,
 } from "../_registry.ts";
 import { serviceMain } from "../../src/service/main.ts";
+import { VERSION } from "../../src/version.ts";
 
 const PSK = "lifecycle-test";
-
-async function etcdPids(dataDir: string): Promise<number[]> {
-  const out = await new Deno.Command("pgrep", { args: ["-f", `etcd .*--data-dir ${dataDir}`] })
-    .output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).map(Number);
-}
 
 Deno.test("restart on the same data directory keeps the entries; SIGTERM stops all within 15 s", async () => {
   const first = await startService({ psk: PSK });
@@ -82,6 +78,9 @@ Deno.test("metrics and health endpoints", async () => {
     assert.match(text, /registry_request_duration_seconds_count\{protocol="\/get\/0\.1"\} 2/);
     assert.match(text, /registry_entries 1/);
     assert.match(text, /registry_etcd_up 1/);
+    assert.match(text, new RegExp(`^registry_build_info\\{version="${VERSION}"\\} 1$`, "m"));
+    assert.match(text, /^process_resident_memory_bytes \d+$/m);
+    assert.match(text, /^process_open_fds \d+$/m);
     const health = await (await fetch(`${service.httpUrl}/health`)).json();
     assert.equal(health.entries, 1);
     const missing = await fetch(`${service.httpUrl}/nope`);

@@ -6,6 +6,7 @@ import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import { type AddDeps, runAdd as runAddOptions } from "../../src/cli/add.ts";
 import { addCommand, addOptions } from "../../src/cli/commands/add.ts";
 import { commandUsage, parseCommandArgs } from "../../src/cli/command.ts";
+import { createProgress } from "../../src/cli/progress.ts";
 import { CommandError, UsageError } from "../../src/cli/errors.ts";
 import type { ServiceInfo } from "../../src/protocol/service_info.ts";
 import { skipDockerTests, withDockerEnv } from "../_docker_env.ts";
@@ -23,22 +24,34 @@ import {
 interface Recorder {
   deps: AddDeps;
   calls: { name: string; info: ServiceInfo }[];
+  /** How often the registry was looked for. */
+  reached: number;
   out: string[];
   err: string[];
+  /** Progress, as written to a non-terminal stderr. */
+  progress: string;
 }
 
-function recorder(env: Record<string, string>): Recorder {
+/** Records what add does; `unreachable` makes looking for the registry fail. */
+function recorder(env: Record<string, string>, unreachable?: Error): Recorder {
   const rec: Recorder = {
     calls: [],
+    reached: 0,
     out: [],
     err: [],
+    progress: "",
     deps: {
+      reach: () => {
+        rec.reached++;
+        return unreachable ? Promise.reject(unreachable) : Promise.resolve();
+      },
       register: (name, info) => {
         rec.calls.push({ name, info });
         return Promise.resolve(`Added {${name}: ${JSON.stringify(info)}}`);
       },
       stdout: (text) => rec.out.push(text),
       stderr: (text) => rec.err.push(text),
+      progress: createProgress({ write: (text) => (rec.progress += text), isTerminal: false }),
       env,
     },
   };
@@ -85,10 +98,17 @@ Deno.test({ name: "registry-cli add on a real Docker engine", ignore }, async (t
           [info.NetworkSoftReq, info.NetworkHardReq, info.CpuReq, info.MemoryReq],
           [{ RTT: 100 }, { RTT: 250 }, 20, 1000],
         );
-        const out = rec.out.join("\n");
-        match(out, /Dockerfile:\nFROM test-busybox:latest\nWORKDIR \/app\n/);
-        match(out, /COPY svc\.sh bin\/svc\.sh\nCOPY web www\nRUN echo built > run\.txt\n/);
-        ok(out.endsWith(`Response:\nAdded {echo-svc: ${JSON.stringify(info)}}`));
+        // The result on stdout; the steps, the Dockerfile and the tools' output on stderr.
+        deepEqual(rec.out, [`Response:\nAdded {echo-svc: ${JSON.stringify(info)}}`]);
+        equal(rec.reached, 1, "the registry was looked for once");
+        const progress = rec.progress;
+        match(progress, /Dockerfile:\nFROM test-busybox:latest\nWORKDIR \/app\n/);
+        match(progress, /COPY svc\.sh bin\/svc\.sh\nCOPY web www\nRUN echo built > run\.txt\n/);
+        match(progress, /^Cloning proxy from /m);
+        match(progress, /^Hashing .* \(docker save, about \d+(\.\d)? [kM]?B\)$/m);
+        match(progress, /^Hashing: \d+(\.\d)? [kM]?B done$/m);
+        // Whole lines only: no line is a fragment of docker's output cut where a chunk ended.
+        ok(!progress.includes("\r"), "carriage returns are resolved off a terminal");
         first = info;
       },
     );
@@ -147,8 +167,39 @@ Deno.test({ name: "registry-cli add on a real Docker engine", ignore }, async (t
       ], rec.deps);
       equal(rec.calls.length, 0);
       equal(await manifestDigest(de.registry, "team/local", "2"), undefined, "nothing pushed");
-      ok(rec.out.join("\n").includes("CMD ./proxy --mode 'two words' & ./bin/svc.sh"));
+      ok(rec.progress.includes("CMD ./proxy --mode 'two words' & ./bin/svc.sh"));
+      equal(rec.reached, 0, "-no-add does not look for the registry");
+      match(rec.out[0], /^Built .*local:2 \(sha256:[0-9a-f]{64}\)$/);
       match(await run(localImage), /^proxy: custom\[--mode\]\[two words\]$/m);
+    });
+
+    await t.step("an unreachable registry: built, then nothing pushed or registered", async () => {
+      const rec = recorder(de.env, new Error("connection refused by 127.0.0.1:9"));
+      const lonely = `${de.registry}/team/lonely:1`;
+      await rejects(
+        runAdd(["-dir", dir, ...proxyFlags, configPath, lonely, "lonely"], rec.deps),
+        (e: Error) =>
+          e instanceof CommandError &&
+          /the registry cannot be reached, so nothing was pushed or registered: connection refused/
+            .test(e.message),
+      );
+      equal(rec.calls.length, 0);
+      equal(await manifestDigest(de.registry, "team/lonely", "1"), undefined, "nothing pushed");
+      ok(await imageExists(de, lonely), "the build ran meanwhile");
+    });
+
+    await t.step("-json prints one result object", async () => {
+      const rec = recorder(de.env);
+      await runAdd(
+        ["-json", "-use-existing-image", "-content-id", "QmJson", configPath, image, "json"],
+        rec.deps,
+      );
+      equal(rec.out.length, 1);
+      const result = JSON.parse(rec.out[0]);
+      deepEqual(result.info, rec.calls[0].info);
+      equal(result.service, "json");
+      equal(result.registered, true);
+      equal(result.response, `Added {json: ${JSON.stringify(rec.calls[0].info)}}`);
     });
 
     await t.step("-use-existing-image pulls and takes the digest from the pull", async () => {

@@ -7,7 +7,7 @@ import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { addCommand } from "../../src/cli/commands/add.ts";
 import { commandUsage } from "../../src/cli/command.ts";
 import { skipDockerTests, withDockerEnv } from "../_docker_env.ts";
-import { runCli, startService } from "../_registry.ts";
+import { freePort, runCli, startService } from "../_registry.ts";
 import {
   config,
   imageExists,
@@ -54,7 +54,10 @@ Deno.test(
           const image = `${de.registry}/team/e2e:1.0`;
           const res = await cli("add", "-dir", dir, ...proxyFlags, configPath, image, "e2e-svc");
           equal(res.code, 0, res.stderr);
-          match(res.stdout, /Dockerfile:\nFROM test-busybox:latest\nWORKDIR \/app\n/);
+          // Progress goes to stderr in whole lines; stdout has the result only.
+          match(res.stderr, /Dockerfile:\nFROM test-busybox:latest\nWORKDIR \/app\n/);
+          match(res.stderr, /^Hashing: \d+(\.\d)? [kM]?B done$/m);
+          match(res.stdout, /^Response:\n/);
 
           const digest = await manifestDigest(de.registry, "team/e2e", "1.0");
           ok(digest, "the registry has the manifest");
@@ -79,6 +82,55 @@ Deno.test(
 
           const list = await cli("list");
           equal(list.stdout, `Response:\nService Name: e2e-svc, Info: ${infoLine}`);
+        });
+
+        await t.step("-q -json: one JSON object on stdout, nothing on stderr", async () => {
+          const image = `${de.registry}/team/e2e:1.0`;
+          const res = await cli(
+            "add",
+            "-q",
+            "-json",
+            "-use-existing-image",
+            "-content-id",
+            "QmQuiet",
+            `${de.tmp}/svc.json`,
+            image,
+            "quiet-svc",
+          );
+          equal(res.code, 0, res.stderr);
+          equal(res.stderr, "");
+          const result = JSON.parse(res.stdout);
+          equal(result.service, "quiet-svc");
+          equal(result.registered, true);
+          equal(result.info.ContentHash, "QmQuiet");
+        });
+
+        await t.step("a registry that cannot be reached: exit 1 before pushing", async () => {
+          const configPath = `${de.tmp}/svc.json`;
+          const image = `${de.registry}/team/unreached:1`;
+          const gone = service.addr.replace(/\/tcp\/\d+\//, `/tcp/${freePort()}/`);
+          const res = await runCli([
+            "-bootstrap",
+            gone,
+            "-psk",
+            PSK,
+            "-timeout",
+            "3s",
+            "add",
+            "-dir",
+            dir,
+            ...proxyFlags,
+            configPath,
+            image,
+            "unreached",
+          ], de.env);
+          equal(res.code, 1, res.stderr);
+          match(
+            res.stderr,
+            /^registry-cli: add unreached: the registry cannot be reached, so nothing was pushed or registered: failed to connect to any bootstrap: connection refused by 127\.0\.0\.1:\d+/m,
+          );
+          equal(res.stdout, "");
+          equal(await manifestDigest(de.registry, "team/unreached", "1"), undefined);
         });
       } finally {
         await service.stop();

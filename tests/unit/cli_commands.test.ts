@@ -95,3 +95,39 @@ Deno.test("-psk-file: an unreadable file is a failed command (exit 1) naming the
   assert.equal(res.code, 1);
   assert.match(res.stderr, /cannot read the PSK file \/nonexistent\/psk/);
 });
+
+Deno.test("the README shows the help the CLI prints", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  assert.ok(readme.includes(`$ registry-cli --help\n${usageOf()}\n\`\`\``), "README help is stale");
+});
+
+Deno.test("add through cliMain: bootstrap mistakes stop it before any build; -no-add needs none", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = `${dir}/svc.json`;
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({
+        NetworkSoftReq: { RTT: 100 },
+        NetworkHardReq: { RTT: 100 },
+        CpuReq: 20,
+        MemoryReq: 1000,
+        DockerConf: { From: "busybox", Copy: [], Run: [], Cmd: "true" },
+      }),
+    );
+    // No Docker engine here: reaching it would fail with exit 1, not 2.
+    const env = { PATH: Deno.env.get("PATH") ?? "", DOCKER_HOST: `unix://${dir}/none.sock` };
+    const badBootstrap = await cli(["-bootstrap", "garbage", "add", config, "img:1", "svc"], env);
+    assert.equal(badBootstrap.code, 2, badBootstrap.stderr);
+    assert.match(badBootstrap.stderr, /^registry-cli: -bootstrap: invalid bootstrap "garbage"/);
+    const noBootstrap = await cli(["add", config, "img:1", "svc"], env);
+    assert.equal(noBootstrap.code, 2, noBootstrap.stderr);
+    assert.match(noBootstrap.stderr, /no bootstrap given/);
+    // -no-add never looks for the registry: it gets as far as Docker.
+    const noAdd = await cli(["add", "-no-add", "-dir", dir, config, "img:1", "svc"], env);
+    assert.equal(noAdd.code, 1, noAdd.stderr);
+    assert.match(noAdd.stderr, /Docker engine|docker" was not found/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -10,6 +10,8 @@ import type { ParsedFlags } from "../flags.ts";
 import { UsageError } from "../errors.ts";
 import type { AddOptions } from "../add.ts";
 import { DEFAULT_PROXY_BUILD, DEFAULT_PROXY_REPO } from "../../image/proxy.ts";
+import { createProgress } from "../progress.ts";
+import { ServiceNotFoundError } from "../../client/errors.ts";
 
 /**
  * Checks `add`'s arguments and flags and turns them into {@linkcode AddOptions}.
@@ -51,6 +53,7 @@ export function addOptions(args: readonly string[], flags: ParsedFlags["values"]
     noAdd: flags["no-add"] === true,
     useExistingImage: flags["use-existing-image"] === true,
     contentId: text("content-id"),
+    json: flags.json === true,
   };
 }
 
@@ -110,18 +113,38 @@ export const addCommand: Command = {
       valueName: "string",
       description: "register this content hash instead of hashing the image",
     },
+    q: {
+      type: "boolean",
+      description: "quiet: no progress on stderr, only the result (and warnings)",
+    },
   },
   async run(args, flags, ctx) {
     const options = addOptions(args, flags);
+    options.json ||= ctx.json;
+    // Bootstrap mistakes are usage errors before anything is built.
+    if (!options.noAdd) await ctx.checkRegistry();
     const { runAdd } = await import("../add.ts");
+    const { io } = ctx;
     await runAdd(options, {
+      reach: async () => {
+        const signal = AbortSignal.timeout(ctx.timeoutMs);
+        const client = await ctx.client(signal);
+        // Any answer will do, "not registered" included: a registry-service is there.
+        await client.get(options.serviceName, signal).catch((err) => {
+          if (!(err instanceof ServiceNotFoundError)) throw err;
+        });
+      },
       register: async (name, info) => {
         const signal = AbortSignal.timeout(ctx.timeoutMs);
         return await (await ctx.client(signal)).add(name, info, signal);
       },
-      stdout: ctx.io.stdout,
-      stderr: ctx.io.stderr,
-      env: ctx.io.env,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      progress: createProgress({
+        write: io.stderrRaw ?? ((text) => io.stderr(text.replace(/\n$/, ""))),
+        isTerminal: io.stderrRaw !== undefined && io.stderrIsTerminal === true,
+      }, { quiet: flags.q === true }),
+      env: io.env,
     });
     return 0;
   },
