@@ -29,6 +29,7 @@ import { Budget, BudgetExceededError } from "../protocol/budget.ts";
 import type { RegistryStore } from "../store/registry_store.ts";
 import type { Logger } from "../log/logger.ts";
 import type { RegistryMetrics } from "./metrics.ts";
+import type { MemberAddContext } from "./cluster.ts";
 
 /** Bounds on what one peer can make the service hold. */
 export interface HandlerLimits {
@@ -70,7 +71,7 @@ export interface HandlerComponents {
   /** Where each request and answer is logged. */
   logger: Logger;
   /** Adds an etcd member and returns the initial-cluster string (clustering). */
-  memberAdd?: (request: MemberAddRequest) => Promise<string>;
+  memberAdd?: (request: MemberAddRequest, context: MemberAddContext) => Promise<string>;
   /** Whether requests should be served (false once etcd is gone). */
   isHealthy?: () => boolean;
   /** Bounds; {@linkcode DEFAULT_LIMITS} when omitted. */
@@ -82,7 +83,10 @@ class RefusedRequest extends Error {}
 
 type Outcome = "ok" | "not_found" | "refused" | "error";
 /** An answer is text, or its UTF-8 bytes when they are cached. */
-type Handler = (request: string) => Promise<{ answer: string | Uint8Array; outcome: Outcome }>;
+type Handler = (
+  request: string,
+  connection: Connection,
+) => Promise<{ answer: string | Uint8Array; outcome: Outcome }>;
 
 const encoder = new TextEncoder();
 
@@ -152,10 +156,11 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
       const deleted = await store.delete(name);
       return { answer: encodeDeleteResponse(deleted), outcome: deleted > 0 ? "ok" : "not_found" };
     },
-    [MEMBER_ADD_PROTOCOL]: async (text) => {
+    [MEMBER_ADD_PROTOCOL]: async (text, connection) => {
       if (!components.memberAdd) throw new RefusedRequest("this instance does not add members");
       const request = refuseMalformed(() => decodeMemberAddRequest(text));
-      return { answer: await components.memberAdd(request), outcome: "ok" };
+      const context = { remoteAddr: connection.remoteAddr };
+      return { answer: await components.memberAdd(request, context), outcome: "ok" };
     },
   };
 
@@ -182,7 +187,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           budget: arrivingBudget(connection),
         });
         const request = decodeUtf8(bytes).trim();
-        const result = await handler(request);
+        const result = await handler(request, connection);
         outcome = result.outcome;
         const answer = result.answer;
         await sendAndClose(stream, typeof answer === "string" ? encoder.encode(answer) : answer, {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type KeyAlgorithm, loadOrCreateIdentity } from "../p2p/identity.ts";
+import { type KeyAlgorithm, type LoadedIdentity, loadOrCreateIdentity } from "../p2p/identity.ts";
 import { createRegistryNode, type RegistryNode } from "../p2p/node.ts";
 import { pskFromPassphrase } from "../p2p/psk.ts";
 import {
@@ -15,14 +15,22 @@ import {
 } from "../p2p/bootstrap.ts";
 import { type Advertiser, startAdvertising } from "../p2p/rendezvous.ts";
 import { RENDEZVOUS } from "../protocol/ids.ts";
-import { type EtcdProcess, startEtcd } from "../store/etcd_process.ts";
+import {
+  etcdMemberName,
+  type EtcdProcess,
+  startEtcd,
+  stopLeftoverEtcd,
+} from "../store/etcd_process.ts";
+import { ensureEtcdTls, type EtcdTls } from "../store/tls.ts";
 import { RegistryStore } from "../store/registry_store.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ComponentLogger } from "@libp2p/interface";
 import { registerHandlers } from "./handlers.ts";
 import { createRegistryMetrics } from "./metrics.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
-import { joinCluster, memberAddHandler } from "./cluster.ts";
+import { createMemberAdder, joinCluster, type JoinComponents } from "./cluster.ts";
+import { monitorEtcdHealth } from "./etcd_health.ts";
+import { assertPortsFree, listenersOfMultiaddrs, PortUnavailableError } from "./ports.ts";
 import { createEtcdClient } from "../store/etcd_cluster.ts";
 import { trackSoleWriter } from "./sole_writer.ts";
 
@@ -53,11 +61,18 @@ export interface RegistryServiceConfig {
     /** The etcd binary. */
     binary?: string;
   };
+  /**
+   * Plain http for etcd even with a PSK (mixed clusters with the original),
+   * and allowed on a non-loopback `-etcd-ip` without one. Insecure.
+   */
+  insecureEtcd?: boolean;
   /** How long a joining instance keeps asking to be added (ms, default 120 s). */
   joinTimeoutMs?: number;
+  /** A learner this instance added that has not started within this is removed (ms, default 60 s). */
+  learnerTimeoutMs?: number;
   /** libp2p listen multiaddrs. */
   listen: string[];
-  /** Where `/metrics` and `/health` are served (`host:port`). */
+  /** Where `/metrics` and the probes are served (`host:port`). */
   promListenAddr: string;
   /** etcd key prefix of registry entries. */
   keyPrefix?: string;
@@ -81,7 +96,7 @@ export interface RegistryService {
   readonly etcd: EtcdProcess;
   /** The registry store. */
   readonly store: RegistryStore;
-  /** The operator endpoint (metrics, health). */
+  /** The operator endpoint (metrics, probes). */
   readonly http: HttpServer;
   /** Resolves with the exit code once the service has stopped (1 when etcd died). */
   readonly done: Promise<number>;
@@ -90,7 +105,149 @@ export interface RegistryService {
 }
 
 /**
- * Starts a registry-service.
+ * Whether this instance's etcd serves mutual TLS: whenever there is a PSK
+ * (not the empty, random one), unless `-insecure-etcd`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { etcdUsesTls } from "./registry_service.ts";
+ * assert.equal(etcdUsesTls({ psk: "secret" }), true);
+ * assert.equal(etcdUsesTls({ psk: "secret", insecureEtcd: true }), false);
+ * assert.equal(etcdUsesTls({}), false);
+ * ```
+ */
+export function etcdUsesTls(config: Pick<RegistryServiceConfig, "psk" | "insecureEtcd">): boolean {
+  return config.psk !== undefined && config.psk !== "" && !config.insecureEtcd;
+}
+
+/**
+ * The member's TLS files in its data directory (issued when missing), or
+ * `undefined` when etcd runs without TLS.
+ *
+ * @example
+ * ```ts ignore
+ * const tls = await memberTls(config, "/var/lib/registry/etcd");
+ * ```
+ */
+export async function memberTls(
+  config: Pick<RegistryServiceConfig, "psk" | "insecureEtcd" | "etcd">,
+  dataDir: string,
+): Promise<EtcdTls | undefined> {
+  if (!etcdUsesTls(config)) return undefined;
+  return await ensureEtcdTls(config.psk!, {
+    dataDir,
+    name: etcdMemberName(config.etcd),
+    ip: config.etcd.ip,
+  });
+}
+
+/** Registers `fn` on `stack`, logging (not throwing) what it fails with. */
+function deferLogged(
+  stack: AsyncDisposableStack,
+  logger: Logger,
+  fn: () => unknown,
+): void {
+  stack.defer(async () => {
+    try {
+      await fn();
+    } catch (err) {
+      logger.warn(`while stopping: ${(err as Error).message}`);
+    }
+  });
+}
+
+async function identityPhase(config: RegistryServiceConfig, logger: Logger) {
+  const identity = await loadOrCreateIdentity(config.identity);
+  if (identity.source === "created") logger.info(`created identity key file ${identity.path}`);
+  if (identity.readableByOthers) {
+    logger.warn(
+      `identity key file ${identity.path} is readable by its group or others: ` +
+        `chmod 600 ${identity.path}`,
+    );
+  }
+  if (config.psk === undefined) {
+    logger.warn("no PSK given (-psk-file or P2P_PSK): the network is public and unprotected");
+  } else if (config.psk === "") {
+    logger.warn("empty PSK: using a random key, so this node joins no other node");
+  }
+  if (config.insecureEtcd) {
+    logger.warn("-insecure-etcd: etcd serves plain http; anyone who reaches it can rewrite it");
+  }
+  return identity;
+}
+
+/** Stops a leftover etcd of ours, then checks every port before anything starts. */
+async function portsPhase(config: RegistryServiceConfig, dataDir: string, logger: Logger) {
+  await stopLeftoverEtcd(dataDir, logger);
+  const httpAddress = parseListenAddress(config.promListenAddr);
+  assertPortsFree([
+    {
+      hostname: config.etcd.ip,
+      port: config.etcd.clientPort,
+      what: "etcd client port",
+      flag: "etcd-client-port",
+    },
+    {
+      hostname: config.etcd.ip,
+      port: config.etcd.peerPort,
+      what: "etcd peer port",
+      flag: "etcd-peer-port",
+    },
+    { ...httpAddress, what: "metrics address", flag: "prom-listen-addr" },
+    ...listenersOfMultiaddrs(config.listen),
+  ]);
+  return httpAddress;
+}
+
+async function nodePhase(
+  config: RegistryServiceConfig,
+  components: RegistryServiceComponents,
+  identity: LoadedIdentity,
+  stack: AsyncDisposableStack,
+) {
+  let node: RegistryNode;
+  try {
+    node = await createRegistryNode({
+      privateKey: identity.key,
+      psk: config.psk === undefined ? undefined : pskFromPassphrase(config.psk),
+      listen: config.listen,
+      libp2pLogger: components.libp2pLogger,
+    });
+  } catch (err) {
+    if (/listen|address/i.test((err as Error).message)) {
+      throw new PortUnavailableError(
+        `libp2p cannot listen on ${config.listen.join(", ")}: change it with -listen`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  deferLogged(stack, components.logger, () => node.stop());
+  return node;
+}
+
+async function etcdPhase(
+  config: RegistryServiceConfig,
+  components: JoinComponents,
+  dataDir: string,
+  stack: AsyncDisposableStack,
+): Promise<EtcdProcess> {
+  const tls = await memberTls(config, dataDir);
+  const member = { ...config.etcd, tls, dataDir };
+  const etcd = config.newEtcdCluster
+    ? await startEtcd({ ...member, clusterState: "new", logger: components.logger })
+    : await joinCluster(components, { ...member, timeoutMs: config.joinTimeoutMs });
+  deferLogged(stack, components.logger, () => etcd.stop());
+  return etcd;
+}
+
+/**
+ * Starts a registry-service, phase by phase: identity, ports, libp2p node,
+ * etcd member, store, membership, handlers, operator endpoint. What a phase
+ * starts goes on one `AsyncDisposableStack`, so a failure stops everything
+ * started before it and `stop()` stops it all in reverse order (etcd last
+ * but the node).
  *
  * @example
  * ```ts ignore
@@ -104,142 +261,121 @@ export async function startRegistryService(
   components: RegistryServiceComponents,
 ): Promise<RegistryService> {
   const { logger } = components;
-  const cleanups: (() => Promise<void> | void)[] = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        logger.warn(`while stopping: ${(err as Error).message}`);
-      }
-    }
-  };
-  try {
-    const identity = await loadOrCreateIdentity(config.identity);
-    if (identity.source === "created") logger.info(`created identity key file ${identity.path}`);
-    if (config.psk === undefined) {
-      logger.warn("no PSK given (-psk or P2P_PSK): the network is public and unprotected");
-    } else if (config.psk === "") {
-      logger.warn("empty PSK: using a random key, so this node joins no other node");
-    }
-    const bootstraps = config.local ? [] : parseBootstraps(config.bootstraps);
-    if (!config.local && bootstraps.length === 0) {
-      throw new TypeError(
-        "no bootstraps: give -bootstrap <multiaddr> or P2P_BOOTSTRAPS, or run with -local",
-      );
-    }
-    const httpAddress = parseListenAddress(config.promListenAddr);
+  await using stack = new AsyncDisposableStack();
+  const identity = await identityPhase(config, logger);
+  const bootstraps = config.local ? [] : parseBootstraps(config.bootstraps);
+  if (!config.local && bootstraps.length === 0) {
+    throw new TypeError(
+      "no bootstraps: give -bootstrap <multiaddr> or P2P_BOOTSTRAPS, or run with -local",
+    );
+  }
+  const dataDir = config.etcd.dataDir ?? defaultDataDir(config);
+  const httpAddress = await portsPhase(config, dataDir, logger);
+  const node = await nodePhase(config, components, identity, stack);
+  if (bootstraps.length > 0) await connectBootstraps(node, bootstraps, { logger });
 
-    const node = await createRegistryNode({
-      privateKey: identity.key,
-      psk: config.psk === undefined ? undefined : pskFromPassphrase(config.psk),
-      listen: config.listen,
-      libp2pLogger: components.libp2pLogger,
-    });
-    cleanups.push(() => node.stop());
-    if (bootstraps.length > 0) await connectBootstraps(node, bootstraps, { logger });
+  const etcd = await etcdPhase(config, { node, bootstraps, logger }, dataDir, stack);
+  let stopping = false;
+  let etcdAlive = true;
+  void etcd.exited.then(() => (etcdAlive = false));
 
-    const etcd = config.newEtcdCluster
-      ? await startEtcd({
-        ...config.etcd,
-        dataDir: config.etcd.dataDir ?? defaultDataDir(config),
-        clusterState: "new",
-        logger,
-      })
-      : await joinCluster({ node, bootstraps, logger }, {
-        ...config.etcd,
-        dataDir: config.etcd.dataDir ?? defaultDataDir(config),
-        timeoutMs: config.joinTimeoutMs,
-      });
-    let stopping = false;
-    cleanups.push(() => etcd.stop());
+  const client = createEtcdClient(etcd.clientUrl, etcd.tls);
+  deferLogged(stack, logger, () => client.close());
+  const store = new RegistryStore({ client, prefix: config.keyPrefix, logger });
+  await store.start();
+  deferLogged(stack, logger, () => store.stop());
 
-    const client = createEtcdClient(etcd.clientUrl);
-    cleanups.push(() => client.close());
-    const store = new RegistryStore({ client, prefix: config.keyPrefix, logger });
-    await store.start();
-    cleanups.push(() => store.stop());
+  const metrics = createRegistryMetrics({
+    entries: () => store.size,
+    peers: () => node.getPeers().length,
+  });
+  const membershipClient = createEtcdClient(etcd.clientUrl, etcd.tls);
+  deferLogged(stack, logger, () => membershipClient.close());
+  const health = monitorEtcdHealth({
+    client: membershipClient,
+    isRunning: () => etcdAlive,
+    logger,
+    onChange: (healthy) => metrics.etcdUp.set(healthy ? 1 : 0),
+  });
+  deferLogged(stack, logger, () => health.stop());
+  await health.check();
+  const soleWriter = await trackSoleWriter({ client: membershipClient, store, logger });
+  deferLogged(stack, logger, () => soleWriter.stop());
+  const memberAdder = createMemberAdder({
+    client: membershipClient,
+    logger,
+    peerScheme: etcd.tls ? "https:" : "http:",
+    learnerTimeoutMs: config.learnerTimeoutMs,
+  });
+  deferLogged(stack, logger, () => memberAdder.stop());
 
-    const metrics = createRegistryMetrics({
-      entries: () => store.size,
-      peers: () => node.getPeers().length,
-    });
-    const membershipClient = createEtcdClient(etcd.clientUrl);
-    cleanups.push(() => membershipClient.close());
-    let etcdAlive = true;
-    metrics.etcdUp.set(1);
-    const soleWriter = await trackSoleWriter({ client: membershipClient, store, logger });
-    cleanups.push(() => soleWriter.stop());
-    const memberAdd = memberAddHandler({ client: membershipClient, logger });
+  await registerHandlers({
+    node,
+    store,
+    metrics,
+    logger,
+    memberAdd: async (request, context) => {
+      soleWriter.memberJoining();
+      return await memberAdder.add(request, context);
+    },
+    isHealthy: () => etcdAlive,
+  });
 
-    await registerHandlers({
-      node,
-      store,
-      metrics,
+  if (bootstraps.length > 0) {
+    const advertiser: Advertiser = await startAdvertising(node, RENDEZVOUS, { logger });
+    const keeper: BootstrapKeeper = keepBootstrapsConnected(node, bootstraps, {
       logger,
-      memberAdd: async (request) => {
-        soleWriter.memberJoining();
-        return await memberAdd(request);
-      },
-      isHealthy: () => etcdAlive,
+      onReconnect: () => void advertiser.advertiseNow(),
     });
+    deferLogged(stack, logger, () => {
+      keeper.stop();
+      advertiser.stop();
+    });
+  }
 
-    let advertiser: Advertiser | undefined;
-    let keeper: BootstrapKeeper | undefined;
-    if (bootstraps.length > 0) {
-      advertiser = await startAdvertising(node, RENDEZVOUS, { logger });
-      keeper = keepBootstrapsConnected(node, bootstraps, {
-        logger,
-        onReconnect: () => void advertiser?.advertiseNow(),
-      });
-      cleanups.push(() => {
-        keeper?.stop();
-        advertiser?.stop();
-      });
-    }
-
-    const http = startHttpServer({
-      address: httpAddress,
-      registry: metrics.registry,
-      health: () => ({
-        healthy: etcdAlive,
+  const http = startHttpServer({
+    address: httpAddress,
+    registry: metrics.registry,
+    health: () => {
+      const state = health.state();
+      return {
+        healthy: state.healthy,
+        ...(state.reason ? { reason: state.reason } : {}),
         etcd: etcdAlive ? "up" : "down",
         entries: store.size,
         peers: node.getPeers().length,
         peerId: node.peerId.toString(),
-      }),
-    });
-    cleanups.push(() => http.stop());
+      };
+    },
+  });
+  deferLogged(stack, logger, () => http.stop());
 
-    for (const addr of node.getMultiaddrs()) components.print(addr.toString());
-    logger.info(
-      `registry-service ${node.peerId} ready; etcd member ${etcd.name} at ${etcd.clientUrl}; ` +
-        `metrics on http://${http.address.hostname}:${http.address.port}/metrics`,
+  for (const addr of node.getMultiaddrs()) components.print(addr.toString());
+  logger.info(
+    `registry-service ${node.peerId} ready; etcd member ${etcd.name} at ${etcd.clientUrl}` +
+      `${etcd.tls ? " (mutual TLS)" : ""}; ` +
+      `metrics on http://${http.address.hostname}:${http.address.port}/metrics`,
+  );
+
+  const running = stack.move();
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (resolveDone = resolve));
+  let stopped: Promise<void> | undefined;
+  const stop = (code = 0) => {
+    stopping = true;
+    stopped ??= running.disposeAsync().then(() => resolveDone(code));
+    return stopped;
+  };
+  void etcd.exited.then((exitCode) => {
+    if (stopping) return;
+    metrics.etcdUp.set(0);
+    logger.error(
+      `etcd exited unexpectedly (code ${exitCode}); stopping the registry-service so that a ` +
+        "supervisor can restart it",
     );
-
-    let resolveDone!: (code: number) => void;
-    const done = new Promise<number>((resolve) => (resolveDone = resolve));
-    let stopped: Promise<void> | undefined;
-    const stop = (code = 0) => {
-      stopping = true;
-      stopped ??= cleanup().then(() => resolveDone(code));
-      return stopped;
-    };
-    void etcd.exited.then((exitCode) => {
-      if (stopping) return;
-      etcdAlive = false;
-      metrics.etcdUp.set(0);
-      logger.error(
-        `etcd exited unexpectedly (code ${exitCode}); stopping the registry-service so that a ` +
-          "supervisor can restart it",
-      );
-      void stop(1);
-    });
-    return { node, etcd, store, http, done, stop };
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
+    void stop(1);
+  });
+  return { node, etcd, store, http, done, stop };
 }
 
 /**
