@@ -4,6 +4,8 @@
  * directory. Always stop them in `finally`.
  */
 
+import { etcdTlsPaths, type MemberCertificate } from "../src/store/tls.ts";
+
 const ROOT = new URL("../", import.meta.url);
 /** Absolute path of a file at the repository's top level. */
 export function repoPath(name: string): string {
@@ -30,8 +32,12 @@ export interface ServiceProcess {
   addr: string;
   /** Every printed listen multiaddr. */
   addrs: string[];
-  /** etcd client URL. */
+  /** etcd client URL (https when the service has a PSK: mutual TLS). */
   etcdUrl: string;
+  /** The member's certificate for etcd clients (with a PSK). */
+  etcdTls?: MemberCertificate;
+  /** `etcdctl` flags for this member: endpoint and, with TLS, its certificate files. */
+  etcdctlFlags: string[];
   /** etcd client and peer ports. */
   clientPort: number;
   peerPort: number;
@@ -54,6 +60,7 @@ export interface ServiceProcess {
 
 /** Options for {@linkcode startService}. */
 export interface StartServiceOptions {
+  /** Network passphrase, given with -psk-file (so it stays out of the command line). */
   psk?: string;
   /** Start a new etcd cluster (default true). */
   newCluster?: boolean;
@@ -133,8 +140,14 @@ async function startServiceOnce(options: StartServiceOptions): Promise<ServicePr
   } else {
     args.push("-local");
   }
-  if (options.psk !== undefined) args.push("-psk", options.psk);
+  if (options.psk !== undefined) {
+    const pskFile = await Deno.makeTempFile({ prefix: "registry-psk-" });
+    await Deno.writeTextFile(pskFile, options.psk, { mode: 0o600 });
+    globalThis.addEventListener("unload", () => Deno.removeSync(pskFile));
+    args.push("-psk-file", pskFile);
+  }
   args.push(...(options.args ?? []));
+  const tls = options.psk && !args.includes("-insecure-etcd");
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: dataDir,
@@ -162,6 +175,7 @@ async function startServiceOnce(options: StartServiceOptions): Promise<ServicePr
   void child.status.then((s) => (exited = s.code));
   while (!outText.includes("\n")) {
     if (exited !== undefined || Date.now() > deadline) {
+      if (exited === undefined) child.kill("SIGKILL");
       await errPump.catch(() => {});
       throw new Error(`registry-service did not start (exit ${exited}):\n${logText.slice(-4000)}`);
     }
@@ -171,10 +185,27 @@ async function startServiceOnce(options: StartServiceOptions): Promise<ServicePr
   await new Promise((r) => setTimeout(r, 50));
   addrs.push(...outText.split("\n").filter((l) => l.startsWith("/")));
   let stopped: Promise<number> | undefined;
+  const etcdUrl = `${tls ? "https" : "http"}://127.0.0.1:${clientPort}`;
+  const etcdctlFlags = [`--endpoints=${etcdUrl}`];
+  let etcdTls: MemberCertificate | undefined;
+  if (tls) {
+    const paths = etcdTlsPaths(dataDir);
+    etcdctlFlags.push(
+      `--cacert=${paths.caFile}`,
+      `--cert=${paths.certFile}`,
+      `--key=${paths.keyFile}`,
+    );
+    const [ca, cert, key] = await Promise.all(
+      [paths.caFile, paths.certFile, paths.keyFile].map((f) => Deno.readTextFile(f)),
+    );
+    etcdTls = { ca, cert, key };
+  }
   return {
     addr: addrs[0],
     addrs,
-    etcdUrl: `http://127.0.0.1:${clientPort}`,
+    etcdUrl,
+    etcdTls,
+    etcdctlFlags,
     clientPort,
     peerPort,
     dataDir,

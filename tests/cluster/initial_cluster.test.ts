@@ -10,7 +10,7 @@ import { parseServiceArgs } from "../../src/service/options.ts";
 import { UsageError } from "../../src/cli/errors.ts";
 
 function m(id: string, name: string, ...peerUrls: string[]): EtcdMember {
-  return { id, name, peerUrls, clientUrls: [], started: name !== "" };
+  return { id, name, peerUrls, clientUrls: [], started: name !== "", isLearner: false };
 }
 
 Deno.test("initialClusterString names the joiner and keeps every member", () => {

@@ -54,7 +54,7 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
       client.memberAdd({ MemberName: "bad", MemberPeerUrl: "not a url" }),
       RequestRefusedError,
     );
-    assert.equal((await memberList(a.etcdUrl)).length, 1);
+    assert.equal((await memberList(a)).length, 1);
 
     // A joiner added but crashed before starting etcd: its retry gets the same answer,
     // without a second MemberAdd, and a real instance on those ports then joins.
@@ -99,7 +99,7 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
     await start(second.m, second.s);
     await a.waitForLog(/a member added earlier has not started yet; retrying in \d+ ms/);
 
-    const rows = await memberList(a.etcdUrl);
+    const rows = await memberList(a);
     assert.deepEqual(rows.map((r) => r.name).sort(), [aName, z.name, x.name, y.name].sort());
     assert.ok(rows.every((r) => r.status === "started"));
     assert.equal((await etcdctl(etcds[1].clientUrl, ["put", "k", "v"])).code, 0);
