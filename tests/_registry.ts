@@ -43,6 +43,8 @@ export interface ServiceProcess {
   peerPort: number;
   /** etcd data directory. */
   dataDir: string;
+  /** The file the PSK was given in (`-psk-file`), if any. */
+  pskFile?: string;
   /** `http://127.0.0.1:<port>` of /metrics and /health. */
   httpUrl: string;
   /** The child process. */
@@ -140,10 +142,12 @@ async function startServiceOnce(options: StartServiceOptions): Promise<ServicePr
   } else {
     args.push("-local");
   }
+  let pskFile: string | undefined;
   if (options.psk !== undefined) {
-    const pskFile = await Deno.makeTempFile({ prefix: "registry-psk-" });
+    pskFile = await Deno.makeTempFile({ prefix: "registry-psk-" });
     await Deno.writeTextFile(pskFile, options.psk, { mode: 0o600 });
-    globalThis.addEventListener("unload", () => Deno.removeSync(pskFile));
+    const path = pskFile;
+    globalThis.addEventListener("unload", () => Deno.removeSync(path));
     args.push("-psk-file", pskFile);
   }
   args.push(...(options.args ?? []));
@@ -209,6 +213,7 @@ async function startServiceOnce(options: StartServiceOptions): Promise<ServicePr
     clientPort,
     peerPort,
     dataDir,
+    pskFile,
     httpUrl: `http://127.0.0.1:${httpPort}`,
     child,
     log: () => logText,

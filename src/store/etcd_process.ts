@@ -219,7 +219,18 @@ function pidFilePath(dataDir: string): string {
 
 async function commandLine(pid: number): Promise<string[] | undefined> {
   try {
-    return (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0");
+    const text = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+    // A zombie (exited, not yet reaped) has an empty command line.
+    return text === "" ? undefined : text.split("\0");
+  } catch {
+    return undefined;
+  }
+}
+
+async function parentPid(pid: number): Promise<number | undefined> {
+  try {
+    const status = await Deno.readTextFile(`/proc/${pid}/status`);
+    return Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
   } catch {
     return undefined;
   }
@@ -227,10 +238,11 @@ async function commandLine(pid: number): Promise<string[] | undefined> {
 
 /**
  * Stops an etcd that a previous run left on `dataDir` (its service was
- * killed before it could stop it). The pid file names the process; the
- * process's command line (an etcd with this `--data-dir`) proves it is
- * ours and not a later process that reused the pid. Returns the pid it
- * stopped, if any.
+ * killed before it could stop it). The pid file names the process; its
+ * command line (an etcd with this `--data-dir`) proves it is ours and not
+ * a later process that reused the pid. An etcd whose parent still runs (a
+ * registry-service using it, or `-leave-cluster`) is not left over: start-up
+ * is refused with its pid instead. Returns the pid it stopped, if any.
  *
  * @example
  * ```ts ignore
@@ -253,6 +265,13 @@ export async function stopLeftoverEtcd(
   if (!argv || dirAt < 0 || argv[dirAt + 1] !== dataDir || !/etcd$/.test(argv[0])) {
     await Deno.remove(pidFilePath(dataDir)).catch(() => {});
     return undefined;
+  }
+  const parent = await parentPid(pid);
+  if (parent !== undefined && parent > 1) {
+    throw new EtcdStartError(
+      `etcd (pid ${pid}) of a running process (pid ${parent}) holds ${dataDir}: stop this ` +
+        "instance's registry-service first",
+    );
   }
   logger.warn(`a leftover etcd (pid ${pid}) of an earlier run holds ${dataDir}: stopping it`);
   const gone = async () => (await commandLine(pid)) === undefined;

@@ -22,6 +22,7 @@ function etcdFlags(s: ServiceProcess): string[] {
     String(s.peerPort),
     "-etcd-data-dir",
     s.dataDir,
+    ...(s.pskFile ? ["-psk-file", s.pskFile] : []),
   ];
 }
 

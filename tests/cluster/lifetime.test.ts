@@ -51,7 +51,7 @@ Deno.test("SIGKILL of a service takes its etcd; a restart is the same member", a
 Deno.test("a leftover etcd of ours on the data directory is stopped at start", async () => {
   const services: (ServiceProcess | undefined)[] = [];
   const dataDirs: string[] = [];
-  let orphan: Deno.ChildProcess | undefined;
+  let orphan: number | undefined;
   try {
     const a = await startService({ psk: PSK });
     services.push(a);
@@ -61,14 +61,15 @@ Deno.test("a leftover etcd of ours on the data directory is stopped at start", a
     const argv = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0").filter((s) => s);
     await a.stop();
 
-    // The same etcd, started as an older service would have left it: not tied to any parent.
-    orphan = new Deno.Command(argv[0], {
-      args: argv.slice(1),
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await Deno.writeTextFile(`${a.dataDir}/etcd.pid`, `${orphan.pid}\n`);
+    // The same etcd, left as a service killed before it had this fix would leave it: an
+    // orphan (its parent gone, adopted by init), not tied to any parent's life.
+    const quoted = argv.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ");
+    const spawned = await runCommand("sh", [
+      "-c",
+      `${quoted} >/dev/null 2>&1 </dev/null & echo $!`,
+    ]);
+    orphan = Number(spawned.stdout.trim());
+    await Deno.writeTextFile(`${a.dataDir}/etcd.pid`, `${orphan}\n`);
     await waitFor("the leftover etcd to serve", async () => {
       return (await runCommand("etcdctl", [...a.etcdctlFlags, "endpoint", "health"], {
         ETCDCTL_API: "3",
@@ -82,8 +83,8 @@ Deno.test("a leftover etcd of ours on the data directory is stopped at start", a
       dataDir: a.dataDir,
     });
     services[0] = again;
-    await again.waitForLog(new RegExp(`a leftover etcd \\(pid ${orphan.pid}\\) of an earlier run`));
-    assert.notEqual((await orphan.status).code, null);
+    await again.waitForLog(new RegExp(`a leftover etcd \\(pid ${orphan}\\) of an earlier run`));
+    assert.ok(!(await etcdPids(a.dataDir)).includes(orphan));
     orphan = undefined;
     assert.deepEqual(await memberList(again), [before]);
     const pids = await etcdPids(a.dataDir);
@@ -91,8 +92,11 @@ Deno.test("a leftover etcd of ours on the data directory is stopped at start", a
     assert.notEqual(pids[0], pid);
   } finally {
     if (orphan) {
-      orphan.kill("SIGKILL");
-      await orphan.status;
+      try {
+        Deno.kill(orphan, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
     }
     await stopAll(services, dataDirs);
   }
