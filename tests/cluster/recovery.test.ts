@@ -54,6 +54,9 @@ Deno.test("snapshot backup, quorum loss and the documented recovery", async () =
       backup,
       "-etcd-client-port",
       String(a.clientPort),
+      // With the PSK it issues itself a client certificate: it needs no files.
+      "-psk-file",
+      a.pskFile!,
     ]);
     assert.equal(snap.code, 0, snap.stderr);
     assert.match(snap.stdout, /saved a snapshot of the registry's etcd data \(\d+ bytes\)/);
@@ -70,7 +73,7 @@ Deno.test("snapshot backup, quorum loss and the documented recovery", async () =
     // Recovery: stop the survivor, restore its member data as a fresh single-member cluster.
     assert.equal(await a.stop(), 0);
     const aName = `127.0.0.1-${a.clientPort}-${a.peerPort}`;
-    const peerUrl = `http://127.0.0.1:${a.peerPort}`;
+    const peerUrl = `https://127.0.0.1:${a.peerPort}`;
     const restored = `${work}/restored.etcd`;
     const restore = await etcdctl(a, [
       "snapshot",
