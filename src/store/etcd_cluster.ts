@@ -101,12 +101,13 @@ export async function listMembers(client: Etcd3): Promise<EtcdMember[]> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initialClusterString } from "./etcd_cluster.ts";
  * const s = initialClusterString([
  *   { id: "1", name: "a", peerUrls: ["http://10.0.0.1:2380"], clientUrls: [], started: true, isLearner: false },
  *   { id: "2", name: "", peerUrls: ["http://10.0.0.2:2380"], clientUrls: [], started: false, isLearner: true },
  * ], { name: "b", peerUrl: "http://10.0.0.2:2380" });
- * console.assert(s === "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380");
+ * assert.equal(s, "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380");
  * ```
  */
 export function initialClusterString(
@@ -129,9 +130,10 @@ export function initialClusterString(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { memberWithPeerUrl } from "./etcd_cluster.ts";
  * const m = { id: "1", name: "a", peerUrls: ["http://h:2380"], clientUrls: [], started: true, isLearner: false };
- * console.assert(memberWithPeerUrl([m], "http://h:2380") === m);
+ * assert.equal(memberWithPeerUrl([m], "http://h:2380"), m);
  * ```
  */
 export function memberWithPeerUrl(
@@ -148,9 +150,10 @@ export function memberWithPeerUrl(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isNotEnoughStartedMembers } from "./etcd_cluster.ts";
  * const err = new Error("etcdserver: re-configuration failed due to not enough started members");
- * console.assert(isNotEnoughStartedMembers(err));
+ * assert.ok(isNotEnoughStartedMembers(err));
  * ```
  */
 export function isNotEnoughStartedMembers(err: unknown): boolean {

@@ -178,8 +178,8 @@ export interface EtcdProcess {
 
 /**
  * The level of one line of etcd's output: etcd 3.4 writes
- * `<date> <time> <letter> | <text>` (capnslog) or JSON with a `level`
- * field (zap). Errors (C, E) stay errors and warnings warnings; the rest
+ * `<date> <time> <letter> | <text>` (capnslog; its raft library
+ * `raft<date> <time> <LEVEL>: <text>`) or JSON with a `level` field (zap). Errors (C, E) stay errors and warnings warnings; the rest
  * (start-up chatter, I, N, D) is debug.
  *
  * @example
@@ -195,10 +195,11 @@ export interface EtcdProcess {
  */
 export function etcdLineLevel(line: string): "debug" | "warn" | "error" {
   const letter = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ ([CEWNID]) \|/.exec(line)?.[1] ??
-    /"level":"(\w+)"/.exec(line)?.[1];
+    /^raft\S+ \S+ (\w+):/.exec(line)?.[1]?.[0] ?? /"level":"(\w+)"/.exec(line)?.[1];
   switch (letter) {
     case "C":
     case "E":
+    case "P":
     case "error":
     case "dpanic":
     case "panic":
