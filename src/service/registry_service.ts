@@ -215,9 +215,14 @@ async function nodePhase(
       libp2pLogger: components.libp2pLogger,
     });
   } catch (err) {
-    if (/listen|address/i.test((err as Error).message)) {
+    // The ports were free a moment ago (portsPhase); this is a race lost, or an address libp2p
+    // rejects. libp2p's own message suggests a transport setting and spans lines: say it plainly.
+    const message = (err as Error).message;
+    if (/listen|address|EADDR/i.test(message)) {
       throw new PortUnavailableError(
-        `libp2p cannot listen on ${config.listen.join(", ")}: change it with -listen`,
+        `libp2p cannot listen on ${config.listen.join(", ")} (${
+          message.split("\n")[0]
+        }): change it with -listen`,
         { cause: err },
       );
     }
