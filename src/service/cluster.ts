@@ -14,10 +14,12 @@ import type { MemberAddRequest } from "../protocol/messages.ts";
 import { RegistryClient } from "../client/registry_client.ts";
 import { RegistryUnreachableError, RequestRefusedError } from "../client/errors.ts";
 import {
+  checkOwnMember,
   type EtcdMemberAddress,
   etcdMemberName,
   etcdPeerUrl,
   type EtcdProcess,
+  EtcdStartError,
   isHealthy,
   startEtcd,
 } from "../store/etcd_process.ts";
@@ -30,6 +32,7 @@ import {
   isTooManyLearners,
   listMembers,
   memberWithPeerUrl,
+  ownMemberStatus,
   promoteMember,
   removeMember,
 } from "../store/etcd_cluster.ts";
@@ -198,14 +201,14 @@ async function askForMembership(
           err === deadline.reason
             ? "every /memberadd/0.1 request was refused; see the registry-service logs"
             : (err as Error).message
-        }. Check -bootstrap and -psk, or start the first instance with -new-etcd-cluster`,
+        }. Check -bootstrap and the PSK (-psk-file), or start the first instance with -new-etcd-cluster`,
         { cause: err },
       );
     }
     if (err instanceof RegistryUnreachableError) {
       throw new JoinClusterError(
         `no registry-service answered /memberadd/0.1 through the bootstraps (${err.message}); ` +
-          "check -bootstrap and -psk, or start the first instance with -new-etcd-cluster",
+          "check -bootstrap and the PSK (-psk-file), or start the first instance with -new-etcd-cluster",
         { cause: err },
       );
     }
@@ -214,34 +217,38 @@ async function askForMembership(
 }
 
 /**
- * Promotes this instance's member if it is a learner (once it has caught up:
- * the instance that added it tries too, whichever is first wins), then waits
- * until it is healthy.
+ * Waits until this instance's member is a voter (a registry-service
+ * promotes a started learner once it has caught up: etcd 3.4 refuses
+ * MemberPromote on the learner itself), checks it is the member we started
+ * by name, then waits until it is healthy.
  */
 async function becomeVoter(etcd: EtcdProcess, logger: Logger, timeoutMs: number): Promise<void> {
   const client = createEtcdClient(etcd.clientUrl, etcd.tls);
   const deadline = Date.now() + timeoutMs;
   try {
-    const me = (await listMembers(client)).find((m) => m.id === etcd.id);
-    if (me?.isLearner) {
-      logger.info(`etcd member ${etcd.name} is a learner; promoting it once it has caught up`);
-      await retry(() => promoteMember(client, etcd.id), {
-        initialDelayMs: 200,
-        maxDelayMs: 2_000,
-        deadline,
-        isRetriable: isLearnerNotReady,
-      }).catch((err) => {
+    if ((await ownMemberStatus(client)).isLearner) {
+      logger.info(`etcd member ${etcd.name} is a learner until it has caught up`);
+      await retry(async () => {
+        if ((await ownMemberStatus(client)).isLearner) throw new Error("still a learner");
+      }, { initialDelayMs: 200, maxDelayMs: 1_000, deadline }).catch((err) => {
         throw new JoinClusterError(
-          `etcd member ${etcd.name} could not be promoted from learner to voter: ` +
-            `${(err as Error).message}`,
+          `etcd member ${etcd.name} was not promoted from learner to voter within ` +
+            `${timeoutMs / 1000} s (${(err as Error).message}); the running instances promote ` +
+            "a learner once it has caught up: see their logs",
           { cause: err },
         );
       });
       logger.info(`etcd member ${etcd.name} is a voting member`);
     }
     await retry(async () => {
+      await checkOwnMember(client, etcd.name);
       if (!await isHealthy(etcd.clientUrl, etcd.tls)) throw new Error("not healthy yet");
-    }, { initialDelayMs: 100, maxDelayMs: 1_000, deadline }).catch((err) => {
+    }, {
+      initialDelayMs: 100,
+      maxDelayMs: 1_000,
+      deadline,
+      isRetriable: (err) => !(err instanceof EtcdStartError),
+    }).catch((err) => {
       throw new JoinClusterError(
         `etcd member ${etcd.name} joined but did not become healthy: ${(err as Error).message}`,
         { cause: err },
@@ -273,15 +280,17 @@ export interface MemberAddComponents {
   retryForMs?: number;
   /** First pause between tries (ms, default 250), doubled up to 2 s. */
   retryDelayMs?: number;
-  /** A learner not started within this is removed (ms, default 60 s). */
+  /** A learner this instance added that has not started within this is removed (ms, default 60 s). */
   learnerTimeoutMs?: number;
+  /** How often started learners are looked for, to be promoted (ms, default 500). */
+  promoteIntervalMs?: number;
 }
 
 /** The `/memberadd/0.1` action, with the learners it is looking after. */
 export interface MemberAdder {
   /** Adds the requested member; answers the `--initial-cluster` string. */
   add(request: MemberAddRequest, context: MemberAddContext): Promise<string>;
-  /** Stops looking after added learners. */
+  /** Stops looking after learners. */
   stop(): void;
 }
 
@@ -305,8 +314,9 @@ function urlHost(url: URL): string {
  *   a time, so while another join is under way (or a member added earlier
  *   has not started) the add is retried with backoff for `retryForMs`, then
  *   refused; the joiner retries.
- * - Each learner added is watched: promoted once it has started and caught
- *   up, removed if it has not started within `learnerTimeoutMs`.
+ * - Each learner it added is removed if it has not started within
+ *   `learnerTimeoutMs`. Every started learner in the cluster (whoever added
+ *   it) is promoted to a voter once it has caught up.
  * - A peer URL that belongs to a member that was added but never started
  *   (the joiner crashed, or lost our answer) is answered again without a
  *   second MemberAdd.
@@ -330,15 +340,17 @@ export function createMemberAdder(components: MemberAddComponents): MemberAdder 
   const { client, logger } = components;
   const retryForMs = components.retryForMs ?? 20_000;
   const learnerTimeoutMs = components.learnerTimeoutMs ?? 60_000;
+  const promoteIntervalMs = components.promoteIntervalMs ?? 500;
   const stopping = new AbortController();
   let queue: Promise<unknown> = Promise.resolve();
 
+  // Removes the learner `id` if it has not started within the learner timeout.
   const watchLearner = async (id: string, name: string, addedAt: number) => {
     const signal = stopping.signal;
     const started = await retry(async () => {
       const member = (await listMembers(client)).find((m) => m.id === id);
       if (member && !member.started) throw new Error(`learner ${name} has not started`);
-      return member !== undefined;
+      return true;
     }, {
       initialDelayMs: 500,
       maxDelayMs: 1_000,
@@ -348,29 +360,43 @@ export function createMemberAdder(components: MemberAddComponents): MemberAdder 
       if (signal.aborted) throw err;
       return false;
     });
-    if (!started) {
-      logger.warn(
-        `etcd learner ${name} (id ${id}) did not start within ${learnerTimeoutMs / 1000} s ` +
-          "(-learner-timeout): removing it",
-      );
-      await retry(() => removeMember(client, id), {
-        initialDelayMs: 500,
-        deadline: Date.now() + 30_000,
-        signal,
-        isRetriable: (err) => !/member not found/i.test((err as Error).message),
-      });
-      logger.info(`removed etcd learner ${name} (id ${id})`);
-      return;
-    }
-    await retry(() => promoteMember(client, id), {
-      initialDelayMs: 250,
-      maxDelayMs: 2_000,
-      deadline: Date.now() + 120_000,
+    if (started) return;
+    logger.warn(
+      `etcd learner ${name} (id ${id}) did not start within ${learnerTimeoutMs / 1000} s ` +
+        "(-learner-timeout): removing it",
+    );
+    await retry(() => removeMember(client, id), {
+      initialDelayMs: 500,
+      deadline: Date.now() + 30_000,
       signal,
-      isRetriable: isLearnerNotReady,
+      isRetriable: (err) => !/member not found/i.test((err as Error).message),
     });
-    logger.info(`etcd member ${name} (id ${id}) is a voting member`);
+    logger.info(`removed etcd learner ${name} (id ${id})`);
   };
+
+  // Promotes every started learner once it has caught up, whoever added it (its adder may
+  // have stopped since): etcd refuses the promotion until then, and the next round retries.
+  const promoteStartedLearners = async () => {
+    for (const member of await listMembers(client)) {
+      if (!member.isLearner || !member.started) continue;
+      try {
+        await promoteMember(client, member.id);
+        logger.info(`promoted etcd learner ${member.name} (id ${member.id}) to a voting member`);
+      } catch (err) {
+        if (!isLearnerNotReady(err)) {
+          logger.warn(`promoting etcd learner ${member.name} failed: ${(err as Error).message}`);
+        }
+      }
+    }
+  };
+  let sweeping = false;
+  const sweeper = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    promoteStartedLearners()
+      .catch((err) => logger.debug(`looking for etcd learners to promote failed: ${err.message}`))
+      .finally(() => (sweeping = false));
+  }, promoteIntervalMs);
 
   const add = async (request: MemberAddRequest, context: MemberAddContext): Promise<string> => {
     const name = request.MemberName;
@@ -475,6 +501,7 @@ export function createMemberAdder(components: MemberAddComponents): MemberAdder 
     },
     stop() {
       stopping.abort();
+      clearInterval(sweeper);
     },
   };
 }

@@ -253,8 +253,22 @@ export async function removeMember(client: Etcd3, id: string): Promise<void> {
  * ```
  */
 export async function ownMemberId(client: Etcd3): Promise<string> {
+  return (await ownMemberStatus(client)).id;
+}
+
+/**
+ * The id of the member `client` talks to and whether it is a learner. A
+ * status request is one of the two calls etcd 3.4 answers on a learner (the
+ * other is a serializable read): a learner refuses even MemberList.
+ *
+ * @example
+ * ```ts ignore
+ * const { id, isLearner } = await ownMemberStatus(client);
+ * ```
+ */
+export async function ownMemberStatus(client: Etcd3): Promise<{ id: string; isLearner: boolean }> {
   const status = await client.maintenance.status();
-  return status.header.member_id;
+  return { id: status.header.member_id, isLearner: status.isLearner ?? false };
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { Etcd3 } from "etcd3";
 import type { Logger } from "../log/logger.ts";
 import { retry } from "../_retry.ts";
-import { createEtcdClient, listMembers, ownMemberId } from "./etcd_cluster.ts";
+import { createEtcdClient, listMembers, ownMemberStatus } from "./etcd_cluster.ts";
 import type { EtcdTls, MemberCertificate } from "./tls.ts";
 
 /** Thrown when the etcd binary is missing. */
@@ -150,8 +150,7 @@ export interface StartEtcdOptions extends EtcdMemberAddress {
   /**
    * Whether etcd has to answer `/health` before start-up is over (default
    * true). A learner cannot: it has no vote, so its `/health` stays false
-   * until it is promoted; start-up then waits for its member to publish
-   * its name instead.
+   * until it is promoted; start-up then waits for its status instead.
    */
   waitForHealth?: boolean;
 }
@@ -436,7 +435,7 @@ export async function startEtcd(options: StartEtcdOptions): Promise<EtcdProcess>
       if ((options.waitForHealth ?? true) && !await isHealthy(clientUrl, options.tls)) {
         throw new Error("not healthy yet");
       }
-      return await answeringMember(client, name);
+      return await checkOwnMember(client, name);
     }, {
       initialDelayMs: 100,
       maxDelayMs: 500,
@@ -457,21 +456,29 @@ export async function startEtcd(options: StartEtcdOptions): Promise<EtcdProcess>
   return { name, id, clientUrl, peerUrl, tls: options.tls, pid: child.pid, exited, stop };
 }
 
-/** The id of the member behind `client`, which must be named `name` (and have started). */
-async function answeringMember(client: Etcd3, name: string): Promise<string> {
-  const id = await ownMemberId(client);
+/**
+ * The id of the member behind `client`, checked to be the member named
+ * `name`: a member that has not published its name yet is retried. A
+ * learner cannot be asked for the member list (etcd 3.4 refuses it), so its
+ * name is checked once it is a voter ({@linkcode checkOwnMember} again).
+ *
+ * @example
+ * ```ts ignore
+ * const id = await checkOwnMember(client, "10.0.0.1-2379-2380");
+ * ```
+ */
+export async function checkOwnMember(client: Etcd3, name: string): Promise<string> {
+  const { id, isLearner } = await ownMemberStatus(client);
+  if (isLearner) return id;
   const member = (await listMembers(client)).find((m) => m.id === id);
-  if (member?.name !== name) {
-    // An unstarted name is "": the member is still publishing it, so that is retried.
-    if (member && member.name !== "") {
-      throw new EtcdStartError(
-        `the etcd answering at our client URL is member ${member.name} (id ${id}), not ${name}: ` +
-          "another etcd uses this instance's client port; change -etcd-client-port",
-      );
-    }
-    throw new Error(`member ${id} has not published its name yet`);
+  if (member?.name === name) return id;
+  if (member && member.name !== "") {
+    throw new EtcdStartError(
+      `the etcd answering at our client URL is member ${member.name} (id ${id}), not ${name}: ` +
+        "another etcd uses this instance's client port; change -etcd-client-port",
+    );
   }
-  return id;
+  throw new Error(`member ${id} has not published its name yet`);
 }
 
 /**
