@@ -8,12 +8,12 @@ import { type KeyAlgorithm, type LoadedIdentity, loadOrCreateIdentity } from "..
 import { createRegistryNode, type RegistryNode } from "../p2p/node.ts";
 import { pskFromPassphrase } from "../p2p/psk.ts";
 import {
-  type BootstrapKeeper,
+  type Bootstrap,
   connectBootstraps,
   keepBootstrapsConnected,
   parseBootstraps,
 } from "../p2p/bootstrap.ts";
-import { type Advertiser, startAdvertising } from "../p2p/rendezvous.ts";
+import { startAdvertising } from "../p2p/rendezvous.ts";
 import { RENDEZVOUS } from "../protocol/ids.ts";
 import {
   etcdMemberName,
@@ -25,11 +25,11 @@ import { ensureEtcdTls, type EtcdTls } from "../store/tls.ts";
 import { RegistryStore } from "../store/registry_store.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ComponentLogger } from "@libp2p/interface";
-import { registerHandlers } from "./handlers.ts";
+import { type HandlerComponents, registerHandlers } from "./handlers.ts";
 import { createRegistryMetrics } from "./metrics.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
 import { createMemberAdder, joinCluster, type JoinComponents } from "./cluster.ts";
-import { monitorEtcdHealth } from "./etcd_health.ts";
+import { type EtcdHealthMonitor, monitorEtcdHealth } from "./etcd_health.ts";
 import { assertPortsFree, listenersOfMultiaddrs, PortUnavailableError } from "./ports.ts";
 import { createEtcdClient } from "../store/etcd_cluster.ts";
 import { trackSoleWriter } from "./sole_writer.ts";
@@ -247,6 +247,78 @@ async function etcdPhase(
   return etcd;
 }
 
+async function storePhase(
+  config: RegistryServiceConfig,
+  etcd: EtcdProcess,
+  logger: Logger,
+  stack: AsyncDisposableStack,
+): Promise<RegistryStore> {
+  const client = createEtcdClient(etcd.clientUrl, etcd.tls);
+  deferLogged(stack, logger, () => client.close());
+  const store = new RegistryStore({ client, prefix: config.keyPrefix, logger });
+  await store.start();
+  deferLogged(stack, logger, () => store.stop());
+  return store;
+}
+
+/** Cluster membership on a client of its own: health, sole-writer mode, joins. */
+async function membershipPhase(
+  config: RegistryServiceConfig,
+  components: {
+    etcd: EtcdProcess;
+    store: RegistryStore;
+    logger: Logger;
+    isRunning: () => boolean;
+    onHealthChange: (healthy: boolean) => void;
+  },
+  stack: AsyncDisposableStack,
+): Promise<{ health: EtcdHealthMonitor; memberAdd: HandlerComponents["memberAdd"] }> {
+  const { etcd, store, logger } = components;
+  const client = createEtcdClient(etcd.clientUrl, etcd.tls);
+  deferLogged(stack, logger, () => client.close());
+  const health = monitorEtcdHealth({
+    client,
+    isRunning: components.isRunning,
+    logger,
+    onChange: components.onHealthChange,
+  });
+  deferLogged(stack, logger, () => health.stop());
+  await health.check();
+  const soleWriter = await trackSoleWriter({ client, store, logger });
+  deferLogged(stack, logger, () => soleWriter.stop());
+  const memberAdder = createMemberAdder({
+    client,
+    logger,
+    peerScheme: etcd.tls ? "https:" : "http:",
+    learnerTimeoutMs: config.learnerTimeoutMs,
+  });
+  deferLogged(stack, logger, () => memberAdder.stop());
+  return {
+    health,
+    memberAdd: async (request, context) => {
+      soleWriter.memberJoining();
+      return await memberAdder.add(request, context);
+    },
+  };
+}
+
+async function advertisePhase(
+  node: RegistryNode,
+  bootstraps: readonly Bootstrap[],
+  logger: Logger,
+  stack: AsyncDisposableStack,
+): Promise<void> {
+  const advertiser = await startAdvertising(node, RENDEZVOUS, { logger });
+  const keeper = keepBootstrapsConnected(node, bootstraps, {
+    logger,
+    onReconnect: () => void advertiser.advertiseNow(),
+  });
+  deferLogged(stack, logger, () => {
+    keeper.stop();
+    advertiser.stop();
+  });
+}
+
 /**
  * Starts a registry-service, phase by phase: identity, ports, libp2p node,
  * etcd member, store, membership, handlers, operator endpoint. What a phase
@@ -283,66 +355,32 @@ export async function startRegistryService(
   let stopping = false;
   let etcdAlive = true;
   void etcd.exited.then(() => (etcdAlive = false));
-
-  const client = createEtcdClient(etcd.clientUrl, etcd.tls);
-  deferLogged(stack, logger, () => client.close());
-  const store = new RegistryStore({ client, prefix: config.keyPrefix, logger });
-  await store.start();
-  deferLogged(stack, logger, () => store.stop());
-
+  const store = await storePhase(config, etcd, logger, stack);
   const metrics = createRegistryMetrics({
     entries: () => store.size,
     peers: () => node.getPeers().length,
   });
-  const membershipClient = createEtcdClient(etcd.clientUrl, etcd.tls);
-  deferLogged(stack, logger, () => membershipClient.close());
-  const health = monitorEtcdHealth({
-    client: membershipClient,
+  const membership = await membershipPhase(config, {
+    etcd,
+    store,
+    logger,
     isRunning: () => etcdAlive,
-    logger,
-    onChange: (healthy) => metrics.etcdUp.set(healthy ? 1 : 0),
-  });
-  deferLogged(stack, logger, () => health.stop());
-  await health.check();
-  const soleWriter = await trackSoleWriter({ client: membershipClient, store, logger });
-  deferLogged(stack, logger, () => soleWriter.stop());
-  const memberAdder = createMemberAdder({
-    client: membershipClient,
-    logger,
-    peerScheme: etcd.tls ? "https:" : "http:",
-    learnerTimeoutMs: config.learnerTimeoutMs,
-  });
-  deferLogged(stack, logger, () => memberAdder.stop());
-
+    onHealthChange: (healthy) => metrics.etcdUp.set(healthy ? 1 : 0),
+  }, stack);
   await registerHandlers({
     node,
     store,
     metrics,
     logger,
-    memberAdd: async (request, context) => {
-      soleWriter.memberJoining();
-      return await memberAdder.add(request, context);
-    },
+    memberAdd: membership.memberAdd,
     isHealthy: () => etcdAlive,
   });
-
-  if (bootstraps.length > 0) {
-    const advertiser: Advertiser = await startAdvertising(node, RENDEZVOUS, { logger });
-    const keeper: BootstrapKeeper = keepBootstrapsConnected(node, bootstraps, {
-      logger,
-      onReconnect: () => void advertiser.advertiseNow(),
-    });
-    deferLogged(stack, logger, () => {
-      keeper.stop();
-      advertiser.stop();
-    });
-  }
-
+  if (bootstraps.length > 0) await advertisePhase(node, bootstraps, logger, stack);
   const http = startHttpServer({
     address: httpAddress,
     registry: metrics.registry,
     health: () => {
-      const state = health.state();
+      const state = membership.health.state();
       return {
         healthy: state.healthy,
         ...(state.reason ? { reason: state.reason } : {}),
