@@ -12,6 +12,7 @@ import { startEtcd } from "../../src/store/etcd_process.ts";
 import { ensureEtcdTls, etcdTlsPaths } from "../../src/store/tls.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { tempDataDir } from "../_registry.ts";
+import { loadOrCreateIdentity } from "../../src/p2p/identity.ts";
 
 async function cmdline(pid: number): Promise<string> {
   return (await Deno.readTextFile(`/proc/${pid}/cmdline`)).replaceAll("\0", " ");
@@ -173,4 +174,24 @@ Deno.test("without a PSK a non-loopback -etcd-ip needs -insecure-etcd", async ()
   ]);
   assert.equal(res.code, 2);
   assert.match(res.stderr, /-etcd-ip 10\.1\.2\.3 is not a loopback address .* -insecure-etcd/);
+});
+
+Deno.test("an identity key file readable by group or others is flagged for a warning", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "registry-key-" });
+  try {
+    const keyFile = `${dir}/identity.key`;
+    const created = await loadOrCreateIdentity({ keyFile, algorithm: "Ed25519" });
+    assert.equal(created.source, "created");
+    assert.equal(
+      (await loadOrCreateIdentity({ keyFile, algorithm: "Ed25519" })).readableByOthers,
+      false,
+    );
+    await Deno.chmod(keyFile, 0o644);
+    assert.equal(
+      (await loadOrCreateIdentity({ keyFile, algorithm: "Ed25519" })).readableByOthers,
+      true,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
