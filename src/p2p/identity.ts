@@ -167,6 +167,8 @@ export interface LoadedIdentity {
   source: "loaded" | "created" | "ephemeral";
   /** The expanded key file path. */
   path: string;
+  /** Whether a loaded key file is readable by its group or others (it should be mode 0600). */
+  readableByOthers?: boolean;
 }
 
 /**
@@ -204,8 +206,9 @@ export async function loadOrCreateIdentity(options: IdentityOptions): Promise<Lo
     }
   }
   if (text !== undefined) {
+    const readableByOthers = ((await Deno.stat(path)).mode ?? 0) & 0o044 ? true : false;
     try {
-      return { key: decodeKeyFile(text), source: "loaded", path };
+      return { key: decodeKeyFile(text), source: "loaded", path, readableByOthers };
     } catch (err) {
       throw new KeyFileError(`key file ${path}: ${(err as Error).message}`, { cause: err });
     }
