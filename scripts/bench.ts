@@ -12,6 +12,8 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { DEFAULT_KEY_PREFIX } from "../src/store/registry_store.ts";
 import { repoPath, sampleInfo, startService } from "../tests/_registry.ts";
 import { percentile } from "./_stats.ts";
+import { GET_PROTOCOL, HISTORY_PROTOCOL } from "../src/protocol/ids.ts";
+import { readToEnd } from "../src/protocol/stream_io.ts";
 
 const PSK = "bench-passphrase";
 const WARM_SAMPLES = 1_000;
@@ -119,7 +121,12 @@ function checkRow(
 }
 
 // The service logs every request; this process measures, so it keeps only the log's end.
-const service = await startService({ psk: PSK, logLimit: 64 * 1024 });
+// BENCH_SERVICE_ARGS adds service flags, e.g. "-write-policy owner" to measure the policy's cost.
+const service = await startService({
+  psk: PSK,
+  logLimit: 64 * 1024,
+  args: Deno.env.get("BENCH_SERVICE_ARGS")?.split(" ").filter(Boolean),
+});
 const etcd = new Etcd3({ hosts: service.etcdUrl });
 const node = await createRegistryNode({ psk: PSK });
 try {
@@ -162,6 +169,30 @@ try {
     "<=",
     1.5,
   ));
+
+  // History of a name with 20 versions, against a get of the same name, both on fresh streams.
+  for (let i = 0; i < 20; i++) await client.add("bench-history", sampleInfo(i));
+  const rawRequest = async (protocol: string, payload: string) => {
+    const stream = await node.dialProtocol(multiaddr(service.addr), protocol);
+    stream.send(new TextEncoder().encode(payload));
+    await stream.close();
+    return await readToEnd(stream, { maxBytes: 1 << 20 });
+  };
+  const historyP50 = percentile(
+    await timeEach(WARM_SAMPLES / 2, () => rawRequest(HISTORY_PROTOCOL, "bench-history")),
+    0.5,
+  );
+  const rawGetP50 = percentile(
+    await timeEach(WARM_SAMPLES / 2, () => rawRequest(GET_PROTOCOL, "bench-history")),
+    0.5,
+  );
+  rows.push({
+    figure: "history of 20 versions p50",
+    value: ms(historyP50),
+    baseline: `get ${ms(rawGetP50)}`,
+    ratio: `x${(historyP50 / rawGetP50).toFixed(2)}`,
+    target: "-",
+  });
 
   const getRate = await throughput(32, () => client.get("bench-get"));
   const etcdRate = await throughput(32, () => etcd.get(key).string());

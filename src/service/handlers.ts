@@ -272,6 +272,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
     const isWrite = WRITES.has(protocol);
     const started = performance.now();
     const done = new AbortController();
+    stream.addEventListener("close", () => done.abort(), { once: true });
     const ctx: RequestContext = {
       peer,
       protocol,

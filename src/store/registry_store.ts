@@ -283,7 +283,7 @@ export class RegistryStore implements RegistryData {
     const res = await this.#call("list", () => this.#ns.getAll().prefix(SERVICES).exec());
     const entries = new Map<string, string>();
     for (const kv of res.kvs) {
-      const name = this.#relative(kv.key)?.slice(SERVICES.length);
+      const name = this.#relative(kv.key, Number(kv.mod_revision))?.slice(SERVICES.length);
       if (name !== undefined) entries.set(name, decoder.decode(kv.value));
     }
     // A version of -1 tells callers not to cache this one-off read.
@@ -397,7 +397,7 @@ export class RegistryStore implements RegistryData {
     for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
       const refusal = author.refusal({ op, name, owner: known?.owner });
       if (refusal !== undefined) throw new WriteRefusedError(refusal);
-      const id = crypto.randomUUID();
+      const id = recordId();
       const record = JSON.stringify({
         Op: value === undefined ? "delete" : "put",
         InfoStr: value ?? "",
@@ -412,7 +412,9 @@ export class RegistryStore implements RegistryData {
         this.#ns.put(`${HISTORY}${name}/${id}`).value(record),
         ...trimmed.map((old) => this.#ns.delete().key(`${HISTORY}${name}/${old}`)),
       ];
-      if (!known) ops.push(this.#ns.put(ownerKey).value(author.peer));
+      // The first put of a name makes its writer the owner; a delete claims nothing.
+      const claims = !known && value !== undefined;
+      if (claims) ops.push(this.#ns.put(ownerKey).value(author.peer));
       const txn = this.#ns.if(ownerKey, "Mod", "==", known?.revision ?? 0);
       if (value === undefined) txn.and(serviceKey, "Version", ">", 0);
       const res = await this.#call(
@@ -424,7 +426,7 @@ export class RegistryStore implements RegistryData {
         this.#apply(serviceKey, value, revision, true);
         this.#apply(`${HISTORY}${name}/${id}`, record, revision);
         for (const old of trimmed) this.#apply(`${HISTORY}${name}/${old}`, undefined, revision);
-        if (!known) this.#apply(ownerKey, author.peer, revision);
+        if (claims) this.#apply(ownerKey, author.peer, revision);
         return revision;
       }
       const seen = this.#learnOwner(name, res.responses[0].response_range.kvs);
@@ -496,6 +498,7 @@ export class RegistryStore implements RegistryData {
    * `validated` at the door is checked, and reported once if readers cannot use it.
    */
   #apply(key: string, value: string | undefined, revision: number, validated = false): void {
+    if (key.startsWith(HISTORY)) return this.#applyRecord(key, value !== undefined, revision);
     if (revision <= (this.#changed.get(key) ?? 0)) return;
     this.#changed.set(key, revision);
     if (value === undefined) this.#deleted.set(key, revision);
@@ -513,18 +516,25 @@ export class RegistryStore implements RegistryData {
       const name = key.slice(OWNERS.length);
       if (value === undefined) this.#owners.delete(name);
       else this.#owners.set(name, { owner: value, revision });
-    } else if (key.startsWith(HISTORY)) {
-      const slash = key.lastIndexOf("/");
-      const name = key.slice(HISTORY.length, slash);
-      const id = key.slice(slash + 1);
-      let records = this.#history.get(name);
-      if (value !== undefined) {
-        if (!records) this.#history.set(name, records = new Map());
-        records.set(id, revision);
-      } else if (records) {
-        records.delete(id);
-        if (records.size === 0) this.#history.delete(name);
-      }
+    }
+  }
+
+  /**
+   * Keeps the index of history records that trimming works from. Records are
+   * not tracked by revision like entries: one a late event brings back is
+   * only deleted again by the next trim, a no-op in etcd.
+   */
+  #applyRecord(key: string, exists: boolean, revision: number): void {
+    const slash = key.lastIndexOf("/");
+    const name = key.slice(HISTORY.length, slash);
+    const id = key.slice(slash + 1);
+    let records = this.#history.get(name);
+    if (exists) {
+      if (!records) this.#history.set(name, records = new Map());
+      records.set(id, revision);
+    } else if (records) {
+      records.delete(id);
+      if (records.size === 0) this.#history.delete(name);
     }
   }
 
@@ -706,6 +716,15 @@ export class RegistryStore implements RegistryData {
       }
     }
   }
+}
+
+/** A random id for a history record (unique among a name's records). */
+function recordId(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
 }
 
 /**

@@ -159,7 +159,7 @@ async function history(peer: WirePeer, name: string): Promise<Version[]> {
 Deno.test("history: who changed what, newest first; rollback; bounded; survives a restart", async () => {
   const [a, b] = await Promise.all([wirePeer(PSK), wirePeer(PSK)]);
   const args = ["-history", "5"];
-  let service = await startService({ psk: PSK, args });
+  const service = await startService({ psk: PSK, args });
   let restarted: ServiceProcess | undefined;
   try {
     for (const peer of [a, b]) peer.addr = service.addr;

@@ -1,0 +1,151 @@
+/**
+ * The handlers and their `serve` wrapper in process: a real libp2p node
+ * serving a real store on a real etcd, driven by peers of their own identities.
+ */
+import assert from "node:assert/strict";
+import { multiaddr } from "@multiformats/multiaddr";
+import type { Stream } from "@libp2p/interface";
+import { createRegistryNode } from "../../src/p2p/node.ts";
+import { pskFromPassphrase } from "../../src/p2p/psk.ts";
+import { startEtcd } from "../../src/store/etcd_process.ts";
+import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
+import { RegistryStore } from "../../src/store/registry_store.ts";
+import {
+  DEFAULT_LIMITS,
+  type HandlerLimits,
+  registerHandlers,
+  type RequestContext,
+} from "../../src/service/handlers.ts";
+import { WritePolicy } from "../../src/service/policy.ts";
+import { createRegistryMetrics } from "../../src/service/metrics.ts";
+import { createLogger, silentLogger } from "../../src/log/logger.ts";
+import type { MemberAddRequest } from "../../src/protocol/messages.ts";
+import { freePort, sampleInfo, tempDataDir } from "../_registry.ts";
+import { addPayload, type WirePeer, wirePeer } from "../e2e/_wire.ts";
+
+const PSK = "handlers-test";
+
+interface Served {
+  peers: WirePeer[];
+  /** Log lines at debug and above, in order. */
+  lines: string[];
+  /** The contexts `memberAdd` was called with. */
+  memberAdds: RequestContext[];
+}
+
+async function withHandlers(
+  options: { policy?: WritePolicy; limits?: Partial<HandlerLimits>; peers?: number },
+  fn: (served: Served) => Promise<void>,
+): Promise<void> {
+  await using stack = new AsyncDisposableStack();
+  const etcd = await startEtcd({
+    ip: "127.0.0.1",
+    clientPort: freePort(),
+    peerPort: freePort(),
+    dataDir: await tempDataDir(),
+    clusterState: "new",
+    logger: silentLogger,
+  });
+  stack.defer(() => etcd.stop());
+  const client = createEtcdClient(etcd.clientUrl);
+  stack.defer(() => client.close());
+  const store = new RegistryStore({ client, logger: silentLogger });
+  await store.start();
+  stack.defer(() => store.stop());
+  const node = await createRegistryNode({
+    psk: pskFromPassphrase(PSK),
+    listen: ["/ip4/127.0.0.1/tcp/0"],
+  });
+  stack.defer(() => node.stop());
+  const lines: string[] = [];
+  const memberAdds: RequestContext[] = [];
+  await registerHandlers({
+    node,
+    store,
+    metrics: createRegistryMetrics(),
+    logger: createLogger({ write: (line) => lines.push(line) }, { level: "debug" }),
+    policy: options.policy,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    memberAdd: (_request: MemberAddRequest, ctx: RequestContext) => {
+      memberAdds.push(ctx);
+      return Promise.resolve("answered");
+    },
+  });
+  const addr = node.getMultiaddrs()[0].toString();
+  const peers = await Promise.all(
+    Array.from({ length: options.peers ?? 2 }, () => wirePeer(PSK, addr)),
+  );
+  for (const peer of peers) stack.defer(() => peer.node.stop());
+  await fn({ peers, lines, memberAdds });
+}
+
+Deno.test("serve: one audit line per write, payloads only at debug, context reaches memberAdd", () =>
+  withHandlers(
+    { policy: new WritePolicy({ mode: "owner" }) },
+    async ({ peers, lines, memberAdds }) => {
+      const [a, b] = peers;
+      assert.match(await a.ask("/add/0.1", addPayload("svc", sampleInfo(1))), /^Added /);
+      assert.match(await b.ask("/delete/0.1", "svc"), /^Error: not authorized: /);
+      const infoLines = () => lines.filter((l) => !/ DEBUG /.test(l));
+      assert.equal(infoLines().length, 2);
+      assert.match(
+        infoLines()[0],
+        new RegExp(
+          `INFO audit peer=${a.id} protocol=/add/0.1 name="svc" outcome=accepted revision=\\d+$`,
+        ),
+      );
+      assert.match(
+        infoLines()[1],
+        new RegExp(
+          `WARN audit peer=${b.id} protocol=/delete/0.1 name="svc" outcome=refused revision=- reason="not authorized: `,
+        ),
+      );
+      // The InfoStr appears only in debug lines.
+      for (const line of infoLines()) assert.doesNotMatch(line, /ContentHash/);
+      assert.ok(lines.some((l) => / DEBUG \/add\/0\.1 from .*ContentHash/.test(l)));
+
+      await a.ask("/get/0.1", "svc");
+      assert.match(infoLines()[2], new RegExp(`INFO /get/0.1 from ${a.id}: ok in [\\d.]+ ms$`));
+
+      assert.equal(
+        await b.ask("/memberadd/0.1", '{"MemberName":"m","MemberPeerUrl":"http://127.0.0.1:2380"}'),
+        "answered",
+      );
+      assert.equal(memberAdds.length, 1);
+      assert.equal(memberAdds[0].peer, b.id);
+      assert.equal(memberAdds[0].protocol, "/memberadd/0.1");
+      assert.match(memberAdds[0].remoteAddress, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+/);
+      assert.equal(memberAdds[0].signal.aborted, true, "the request's signal outlived it");
+    },
+  ));
+
+Deno.test("serve: a peer holds at most its share of the requests in flight", () =>
+  withHandlers(
+    { limits: { maxInFlightPerPeer: 3, maxInFlight: 5 }, peers: 3 },
+    async ({ peers, lines }) => {
+      const [flooder, other, third] = peers;
+      await flooder.ask("/add/0.1", addPayload("svc", sampleInfo(1)));
+      const target = multiaddr(flooder.addr);
+      const idle: Stream[] = [];
+      try {
+        for (let i = 0; i < 3; i++) idle.push(await flooder.node.dialProtocol(target, "/get/0.1"));
+        // The flooder's fourth is refused at once, while other peers are still answered.
+        const fourth = await flooder.send("/get/0.1", "svc");
+        assert.ok(fourth.error, `the flooder's fourth request was answered: ${fourth.text}`);
+        assert.equal(JSON.parse(await other.ask("/get/0.1", "svc")).LookupOk, true);
+        // Two more idle from another peer fill the service's 5; then a third peer is refused.
+        for (let i = 0; i < 2; i++) idle.push(await other.node.dialProtocol(target, "/get/0.1"));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.ok((await third.send("/get/0.1", "svc")).error, "over the service's limit");
+        assert.ok(lines.some((l) => /requests in flight from this peer: 3 of 3 in use/.test(l)));
+        assert.ok(lines.some((l) => /requests in flight: 5 of 5 in use/.test(l)));
+      } finally {
+        for (const stream of idle) stream.abort(new Error("done"));
+      }
+      // Slots are given back: everyone is served again.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (const peer of peers) {
+        assert.equal(JSON.parse(await peer.ask("/get/0.1", "svc")).LookupOk, true);
+      }
+    },
+  ));

@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { startEtcd } from "../../src/store/etcd_process.ts";
+import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
+import { RegistryStore, WriteRefusedError } from "../../src/store/registry_store.ts";
+import { WritePolicy } from "../../src/service/policy.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+import { freePort, sampleInfo, tempDataDir } from "../_registry.ts";
+
+const A = "12D3KooWSAfKFruCemBoFUZ1D8MqLY9ikMPcQ9RuAwHCKcJg5Tij";
+const B = "12D3KooWJbtXzDZKLruaNjroQ5cAJQL6QDofLLkERixdhTmNzYu7";
+const ADMIN = "12D3KooWNerrDNXRNzsXeqsPGKkfU36pDXNL5gmFM8v1P2FTK8r1";
+const info = (n: number) => JSON.stringify(sampleInfo(n));
+
+/**
+ * Runs `fn` with two stores on one real etcd, as two instances of a cluster
+ * would be (neither a sole writer: each sees the other's writes through its watch).
+ */
+async function withStores(
+  fn: (one: RegistryStore, two: RegistryStore, etcdUrl: string) => Promise<void>,
+  historyLimit?: number,
+): Promise<void> {
+  await using stack = new AsyncDisposableStack();
+  const etcd = await startEtcd({
+    ip: "127.0.0.1",
+    clientPort: freePort(),
+    peerPort: freePort(),
+    dataDir: await tempDataDir(),
+    clusterState: "new",
+    logger: silentLogger,
+  });
+  stack.defer(() => etcd.stop());
+  const stores = [];
+  for (let i = 0; i < 2; i++) {
+    const client = createEtcdClient(etcd.clientUrl);
+    stack.defer(() => client.close());
+    const store = new RegistryStore({ client, logger: silentLogger, historyLimit });
+    await store.start();
+    stack.defer(() => store.stop());
+    stores.push(store);
+  }
+  await fn(stores[0], stores[1], etcd.clientUrl);
+}
+
+Deno.test("store: racing first puts through two instances leave one owner and its value", () =>
+  withStores(async (one, two) => {
+    const policy = new WritePolicy({ mode: "owner" });
+    for (let round = 0; round < 20; round++) {
+      const name = `race-${round}`;
+      const results = await Promise.allSettled([
+        one.put(name, info(1), policy.author(A)),
+        two.put(name, info(2), policy.author(B)),
+      ]);
+      const won = results.findIndex((r) => r.status === "fulfilled");
+      assert.equal(results.filter((r) => r.status === "fulfilled").length, 1, name);
+      const lost = results[1 - won] as PromiseRejectedResult;
+      assert.ok(lost.reason instanceof WriteRefusedError, String(lost.reason));
+      const owner = [A, B][won];
+      assert.match(lost.reason.message, new RegExp(`is owned by ${owner};`));
+      assert.equal(await one.get(name), info(won + 1));
+      assert.equal(await two.get(name), info(won + 1));
+      assert.deepEqual((await two.history(name)).map((v) => v.Peer), [owner]);
+    }
+  }));
+
+Deno.test("store: an owner seen late by the view still holds (the transaction compares it)", () =>
+  withStores(async (one, two) => {
+    const policy = new WritePolicy({ mode: "owner", admins: [ADMIN] });
+    await one.put("svc", info(1), policy.author(A));
+    // `two` may not have seen the owner yet: its write is checked again, not let through.
+    await assert.rejects(() => two.put("svc", info(2), policy.author(B)), WriteRefusedError);
+    await assert.rejects(() => two.delete("svc", policy.author(B)), WriteRefusedError);
+    assert.equal(await two.get("svc"), info(1));
+    await one.chown("svc", B, policy.author(A));
+    await two.put("svc", info(3), policy.author(B));
+    await assert.rejects(
+      () => one.put("svc", info(4), policy.author(A)),
+      /is owned by 12D3KooWJbt/,
+    );
+    assert.notEqual(await two.delete("svc", policy.author(ADMIN)), undefined);
+    assert.equal(await one.delete("svc", policy.author(ADMIN)), undefined);
+    assert.equal(await one.get("svc"), undefined);
+    await assert.rejects(
+      () => one.chown("never", A, policy.author(ADMIN)),
+      /^WriteRefusedError: no such service "never"$/,
+    );
+  }));
+
+Deno.test("store: history is trimmed to the limit through either instance; rollback records", () =>
+  withStores(async (one, two) => {
+    const open = new WritePolicy();
+    for (let i = 0; i < 7; i++) {
+      await (i % 2 ? two : one).put("h", info(i), open.author(i % 2 ? B : A));
+    }
+    const versions = await one.history("h");
+    assert.deepEqual(versions.map((v) => v.InfoStr), [6, 5, 4].map(info));
+    assert.deepEqual(await two.history("h"), versions);
+    const { restored } = await two.rollback("h", 0, open.author(B));
+    assert.equal(restored, versions[1].Revision);
+    assert.equal(await one.get("h"), info(5));
+    const after = await one.history("h");
+    assert.deepEqual(after.map((v) => [v.Op, v.InfoStr, v.Peer]), [
+      ["put", info(5), B],
+      ["put", info(6), A],
+      ["put", info(5), B],
+    ]);
+    await assert.rejects(() => one.rollback("h", 1, open.author(A)), /no recorded version/);
+  }, 3));
+
+Deno.test("store: a name that cannot round-trip through UTF-8 is never written", () =>
+  withStores(async (one, two) => {
+    const open = new WritePolicy();
+    await assert.rejects(() => one.put("sur\ud800x", info(1), open.author(A)), TypeError);
+    assert.equal((await two.list()).entries.size, 0);
+    assert.equal((await one.list()).entries.size, 0);
+  }));
+
+Deno.test("store: an entry with no owner goes to its next writer; a delete claims nothing", () =>
+  withStores(async (one, two, etcdUrl) => {
+    const policy = new WritePolicy({ mode: "owner" });
+    // Entries written before owners were recorded (an older instance) have none.
+    const client = createEtcdClient(etcdUrl);
+    try {
+      await client.put("physarum/registry/services/legacy").value(info(1));
+      await client.put("physarum/registry/services/legacy-2").value(info(1));
+    } finally {
+      client.close();
+    }
+    assert.notEqual(await one.delete("legacy", policy.author(B)), undefined);
+    await one.put("legacy", info(2), policy.author(A));
+    await assert.rejects(
+      () => two.put("legacy", info(3), policy.author(B)),
+      /owned by 12D3KooWSAf/,
+    );
+    await two.put("legacy-2", info(4), policy.author(B));
+    await assert.rejects(
+      () => one.put("legacy-2", info(5), policy.author(A)),
+      /owned by 12D3KooWJbt/,
+    );
+  }));
