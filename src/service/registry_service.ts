@@ -21,6 +21,7 @@ import type { ComponentLogger } from "@libp2p/interface";
 import { DEFAULT_LIMITS, registerHandlers } from "./handlers.ts";
 import { readAdminsFile, WritePolicy, type WritePolicyMode } from "./policy.ts";
 import { createRegistryMetrics } from "./metrics.ts";
+import { DEFAULT_WATCH_LIMITS, type WatchLimits } from "./watch.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
 import { joinCluster, memberAddHandler } from "./cluster.ts";
 import { createEtcdClient } from "../store/etcd_cluster.ts";
@@ -73,6 +74,8 @@ export interface RegistryServiceConfig {
   historyLimit?: number;
   /** Requests one peer may have in flight (default 256). */
   maxInFlightPerPeer?: number;
+  /** Bounds on `/watch/0.1` streams (defaults: `DEFAULT_WATCH_LIMITS`). */
+  watch?: Partial<WatchLimits>;
 }
 
 /** Components for {@linkcode startRegistryService}. */
@@ -213,6 +216,8 @@ export async function startRegistryService(
         ...DEFAULT_LIMITS,
         maxInFlightPerPeer: config.maxInFlightPerPeer ?? DEFAULT_LIMITS.maxInFlightPerPeer,
       },
+      changes: store,
+      watchLimits: { ...DEFAULT_WATCH_LIMITS, ...config.watch },
     });
 
     let advertiser: Advertiser | undefined;
