@@ -14,6 +14,10 @@ if (import.meta.main) {
     env: Deno.env.toObject(),
     stdout: (text) => console.log(text),
     stderr: (text) => console.error(text),
+    onInterrupt: (listener) => {
+      Deno.addSignalListener("SIGINT", listener);
+      return () => Deno.removeSignalListener("SIGINT", listener);
+    },
   });
   Deno.exit(code);
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { PeerId } from "@libp2p/interface";
+import type { PeerId, Stream } from "@libp2p/interface";
 import type { RegistryNode } from "../p2p/node.ts";
 import { findProviders } from "../p2p/rendezvous.ts";
 import { RENDEZVOUS } from "../protocol/ids.ts";
@@ -134,6 +134,48 @@ export class Requester {
       `failed to connect to any registry-service peers${reason}`,
       { cause: lastError },
     );
+  }
+
+  /**
+   * Opens a stream on `protocol` to the first registry-service that takes
+   * it, sends `payload` and closes the write side; reading the answer (a
+   * long one, say a watch) is the caller's. One round over the candidates.
+   * Throws {@linkcode RegistryUnreachableError} when none takes it.
+   */
+  async open(protocol: string, payload: Uint8Array, signal?: AbortSignal): Promise<Stream> {
+    let lastError: unknown;
+    const tried = new Set<string>();
+    for await (const { peer } of this.#candidates(protocol, signal)) {
+      if (tried.has(peer.toString())) continue;
+      tried.add(peer.toString());
+      const timeout = AbortSignal.timeout(this.#timeoutMs);
+      const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      try {
+        const connection = this.#node.getConnections(peer).find((c) => c.status === "open") ??
+          await this.#node.dial(peer, { signal: combined });
+        const stream = await connection.newStream(protocol, {
+          signal: combined,
+          maxOutboundStreams: 1_024,
+        });
+        try {
+          stream.send(payload);
+          await stream.close({ signal: combined });
+        } catch (err) {
+          stream.abort(err as Error);
+          throw err;
+        }
+        this.#last = peer;
+        return stream;
+      } catch (err) {
+        signal?.throwIfAborted();
+        lastError = err;
+        if (this.#last?.equals(peer)) this.#last = undefined;
+      }
+    }
+    const reason = lastError instanceof Error ? `: ${lastError.message}` : ": none found";
+    throw new RegistryUnreachableError(`no registry-service took ${protocol}${reason}`, {
+      cause: lastError,
+    });
   }
 
   /** Candidate peers: the last that answered, connected peers, then DHT providers. */
