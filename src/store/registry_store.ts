@@ -765,7 +765,7 @@ export class RegistryStore implements RegistryData, ChangeSource {
     await this.#watch(revision + 1);
     this.#advance(revision);
     // Changes between the old watch's last event and this read reached no listener.
-    if (reloaded) for (const listener of [...this.#listeners]) listener.gap();
+    if (reloaded) { for (const listener of [...this.#listeners]) listener.gap(); }
   }
 
   async #watch(fromRevision: number): Promise<void> {
