@@ -59,6 +59,15 @@ export interface WatchComponents {
 
 const encoder = new TextEncoder();
 
+/** Lines by event: a change goes to every watcher as the same event, encoded once. */
+const lines = new WeakMap<WatchEvent, Uint8Array>();
+
+function encoded(event: WatchEvent): Uint8Array {
+  let bytes = lines.get(event);
+  if (!bytes) lines.set(event, bytes = encoder.encode(encodeWatchEvent(event)));
+  return bytes;
+}
+
 /**
  * The `/watch/0.1` handler (the `serve` wrapper counts it against the watcher
  * limits, not the requests in flight).
@@ -84,7 +93,7 @@ export function watchHandler(components: WatchComponents): StreamingHandler {
       if (line) {
         // Sent after what the transport already holds; a reader that never reads just loses it.
         try {
-          stream.send(encoder.encode(encodeWatchEvent(line)));
+          stream.send(encoded(line));
         } catch {
           // The stream is gone already.
         }
@@ -96,7 +105,7 @@ export function watchHandler(components: WatchComponents): StreamingHandler {
     const emit = (event: WatchEvent) => {
       if (closing) return;
       try {
-        queue.push(encodeWatchEvent(event));
+        queue.push(encoded(event));
       } catch {
         // The stream closed under us (it throws on send); the store's listener must not see it.
         return finish("ok");
@@ -165,8 +174,7 @@ class LineQueue {
     return this.#bytes;
   }
 
-  push(line: string): void {
-    const bytes = encoder.encode(line);
+  push(bytes: Uint8Array): void {
     if (!this.#waiting) {
       if (!this.#stream.send(bytes)) void this.#drain();
       return;

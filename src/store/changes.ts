@@ -97,6 +97,20 @@ export interface ChangeStream {
   close(): Promise<void>;
 }
 
+/** Each change's event, made once for every watcher that gets it (so its encoding can be shared). */
+const events = new WeakMap<Change, WatchEvent>();
+
+function eventOf(change: Change): WatchEvent {
+  let event = events.get(change);
+  if (!event) {
+    event = change.type === "put"
+      ? { Type: "put", Name: change.name, InfoStr: change.value, Revision: change.revision }
+      : { Type: "delete", Name: change.name, Revision: change.revision };
+    events.set(change, event);
+  }
+  return event;
+}
+
 /**
  * Opens the feed of `request` on `source`: `emit` gets the events of the
  * `/watch/0.1` answer in order (snapshot or catch-up, `synced`, live ones),
@@ -125,11 +139,7 @@ export async function openChanges(
   const send = (change: Change) => {
     if (change.revision <= sent || (name !== undefined && change.name !== name)) return;
     sent = change.revision;
-    emit(
-      change.type === "put"
-        ? { Type: "put", Name: change.name, InfoStr: change.value, Revision: change.revision }
-        : { Type: "delete", Name: change.name, Revision: change.revision },
-    );
+    emit(eventOf(change));
   };
   const stop = (err?: Error) => {
     if (closed) return;
