@@ -83,7 +83,7 @@ export function watchHandler(components: WatchComponents): StreamingHandler {
   return async (text, ctx, stream) => {
     const request = decodeWatchRequest(text);
     const ended = Promise.withResolvers<Outcome>();
-    const queue = new LineQueue(stream, metrics);
+    const queue = new LineQueue(stream, metrics, limits.maxQueuedBytes / 2);
     let lastLine = Date.now();
     let closing = false;
     const finish = (outcome: Outcome, line?: WatchEvent) => {
@@ -126,7 +126,7 @@ export function watchHandler(components: WatchComponents): StreamingHandler {
     try {
       feed = await openChanges(
         changes,
-        { name: request.Name, fromRevision: request.FromRevision },
+        { name: request.Name, fromRevision: request.FromRevision, ready: () => queue.ready() },
         emit,
         (err) => finish("error", { Type: "error", Message: err.message }),
       );
@@ -160,13 +160,31 @@ export function watchHandler(components: WatchComponents): StreamingHandler {
 class LineQueue {
   readonly #stream: Stream;
   readonly #metrics: Pick<RegistryMetrics, "watchQueuedBytes">;
+  readonly #lowWater: number;
   #lines: Uint8Array[] = [];
   #bytes = 0;
   #waiting = false;
+  #readers: (() => void)[] = [];
 
-  constructor(stream: Stream, metrics: Pick<RegistryMetrics, "watchQueuedBytes">) {
+  constructor(
+    stream: Stream,
+    metrics: Pick<RegistryMetrics, "watchQueuedBytes">,
+    lowWater: number,
+  ) {
     this.#stream = stream;
     this.#metrics = metrics;
+    this.#lowWater = lowWater;
+  }
+
+  /** Resolves once at most half the limit is queued (at once when it is already). */
+  ready(): Promise<void> {
+    if (this.#bytes <= this.#lowWater) return Promise.resolve();
+    return new Promise((resolve) => this.#readers.push(resolve));
+  }
+
+  #wake(): void {
+    if (this.#bytes > this.#lowWater) return;
+    for (const resolve of this.#readers.splice(0)) resolve();
   }
 
   /** Bytes queued, not yet taken by the stream. */
@@ -189,6 +207,7 @@ class LineQueue {
     this.#metrics.watchQueuedBytes.dec(this.#bytes);
     this.#lines = [];
     this.#bytes = 0;
+    this.#wake();
   }
 
   async #drain(): Promise<void> {
@@ -203,10 +222,12 @@ class LineQueue {
           this.#metrics.watchQueuedBytes.dec(line.byteLength);
           full = !this.#stream.send(line);
         }
+        this.#wake();
         if (!full) return;
       }
     } catch {
       // The stream closed: the handler ends through its close event.
+      this.drop();
     } finally {
       this.#waiting = false;
     }

@@ -87,6 +87,11 @@ export interface ChangesRequest {
   name?: string;
   /** Every change after this revision first, instead of a snapshot. */
   fromRevision?: number;
+  /**
+   * Resolves when the watcher can take more: a snapshot (every entry) is
+   * sent no faster than this allows, while live changes wait.
+   */
+  ready?: () => Promise<void>;
 }
 
 /** A change feed opened by {@linkcode openChanges}. */
@@ -168,11 +173,13 @@ export async function openChanges(
     for (const change of held) send(change);
     held = [];
   };
-  const snapshot = (entries: Subscription["entries"], revision: number) => {
+  const snapshot = async (entries: Subscription["entries"], revision: number) => {
     for (const entry of [...entries].sort((a, b) => a.revision - b.revision)) {
+      if (closed) return;
       emit({ Type: "put", Name: entry.name, InfoStr: entry.value, Revision: entry.revision });
+      await request.ready?.();
     }
-    goLive(revision);
+    if (!closed) goLive(revision);
   };
 
   let subscription = await source.subscribe(listener, {
@@ -185,10 +192,10 @@ export async function openChanges(
     held = [];
     emit({ Type: "reset" });
     subscription = await source.subscribe(listener, { withEntries: true, name });
-    snapshot(subscription.entries, subscription.revision);
+    await snapshot(subscription.entries, subscription.revision);
   };
   if (fromRevision === undefined) {
-    snapshot(subscription.entries, subscription.revision);
+    await snapshot(subscription.entries, subscription.revision);
   } else if (fromRevision > subscription.revision) {
     // A revision etcd has not reached comes from another cluster's history.
     await reset();

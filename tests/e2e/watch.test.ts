@@ -184,6 +184,17 @@ Deno.test("watch: a watcher that never reads is closed with the error line at it
     assert.equal(lastEvent.Type, "error");
     assert.match((lastEvent as { Message: string }).Message, /^too slow/);
     assert.equal(await metric(service, "registry_watchers"), 0);
+
+    // A snapshot larger than the transport's window and the queue limit together is sent as
+    // the reader takes it, not refused as too slow.
+    const watch = collect((signal) => writer.client.watch({ signal }));
+    try {
+      await watch.until("synced", (c) => c.some((x) => x.type === "synced"), 60_000);
+      assert.equal(watch.changes.filter((c) => c.type === "put").length, n);
+      assert.equal(service.log().match(/too slow/g)?.length, 1);
+    } finally {
+      await watch.stop();
+    }
   } finally {
     await peer.node.stop();
     await service?.stop();
@@ -245,6 +256,62 @@ Deno.test("registry-cli watch prints the changes and exits 0 on SIGINT", async (
     } catch {
       // Already exited.
     }
+    await service?.stop();
+  }
+});
+
+Deno.test("watch: watchers per peer are bounded apart from the requests in flight", async () => {
+  let service: ServiceProcess | undefined;
+  const [greedy, other] = await Promise.all([wirePeer(PSK), wirePeer(PSK)]);
+  try {
+    service = await startService({
+      psk: PSK,
+      args: ["-max-watchers-per-peer", "2", "-max-in-flight-per-peer", "1"],
+    });
+    const open = async (peer: typeof greedy) => {
+      const stream = await peer.node.dialProtocol(multiaddr(service!.addr), "/watch/0.1");
+      const lines: string[] = [];
+      stream.addEventListener("message", (evt) => {
+        lines.push(new TextDecoder().decode(evt.data.subarray()));
+      });
+      try {
+        stream.send(new TextEncoder().encode("{}"));
+        await stream.close();
+      } catch {
+        // Refused (reset) before the request went out: the service takes the slot first.
+      }
+      return { stream, lines };
+    };
+    const first = await open(greedy);
+    const second = await open(greedy);
+    for (const w of [first, second]) {
+      const deadline = Date.now() + 10_000;
+      while (!w.lines.join("").includes('"synced"')) {
+        assert.ok(Date.now() < deadline, "no synced");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    // Two watches hold no request slot: a request of the same peer is answered (its share is 1).
+    greedy.addr = service.addr;
+    assert.match(await greedy.ask("/get/0.1", "nothing"), /LookupOk/);
+    // A third watch of the same peer is reset; another peer's is served.
+    const third = await open(greedy);
+    const deadline = Date.now() + 10_000;
+    while (third.stream.status === "open") {
+      assert.ok(Date.now() < deadline, "the third watch was not reset");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(third.lines, []);
+    await service.waitForLog(/watchers of this peer: 2 of 2 in use/);
+    const fourth = await open(other);
+    const until = Date.now() + 10_000;
+    while (!fourth.lines.join("").includes('"synced"')) {
+      assert.ok(Date.now() < until, "no synced for another peer");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await metric(service, "registry_watchers"), 3);
+  } finally {
+    await Promise.all([greedy.node.stop(), other.node.stop()]);
     await service?.stop();
   }
 });
