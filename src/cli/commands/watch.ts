@@ -14,7 +14,7 @@ import type { ServiceChange } from "../../client/watch.ts";
 export const watchCommand: Command = {
   name: "watch",
   args: ["[service-name]"],
-  summary: "print changes of every service (or one) as they happen",
+  summary: "print changes of every service, or of one, as they happen",
   description: "Prints the current entries, a synced line, then one line per change until\n" +
     "interrupted (Ctrl-C exits 0): put <name> <revision> <InfoStr>, delete <name> <revision>,\n" +
     "synced <revision>; reset when -from is older than the registry keeps (the current\n" +
