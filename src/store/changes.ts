@@ -38,6 +38,11 @@ export interface Subscription {
   readonly lastChange: number;
   /** The entries at `revision` (only when asked for), with each one's revision. */
   readonly entries: readonly Extract<Change, { type: "put" }>[];
+  /**
+   * Every change after the `after` asked for, up to `revision`, when the
+   * store still holds them in memory; `undefined` when it does not.
+   */
+  readonly recent: readonly Change[] | undefined;
   /** Stops the live changes. */
   close(): void;
 }
@@ -62,11 +67,12 @@ export interface ChangeSource {
   /**
    * Registers `listener` at a linearizable point (after every write
    * acknowledged before the call); `entries` holds the view there when
-   * `withEntries` (only `name`'s when given).
+   * `withEntries` (only `name`'s when given), and `recent` the changes after
+   * `after` when it is given and they are still in memory.
    */
   subscribe(
     listener: ChangeListener,
-    options: { withEntries: boolean; name?: string },
+    options: { withEntries: boolean; name?: string; after?: number },
   ): Promise<Subscription>;
   /**
    * Sends every change after `revision` from etcd's history, in order, with
@@ -173,18 +179,22 @@ export async function openChanges(
     for (const change of held) send(change);
     held = [];
   };
-  const snapshot = async (entries: Subscription["entries"], revision: number) => {
-    for (const entry of [...entries].sort((a, b) => a.revision - b.revision)) {
+  /** Sends `changes` as the watcher takes them (live ones wait), then `synced`. */
+  const catchUp = async (changes: readonly Change[], revision: number) => {
+    for (const change of changes) {
       if (closed) return;
-      emit({ Type: "put", Name: entry.name, InfoStr: entry.value, Revision: entry.revision });
+      send(change);
       await request.ready?.();
     }
     if (!closed) goLive(revision);
   };
+  const snapshot = (entries: Subscription["entries"], revision: number) =>
+    catchUp([...entries].sort((a, b) => a.revision - b.revision), revision);
 
   let subscription = await source.subscribe(listener, {
     withEntries: fromRevision === undefined,
     name,
+    after: fromRevision,
   });
   const reset = async () => {
     // The client's revision cannot be resumed from: it gets the entries and rebuilds.
@@ -201,6 +211,10 @@ export async function openChanges(
     await reset();
   } else if (fromRevision >= subscription.lastChange) {
     goLive(subscription.revision);
+  } else if (subscription.recent) {
+    // Recent enough for the store's memory: no etcd watch of its own (many resume at once).
+    sent = fromRevision;
+    await catchUp(subscription.recent, subscription.revision);
   } else {
     const target = subscription.lastChange;
     sent = fromRevision;

@@ -152,6 +152,8 @@ export interface RegistryStoreInit {
   callTimeoutMs?: number;
   /** How many recorded versions of each name are kept (default 20). */
   historyLimit?: number;
+  /** How many recent changes of entries are kept in memory for watchers that resume (default 10,000). */
+  recentChanges?: number;
 }
 
 /** The default root etcd key prefix of the registry's data. */
@@ -227,6 +229,10 @@ export class RegistryStore implements RegistryData, ChangeSource {
   #lastChange = 0;
   /** Revision of the newest write this store made. */
   #lastWritten = 0;
+  /** The last changes of entries, for watchers that resume (every one after `#recentFrom`). */
+  #recent: Change[] = [];
+  #recentFrom = 0;
+  readonly #recentLimit: number;
 
   /** @param init Components and settings. */
   constructor(init: RegistryStoreInit) {
@@ -236,6 +242,7 @@ export class RegistryStore implements RegistryData, ChangeSource {
     this.#catchUpMs = init.catchUpMs ?? 100;
     this.#callTimeoutMs = init.callTimeoutMs ?? 5_000;
     this.#historyLimit = init.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    this.#recentLimit = init.recentChanges ?? 10_000;
     if (!(Number.isInteger(this.#historyLimit) && this.#historyLimit >= 1)) {
       throw new RangeError(`historyLimit must be an integer >= 1, got ${init.historyLimit}`);
     }
@@ -277,7 +284,7 @@ export class RegistryStore implements RegistryData, ChangeSource {
   /** {@inheritDoc ChangeSource.subscribe} */
   async subscribe(
     listener: ChangeListener,
-    options: { withEntries: boolean; name?: string },
+    options: { withEntries: boolean; name?: string; after?: number },
   ): Promise<Subscription> {
     await this.#caughtUp();
     // Writes of this store enter the view before their watch event: wait for the events, so
@@ -298,13 +305,33 @@ export class RegistryStore implements RegistryData, ChangeSource {
         entries.push({ type: "put", name, value, revision });
       }
     }
+    const after = options.after;
     this.#listeners.add(listener);
     return {
       revision: this.#revision,
       lastChange: Math.min(this.#lastChange, this.#revision),
       entries,
+      recent: after === undefined || after < this.#recentFrom
+        ? undefined
+        : this.#recent.slice(firstAfter(this.#recent, after)),
       close: () => void this.#listeners.delete(listener),
     };
+  }
+
+  /** Keeps `changes` among the recent ones, dropping the oldest revisions beyond the limit. */
+  #remember(changes: readonly Change[]): void {
+    this.#recent.push(...changes);
+    // Trimmed in steps of a quarter, so that a change costs no copy of the whole log.
+    if (this.#recent.length <= this.#recentLimit * 1.25) return;
+    let cut = this.#recent.length - this.#recentLimit;
+    // A revision is kept whole: `#recentFrom` says every change after it is here.
+    while (
+      cut < this.#recent.length && this.#recent[cut].revision === this.#recent[cut - 1].revision
+    ) {
+      cut++;
+    }
+    this.#recentFrom = this.#recent[cut - 1].revision;
+    this.#recent = this.#recent.slice(cut);
   }
 
   /** {@inheritDoc ChangeSource.replay} */
@@ -747,6 +774,9 @@ export class RegistryStore implements RegistryData, ChangeSource {
     this.#deleted = new Map();
     const reloaded = this.#lastChange > 0;
     this.#lastChange = 0;
+    // Changes before this read and after the old watch's last event are in no log.
+    this.#recent = [];
+    this.#recentFrom = revision;
     for (const kv of res.kvs) {
       const key = this.#relative(kv.key, Number(kv.mod_revision));
       if (key !== undefined) this.#apply(key, decoder.decode(kv.value), Number(kv.mod_revision));
@@ -793,6 +823,7 @@ export class RegistryStore implements RegistryData, ChangeSource {
       // A watch response's revision means every event up to it has been delivered.
       this.#advance(Number(res.header.revision));
       if (res.events.length === 0) return;
+      this.#remember(changes);
       for (const listener of [...this.#listeners]) listener.changes(changes, this.#revision);
     });
     watcher.on("error", (err) => {
@@ -815,6 +846,18 @@ export class RegistryStore implements RegistryData, ChangeSource {
       }
     }
   }
+}
+
+/** Index of the first change after `revision` in `changes` (in revision order). */
+function firstAfter(changes: readonly Change[], revision: number): number {
+  let low = 0;
+  let high = changes.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (changes[mid].revision <= revision) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 /** A change of an entry, or `undefined` for a key that is no entry (owner, history). */

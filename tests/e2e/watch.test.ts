@@ -103,27 +103,48 @@ Deno.test("watch: snapshot, synced, ordered puts and deletes; one name; resume f
   }
 });
 
-Deno.test("watch: a FromRevision older than the last compaction gets reset, the entries, synced", async () => {
-  let service: ServiceProcess | undefined;
+Deno.test("watch: after a restart, from etcd's history; older than the last compaction: reset", async () => {
+  let first: ServiceProcess | undefined;
+  let second: ServiceProcess | undefined;
   try {
-    service = await startService({ psk: PSK });
-    await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
-    await conn.client.add("old", sampleInfo(1));
-    const before = collect((signal) => conn.client.watch({ signal }));
-    await before.until("synced", (c) => c.some((x) => x.type === "synced"));
-    await before.stop();
-    const from = (before.changes.at(-1) as { revision: number }).revision;
+    first = await startService({ psk: PSK });
+    let from: number;
+    {
+      await using conn = await connectRegistry({ bootstraps: [first.addr], psk: PSK });
+      await conn.client.add("old", sampleInfo(1));
+      const before = collect((signal) => conn.client.watch({ signal }));
+      await before.until("synced", (c) => c.some((x) => x.type === "synced"));
+      await before.stop();
+      from = (before.changes.at(-1) as { revision: number }).revision;
+      await conn.client.add("new", sampleInfo(2));
+      await conn.client.delete("old");
+    }
+    // A restarted instance holds no recent changes in memory: resuming needs etcd's history.
+    assert.equal(await first.stop(), 0);
+    second = await startService({
+      psk: PSK,
+      clientPort: first.clientPort,
+      peerPort: first.peerPort,
+      dataDir: first.dataDir,
+    });
+    await using conn = await connectRegistry({ bootstraps: [second.addr], psk: PSK });
+    const resumed = collect((signal) => conn.client.watch({ fromRevision: from, signal }));
+    try {
+      await resumed.until("synced", (c) => c.some((x) => x.type === "synced"));
+      assert.deepEqual(resumed.changes.map(label), ["put new", "delete old", "synced"]);
+      assertIncreasing(revisions(resumed.changes));
+      assert.ok(revisions(resumed.changes)[0] > from);
+    } finally {
+      await resumed.stop();
+    }
 
-    await conn.client.add("new", sampleInfo(2));
-    await conn.client.delete("old");
-    const etcd = createEtcdClient(service.etcdUrl);
+    const etcd = createEtcdClient(second.etcdUrl);
     try {
       const current = Number((await etcd.get("x").exec()).header.revision);
       await etcd.kv.compact({ revision: String(current), physical: true });
     } finally {
       etcd.close();
     }
-
     const after = collect((signal) => conn.client.watch({ fromRevision: from, signal }));
     try {
       await after.until("synced", (c) => c.some((x) => x.type === "synced"));
@@ -133,7 +154,8 @@ Deno.test("watch: a FromRevision older than the last compaction gets reset, the 
       await after.stop();
     }
   } finally {
-    await service?.stop();
+    await first?.stop();
+    await second?.stop();
   }
 });
 
