@@ -148,8 +148,13 @@ export class Requester {
     for await (const { peer } of this.#candidates(protocol, signal)) {
       if (tried.has(peer.toString())) continue;
       tried.add(peer.toString());
-      const timeout = AbortSignal.timeout(this.#timeoutMs);
-      const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      // The time limit is for opening only: libp2p keeps the signal for the stream's lifetime.
+      const timeout = new AbortController();
+      const timer = setTimeout(
+        () => timeout.abort(new DOMException("opening the stream timed out", "TimeoutError")),
+        this.#timeoutMs,
+      );
+      const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
       try {
         const connection = this.#node.getConnections(peer).find((c) => c.status === "open") ??
           await this.#node.dial(peer, { signal: combined });
@@ -170,6 +175,8 @@ export class Requester {
         signal?.throwIfAborted();
         lastError = err;
         if (this.#last?.equals(peer)) this.#last = undefined;
+      } finally {
+        clearTimeout(timer);
       }
     }
     const reason = lastError instanceof Error ? `: ${lastError.message}` : ": none found";

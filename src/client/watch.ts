@@ -208,10 +208,12 @@ async function* lines(
       rest += decoder.decode(chunk instanceof Uint8Array ? chunk : chunk.subarray(), {
         stream: true,
       });
-      let newline;
-      while ((newline = rest.indexOf("\n")) >= 0) {
-        const line = rest.slice(0, newline);
-        rest = rest.slice(newline + 1);
+      // Complete lines are taken from the front at once: one slice per chunk, not per line.
+      const end = rest.lastIndexOf("\n");
+      if (end < 0) continue;
+      const complete = rest.slice(0, end);
+      rest = rest.slice(end + 1);
+      for (const line of complete.split("\n")) {
         if (line.trim() !== "") yield decodeWatchEvent(line);
       }
     }
