@@ -191,20 +191,20 @@ async function* lines(
   signal?: AbortSignal,
 ): AsyncGenerator<WatchEvent> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(
-      () => stream.abort(new Error(`nothing from the registry-service for ${silenceMs} ms`)),
-      silenceMs,
-    );
+  let lastData = Date.now();
+  // One timer, re-armed only when it fires: a timer per line costs more than the line.
+  const check = () => {
+    const left = lastData + silenceMs - Date.now();
+    if (left > 0) timer = setTimeout(check, left);
+    else stream.abort(new Error(`nothing from the registry-service for ${silenceMs} ms`));
   };
   const onAbort = () => stream.abort(new Error("watch stopped"));
   signal?.addEventListener("abort", onAbort, { once: true });
   let rest = "";
   try {
-    arm();
+    check();
     for await (const chunk of stream) {
-      arm();
+      lastData = Date.now();
       rest += decoder.decode(chunk instanceof Uint8Array ? chunk : chunk.subarray(), {
         stream: true,
       });
