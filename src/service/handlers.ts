@@ -7,7 +7,10 @@
  * every request sits in the one `serve` wrapper: limits (in flight overall
  * and per peer, bytes arriving), health, the write policy (as the
  * request's `author`), refusals answered as `Error: …`, the audit line of
- * every write, the log line of every other request, metrics.
+ * every write, the log line of every other request, metrics. A streaming
+ * handler (`/watch/0.1`, see `watch.ts`) goes through the same wrapper, but
+ * its answer stays open and it holds a watcher slot (per peer and in all)
+ * instead of a request slot.
  *
  * @module
  */
