@@ -87,8 +87,6 @@ export async function* watchChanges(
   const signal = options.signal;
   /** The revision delivered last: a reconnection resumes after it. */
   let position = options.fromRevision;
-  /** Within a snapshot after a reset, older revisions are delivered too. */
-  let rebuilding = false;
   while (!signal?.aborted) {
     const stream = await retry(
       () =>
@@ -118,7 +116,9 @@ export async function* watchChanges(
         switch (event.Type) {
           case "put":
           case "delete": {
-            if (!rebuilding && position !== undefined && event.Revision <= position) continue;
+            // The service sends nothing older (a resumption asks for what is after `position`);
+            // one transaction may change several names at one revision.
+            if (position !== undefined && event.Revision < position) continue;
             position = Math.max(position ?? 0, event.Revision);
             yield event.Type === "put" ? toPut(event) : {
               type: "delete",
@@ -128,17 +128,15 @@ export async function* watchChanges(
             break;
           }
           case "synced":
-            rebuilding = false;
             position = Math.max(position ?? 0, event.Revision);
             yield { type: "synced", revision: event.Revision };
             break;
           case "ping":
-            if (!rebuilding && position !== undefined) {
-              position = Math.max(position, event.Revision);
-            }
+            if (position !== undefined) position = Math.max(position, event.Revision);
             break;
           case "reset":
-            rebuilding = true;
+            // The entries follow from revisions the caller had passed: start over from them.
+            position = undefined;
             yield { type: "reset" };
             break;
           case "error":
@@ -158,8 +156,6 @@ export async function* watchChanges(
         position === undefined ? "from a snapshot" : `after revision ${position}`
       }`,
     );
-    // A reset that did not reach its `synced` is asked for again: resume from a snapshot.
-    if (rebuilding) position = undefined;
   }
 }
 

@@ -148,7 +148,8 @@ export async function openChanges(
   let held: Change[] = [];
   let replay: Replay | undefined;
   const send = (change: Change) => {
-    if (change.revision <= sent || (name !== undefined && change.name !== name)) return;
+    // One transaction may change several names at one revision: only older ones are skipped.
+    if (change.revision < sent || (name !== undefined && change.name !== name)) return;
     sent = change.revision;
     emit(eventOf(change));
   };
