@@ -112,36 +112,38 @@ export async function* watchChanges(
     if (!stream) return;
     let ended = "the registry-service closed the watch";
     try {
-      for await (const event of lines(stream, silenceMs, signal)) {
-        switch (event.Type) {
-          case "put":
-          case "delete": {
-            // The service sends nothing older (a resumption asks for what is after `position`);
-            // one transaction may change several names at one revision.
-            if (position !== undefined && event.Revision < position) continue;
-            position = Math.max(position ?? 0, event.Revision);
-            yield event.Type === "put" ? toPut(event) : {
-              type: "delete",
-              name: event.Name,
-              revision: event.Revision,
-            };
-            break;
+      for await (const batch of batches(stream, silenceMs, signal)) {
+        for (const event of batch) {
+          switch (event.Type) {
+            case "put":
+            case "delete": {
+              // The service sends nothing older (a resumption asks for what is after `position`);
+              // one transaction may change several names at one revision.
+              if (position !== undefined && event.Revision < position) continue;
+              position = Math.max(position ?? 0, event.Revision);
+              yield event.Type === "put" ? toPut(event) : {
+                type: "delete",
+                name: event.Name,
+                revision: event.Revision,
+              };
+              break;
+            }
+            case "synced":
+              position = Math.max(position ?? 0, event.Revision);
+              yield { type: "synced", revision: event.Revision };
+              break;
+            case "ping":
+              if (position !== undefined) position = Math.max(position, event.Revision);
+              break;
+            case "reset":
+              // The entries follow from revisions the caller had passed: start over from them.
+              position = undefined;
+              yield { type: "reset" };
+              break;
+            case "error":
+              ended = `the registry-service ended the watch: ${event.Message}`;
+              break;
           }
-          case "synced":
-            position = Math.max(position ?? 0, event.Revision);
-            yield { type: "synced", revision: event.Revision };
-            break;
-          case "ping":
-            if (position !== undefined) position = Math.max(position, event.Revision);
-            break;
-          case "reset":
-            // The entries follow from revisions the caller had passed: start over from them.
-            position = undefined;
-            yield { type: "reset" };
-            break;
-          case "error":
-            ended = `the registry-service ended the watch: ${event.Message}`;
-            break;
         }
       }
     } catch (err) {
@@ -180,14 +182,60 @@ function toPut(event: Extract<WatchEvent, { Type: "put" }>): ServiceChange {
   }
 }
 
-/** The answer's lines as events; fails when nothing arrives for `silenceMs`. */
-async function* lines(
+/**
+ * The answer's lines as events, in the batches they arrived in (one await
+ * per batch, not per line: a watcher of a busy registry gets many); fails
+ * when nothing arrives for `silenceMs`.
+ */
+async function* batches(
   stream: Stream,
   silenceMs: number,
   signal?: AbortSignal,
-): AsyncGenerator<WatchEvent> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+): AsyncGenerator<WatchEvent[]> {
+  let queue: WatchEvent[] = [];
+  /** `undefined` while open, `null` once ended cleanly, else why it failed. */
+  let ended: Error | null | undefined;
+  let wake: (() => void) | undefined;
   let lastData = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let rest = "";
+  const end = (err: Error | null) => {
+    ended ??= err;
+    wake?.();
+  };
+  const onMessage = (evt: { data: Uint8Array | { subarray(): Uint8Array } }) => {
+    lastData = Date.now();
+    const bytes = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray();
+    rest += decoder.decode(bytes, { stream: true });
+    // Complete lines are taken from the front at once: one slice per chunk, not per line.
+    const last = rest.lastIndexOf("\n");
+    if (last < 0) return;
+    const complete = rest.slice(0, last);
+    rest = rest.slice(last + 1);
+    try {
+      for (const line of complete.split("\n")) {
+        if (line.trim() !== "") queue.push(decodeWatchEvent(line));
+      }
+    } catch (err) {
+      stream.abort(err as Error);
+      end(err as Error);
+    }
+    wake?.();
+    maybeDone();
+  };
+  // The remote's close can be announced before the last of its data is dispatched.
+  let remoteClosed = false;
+  const maybeDone = () => {
+    if (remoteClosed && stream.readBufferLength === 0) end(null);
+  };
+  const onRemoteClose = () => {
+    remoteClosed = true;
+    maybeDone();
+  };
+  const onClose = (evt: Event) => {
+    const error = (evt as Event & { error?: Error }).error;
+    end(error ?? (ended === undefined ? new Error("the stream closed") : null));
+  };
   // One timer, re-armed only when it fires: a timer per line costs more than the line.
   const check = () => {
     const left = lastData + silenceMs - Date.now();
@@ -196,25 +244,31 @@ async function* lines(
   };
   const onAbort = () => stream.abort(new Error("watch stopped"));
   signal?.addEventListener("abort", onAbort, { once: true });
-  let rest = "";
+  stream.addEventListener("message", onMessage);
+  stream.addEventListener("remoteCloseWrite", onRemoteClose);
+  stream.addEventListener("close", onClose);
+  if (stream.remoteWriteStatus === "closed") onRemoteClose();
   try {
     check();
-    for await (const chunk of stream) {
-      lastData = Date.now();
-      rest += decoder.decode(chunk instanceof Uint8Array ? chunk : chunk.subarray(), {
-        stream: true,
-      });
-      // Complete lines are taken from the front at once: one slice per chunk, not per line.
-      const end = rest.lastIndexOf("\n");
-      if (end < 0) continue;
-      const complete = rest.slice(0, end);
-      rest = rest.slice(end + 1);
-      for (const line of complete.split("\n")) {
-        if (line.trim() !== "") yield decodeWatchEvent(line);
+    while (true) {
+      if (queue.length > 0) {
+        const batch = queue;
+        queue = [];
+        yield batch;
+        continue;
       }
+      if (ended !== undefined) {
+        if (ended) throw ended;
+        return;
+      }
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
     }
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
+    stream.removeEventListener("message", onMessage);
+    stream.removeEventListener("remoteCloseWrite", onRemoteClose);
+    stream.removeEventListener("close", onClose);
   }
 }
