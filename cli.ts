@@ -20,6 +20,10 @@ if (import.meta.main) {
       for (let n = 0; n < bytes.length;) n += Deno.stderr.writeSync(bytes.subarray(n));
     },
     stderrIsTerminal: Deno.stderr.isTerminal(),
+    onInterrupt: (listener) => {
+      Deno.addSignalListener("SIGINT", listener);
+      return () => Deno.removeSignalListener("SIGINT", listener);
+    },
   });
   Deno.exit(code);
 }

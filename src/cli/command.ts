@@ -25,6 +25,12 @@ export interface CliIo {
   stderrRaw?: (text: string) => void;
   /** Whether standard error is a terminal (progress keeps to one line then). */
   stderrIsTerminal?: boolean;
+  /**
+   * Calls `listener` on an interrupt (Ctrl-C) instead of ending the process,
+   * until the returned function is called; for commands that run until
+   * interrupted (`watch`).
+   */
+  onInterrupt?: (listener: () => void) => () => void;
 }
 
 /** What a command's `run` gets besides its arguments. */

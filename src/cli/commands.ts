@@ -17,6 +17,7 @@ import { historyCommand } from "./commands/history.ts";
 import { listCommand } from "./commands/list.ts";
 import { rollbackCommand } from "./commands/rollback.ts";
 import { versionCommand } from "./commands/version.ts";
+import { watchCommand } from "./commands/watch.ts";
 import { whoamiCommand } from "./commands/whoami.ts";
 
 /** Every command by name, in the order help lists them. */
@@ -28,6 +29,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   history: historyCommand,
   rollback: rollbackCommand,
   chown: chownCommand,
+  watch: watchCommand,
   whoami: whoamiCommand,
   help: helpCommand,
   version: versionCommand,

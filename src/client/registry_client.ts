@@ -46,6 +46,9 @@ import type { ComponentLogger, PeerId, PrivateKey } from "../p2p/libp2p_types.ts
 import { Requester, type RetryOptions } from "./requester.ts";
 import { lazyDhtDiscovery } from "./_dht_discovery.ts";
 import { RequestRefusedError, ServiceNotFoundError, WriteRefusedError } from "./errors.ts";
+import { type ServiceChange, watchChanges, type WatchOptions } from "./watch.ts";
+
+export type { ServiceChange, WatchOptions } from "./watch.ts";
 
 /** Components and settings for {@linkcode RegistryClient}. */
 export interface RegistryClientInit {
@@ -240,6 +243,27 @@ export class RegistryClient {
       throw new RequestRefusedError("registry-service answered /memberadd/0.1 with nothing");
     }
     return answer;
+  }
+
+  /**
+   * The changes of every service (or of `options.name`) as they commit: the
+   * current entries and `synced` first (or, with `fromRevision`, every change
+   * since it and then `synced`), then each `put` and `delete`, in revision
+   * order. It reconnects by itself, to another registry-service when the
+   * first is gone, and resumes after the last revision it delivered, so no
+   * change is missed or repeated. A `reset` means the revision to resume
+   * from was compacted away: the current entries follow. Ends when
+   * `options.signal` aborts.
+   *
+   * @example
+   * ```ts ignore
+   * for await (const change of client.watch({ name: "svc", signal })) {
+   *   if (change.type === "put") redeploy(change.info);
+   * }
+   * ```
+   */
+  watch(options: WatchOptions = {}): AsyncIterable<ServiceChange> {
+    return watchChanges({ requester: this.#requester, logger: this.#logger }, options);
   }
 
   async #text(protocol: string, payload: string, signal?: AbortSignal): Promise<string> {
@@ -519,4 +543,33 @@ export function chownService(
   target: RegistryTarget,
 ): Promise<string> {
   return withClient(target, (client) => client.chown(name, owner));
+}
+
+/**
+ * Watches services in one call (see {@linkcode RegistryClient.watch}); a
+ * temporary node is stopped when the iteration ends.
+ *
+ * @example
+ * ```ts ignore
+ * import { watchServices } from "@physarum/registry";
+ * for await (const change of watchServices({ bootstraps: [addr], psk: "secret" }, { signal })) {
+ *   console.log(change);
+ * }
+ * ```
+ */
+export async function* watchServices(
+  target: RegistryTarget,
+  options: WatchOptions = {},
+): AsyncGenerator<ServiceChange> {
+  if (target.node !== undefined) {
+    const client = new RegistryClient({
+      node: target.node,
+      bootstraps: target.bootstraps,
+      logger: target.logger,
+    });
+    yield* client.watch(options);
+    return;
+  }
+  await using conn = await connectRegistry({ ...target, signal: options.signal ?? target.signal });
+  yield* conn.client.watch(options);
 }

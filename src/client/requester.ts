@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { PeerId } from "@libp2p/interface";
+import type { PeerId, Stream } from "@libp2p/interface";
 import type { RegistryNode } from "../p2p/node.ts";
 import { findProviders } from "../p2p/rendezvous.ts";
 import { RENDEZVOUS } from "../protocol/ids.ts";
@@ -176,6 +176,55 @@ export class Requester {
     throw new RegistryUnreachableError(
       `no registry-service found: no peer connected, and the DHT found none`,
     );
+  }
+
+  /**
+   * Opens a stream on `protocol` to the first registry-service that takes
+   * it, sends `payload` and closes the write side; reading the answer (a
+   * long one, say a watch) is the caller's. One round over the candidates.
+   * Throws {@linkcode RegistryUnreachableError} when none takes it.
+   */
+  async open(protocol: string, payload: Uint8Array, signal?: AbortSignal): Promise<Stream> {
+    let lastError: unknown;
+    const tried = new Set<string>();
+    for await (const { peer } of this.#candidates(protocol, signal)) {
+      if (tried.has(peer.toString())) continue;
+      tried.add(peer.toString());
+      // The time limit is for opening only: libp2p keeps the signal for the stream's lifetime.
+      const timeout = new AbortController();
+      const timer = setTimeout(
+        () => timeout.abort(new DOMException("opening the stream timed out", "TimeoutError")),
+        this.#timeoutMs,
+      );
+      const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+      try {
+        const connection = this.#node.getConnections(peer).find((c) => c.status === "open") ??
+          await this.#node.dial(peer, { signal: combined });
+        const stream = await connection.newStream(protocol, {
+          signal: combined,
+          maxOutboundStreams: 1_024,
+        });
+        try {
+          stream.send(payload);
+          await stream.close({ signal: combined });
+        } catch (err) {
+          stream.abort(err as Error);
+          throw err;
+        }
+        this.#last = peer;
+        return stream;
+      } catch (err) {
+        signal?.throwIfAborted();
+        lastError = err;
+        if (this.#last?.equals(peer)) this.#last = undefined;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    const reason = lastError instanceof Error ? `: ${lastError.message}` : ": none found";
+    throw new RegistryUnreachableError(`no registry-service took ${protocol}${reason}`, {
+      cause: lastError,
+    });
   }
 
   /** Candidate peers: the last that answered, connected peers, then DHT providers. */

@@ -20,6 +20,8 @@ export const HISTORY_PROTOCOL = "/history/0.1";
 export const ROLLBACK_PROTOCOL = "/rollback/0.1";
 /** `/chown/0.1`: give a service to another owner. */
 export const CHOWN_PROTOCOL = "/chown/0.1";
+/** `/watch/0.1`: a stream of changes, one JSON line each, that stays open. */
+export const WATCH_PROTOCOL = "/watch/0.1";
 
 /** Every protocol a registry-service answers. */
 export const REGISTRY_PROTOCOLS: readonly string[] = [
@@ -31,6 +33,7 @@ export const REGISTRY_PROTOCOLS: readonly string[] = [
   HISTORY_PROTOCOL,
   ROLLBACK_PROTOCOL,
   CHOWN_PROTOCOL,
+  WATCH_PROTOCOL,
 ];
 
 /** The rendezvous string a registry-service advertises in the DHT. */

@@ -727,3 +727,140 @@ export function decodeChownResponse(text: string): ChownRequest {
   if (!match) throw new MalformedMessageError(`unexpected chown response: ${text.slice(0, 120)}`);
   return { Name: match[1], Owner: match[2] };
 }
+
+/** The `/watch/0.1` request: one service or all, from a revision or from a snapshot. */
+export interface WatchRequest {
+  /** Watch only this service; every service when omitted. */
+  Name?: string;
+  /** Send every change after this revision instead of a snapshot first. */
+  FromRevision?: number;
+}
+
+/** One line of a `/watch/0.1` answer. */
+export type WatchEvent =
+  | { Type: "put"; Name: string; InfoStr: string; Revision: number }
+  | { Type: "delete"; Name: string; Revision: number }
+  | { Type: "synced"; Revision: number }
+  | { Type: "ping"; Revision: number }
+  | { Type: "reset" }
+  | { Type: "error"; Message: string };
+
+/**
+ * Encodes a `/watch/0.1` request (fields left out when not given).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeWatchRequest } from "./messages.ts";
+ * assert.equal(encodeWatchRequest({}), "{}");
+ * assert.equal(encodeWatchRequest({ Name: "svc", FromRevision: 7 }), '{"Name":"svc","FromRevision":7}');
+ * ```
+ */
+export function encodeWatchRequest(request: WatchRequest): string {
+  return JSON.stringify({
+    ...(request.Name !== undefined ? { Name: request.Name } : {}),
+    ...(request.FromRevision !== undefined ? { FromRevision: request.FromRevision } : {}),
+  });
+}
+
+/**
+ * Decodes a `/watch/0.1` request: the name is checked and NFC-normalized,
+ * `FromRevision` must be an integer >= 0.
+ *
+ * @throws {MalformedMessageError} When the payload is not a watch request.
+ * @throws {InvalidValueError} When the name is refused.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeWatchRequest } from "./messages.ts";
+ * assert.deepEqual(decodeWatchRequest("{}"), {});
+ * assert.deepEqual(decodeWatchRequest('{"Name":"cafe\u0301"}'), { Name: "caf\u00e9" });
+ * assert.deepEqual(decodeWatchRequest('{"FromRevision":12}'), { FromRevision: 12 });
+ * assert.throws(() => decodeWatchRequest('{"FromRevision":-1}'), /FromRevision/);
+ * assert.throws(() => decodeWatchRequest('{"Name":"a/b"}'), /invalid service name/);
+ * ```
+ */
+export function decodeWatchRequest(text: string): WatchRequest {
+  const value = parseJsonObject(text === "" ? "{}" : text, "watch request");
+  const request: WatchRequest = {};
+  if (value.Name !== undefined) {
+    if (typeof value.Name !== "string") {
+      throw new MalformedMessageError("watch request: Name must be a string");
+    }
+    request.Name = validateServiceName(value.Name);
+  }
+  if (value.FromRevision !== undefined) {
+    const from = value.FromRevision;
+    if (typeof from !== "number" || !Number.isSafeInteger(from) || from < 0) {
+      throw new MalformedMessageError("watch request: FromRevision must be an integer >= 0");
+    }
+    request.FromRevision = from;
+  }
+  return request;
+}
+
+/**
+ * One line of a `/watch/0.1` answer, newline included.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeWatchEvent } from "./messages.ts";
+ * assert.equal(encodeWatchEvent({ Type: "synced", Revision: 9 }), '{"Type":"synced","Revision":9}\n');
+ * ```
+ */
+export function encodeWatchEvent(event: WatchEvent): string {
+  return JSON.stringify(event) + "\n";
+}
+
+/**
+ * Decodes one line of a `/watch/0.1` answer.
+ *
+ * @throws {MalformedMessageError} When the line is not a watch event.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeWatchEvent } from "./messages.ts";
+ * assert.deepEqual(decodeWatchEvent('{"Type":"delete","Name":"s","Revision":4}'), {
+ *   Type: "delete",
+ *   Name: "s",
+ *   Revision: 4,
+ * });
+ * assert.throws(() => decodeWatchEvent('{"Type":"put","Name":"s","Revision":4}'), /InfoStr/);
+ * ```
+ */
+export function decodeWatchEvent(line: string): WatchEvent {
+  const value = parseJsonObject(line, "watch event");
+  const revision = () => {
+    if (typeof value.Revision !== "number" || !Number.isSafeInteger(value.Revision)) {
+      throw new MalformedMessageError(`watch event ${value.Type} needs Revision (an integer)`);
+    }
+    return value.Revision;
+  };
+  const name = () => {
+    if (typeof value.Name !== "string") {
+      throw new MalformedMessageError(`watch event ${value.Type} needs Name (a string)`);
+    }
+    return value.Name;
+  };
+  switch (value.Type) {
+    case "put":
+      if (typeof value.InfoStr !== "string") {
+        throw new MalformedMessageError("watch event put needs InfoStr (a string)");
+      }
+      return { Type: "put", Name: name(), InfoStr: value.InfoStr, Revision: revision() };
+    case "delete":
+      return { Type: "delete", Name: name(), Revision: revision() };
+    case "synced":
+    case "ping":
+      return { Type: value.Type, Revision: revision() };
+    case "reset":
+      return { Type: "reset" };
+    case "error":
+      return { Type: "error", Message: String(value.Message ?? "") };
+    default:
+      throw new MalformedMessageError(`unknown watch event type ${JSON.stringify(value.Type)}`);
+  }
+}

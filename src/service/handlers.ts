@@ -7,7 +7,10 @@
  * every request sits in the one `serve` wrapper: limits (in flight overall
  * and per peer, bytes arriving), health, the write policy (as the
  * request's `author`), refusals answered as `Error: …`, the audit line of
- * every write, the log line of every other request, metrics.
+ * every write, the log line of every other request, metrics. A streaming
+ * handler (`/watch/0.1`, see `watch.ts`) goes through the same wrapper, but
+ * its answer stays open and it holds a watcher slot (per peer and in all)
+ * instead of a request slot.
  *
  * @module
  */
@@ -22,6 +25,7 @@ import {
   LIST_PROTOCOL,
   MEMBER_ADD_PROTOCOL,
   ROLLBACK_PROTOCOL,
+  WATCH_PROTOCOL,
 } from "../protocol/ids.ts";
 import {
   decodeAddRequest,
@@ -47,6 +51,13 @@ import { type RegistryData, type WriteAuthor, WriteRefusedError } from "../store
 import type { Logger } from "../log/logger.ts";
 import type { RegistryMetrics } from "./metrics.ts";
 import { WritePolicy } from "./policy.ts";
+import type { ChangeSource } from "../store/changes.ts";
+import {
+  DEFAULT_WATCH_LIMITS,
+  type StreamingHandler,
+  watchHandler,
+  type WatchLimits,
+} from "./watch.ts";
 
 /** Bounds on what one peer can make the service hold. */
 export interface HandlerLimits {
@@ -128,6 +139,10 @@ export interface HandlerComponents {
   isHealthy?: () => boolean;
   /** Bounds; {@linkcode DEFAULT_LIMITS} when omitted. */
   limits?: HandlerLimits;
+  /** The change feed for `/watch/0.1` (the store); not served when omitted. */
+  changes?: ChangeSource;
+  /** Bounds on watchers; {@linkcode DEFAULT_WATCH_LIMITS} when omitted. */
+  watchLimits?: WatchLimits;
 }
 
 /** Thrown inside a handler for a request the service refuses by resetting the stream. */
@@ -247,27 +262,47 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
     },
   };
 
+  // Watchers stay open: they have their own bounds, not slots of the requests in flight.
+  const watchLimits = components.watchLimits ?? DEFAULT_WATCH_LIMITS;
+  const streaming: Record<string, StreamingHandler> = components.changes
+    ? {
+      [WATCH_PROTOCOL]: watchHandler({
+        changes: components.changes,
+        metrics,
+        logger,
+        limits: watchLimits,
+      }),
+    }
+    : {};
+  const watchers = new Budget(watchLimits.maxWatchers, "watchers");
+  const watchersOf = new Map<string, Budget>();
+
   /** Takes one request slot of the service and of `peer`'s share; undefined when taken. */
-  const takeSlot = (peer: string): Budget | undefined => {
-    let budget = inFlightOf.get(peer);
+  const takeSlot = (peer: string, isStream: boolean): Budget | undefined => {
+    const of = isStream ? watchersOf : inFlightOf;
+    let budget = of.get(peer);
     if (!budget) {
-      budget = new Budget(limits.maxInFlightPerPeer, "requests in flight from this peer", inFlight);
-      inFlightOf.set(peer, budget);
+      budget = isStream
+        ? new Budget(watchLimits.maxWatchersPerPeer, "watchers of this peer", watchers)
+        : new Budget(limits.maxInFlightPerPeer, "requests in flight from this peer", inFlight);
+      of.set(peer, budget);
     }
     return budget.take(1);
   };
-  const giveSlot = (peer: string) => {
-    const budget = inFlightOf.get(peer)!;
+  const giveSlot = (peer: string, isStream: boolean) => {
+    const of = isStream ? watchersOf : inFlightOf;
+    const budget = of.get(peer)!;
     budget.give(1);
-    if (budget.used === 0) inFlightOf.delete(peer);
+    if (budget.used === 0) of.delete(peer);
   };
 
   const serve = async (
     protocol: string,
-    handler: Handler,
+    handler: { handle: Handler } | { stream: StreamingHandler },
     stream: Stream,
     connection: Connection,
   ) => {
+    const isStream = "stream" in handler;
     const peer = connection.remotePeer.toString();
     const isWrite = WRITES.has(protocol);
     const started = performance.now();
@@ -286,7 +321,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
     let answer: string | Uint8Array | undefined;
     let failure: Error | undefined;
     try {
-      const exceeded = takeSlot(peer);
+      const exceeded = takeSlot(peer, isStream);
       if (exceeded) throw new BudgetExceededError(exceeded);
       try {
         if (components.isHealthy && !components.isHealthy()) {
@@ -299,8 +334,12 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           budget: arrivingBudget(connection),
         });
         request = decodeUtf8(bytes).trim();
+        if (isStream) {
+          outcome = await handler.stream(request, ctx, stream);
+          return;
+        }
         try {
-          ({ answer, outcome } = await handler(request, ctx));
+          ({ answer, outcome } = await handler.handle(request, ctx));
         } catch (err) {
           // A write that is understood but refused is answered, so the writer learns why.
           if (!isWrite || !(err instanceof WriteRefusedError || err instanceof InvalidValueError)) {
@@ -314,7 +353,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           idleMs: limits.idleMs,
         });
       } finally {
-        giveSlot(peer);
+        giveSlot(peer, isStream);
       }
     } catch (err) {
       if (
@@ -347,7 +386,11 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
     }
   };
 
-  for (const [protocol, handler] of Object.entries(handlers)) {
+  const all = [
+    ...Object.entries(handlers).map(([protocol, handle]) => [protocol, { handle }] as const),
+    ...Object.entries(streaming).map(([protocol, stream]) => [protocol, { stream }] as const),
+  ];
+  for (const [protocol, handler] of all) {
     await node.handle(
       protocol,
       (stream, connection) => serve(protocol, handler, stream, connection),

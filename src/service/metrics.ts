@@ -20,6 +20,12 @@ export interface RegistryMetrics {
   readonly etcdUp: Gauge;
   /** Connected libp2p peers. */
   readonly peers: Gauge;
+  /** Open `/watch/0.1` streams. */
+  readonly watchers: Gauge;
+  /** Changes (puts and deletes) sent to watchers. */
+  readonly watchEvents: Counter;
+  /** Bytes of lines waiting for watchers that read slower than changes come. */
+  readonly watchQueuedBytes: Gauge;
 }
 
 /** Live values read at each scrape. */
@@ -91,6 +97,21 @@ export function createRegistryMetrics(sources: MetricSources = {}): RegistryMetr
       collect() {
         if (sources.peers) this.set(sources.peers());
       },
+    }),
+    watchers: new Gauge({
+      name: "registry_watchers",
+      help: "Open /watch/0.1 streams",
+      registers: [registry],
+    }),
+    watchEvents: new Counter({
+      name: "registry_watch_events_total",
+      help: "Changes (puts and deletes) sent to watchers",
+      registers: [registry],
+    }),
+    watchQueuedBytes: new Gauge({
+      name: "registry_watch_queued_bytes",
+      help: "Bytes of lines queued for watchers that read slower than changes come",
+      registers: [registry],
     }),
   };
 }

@@ -168,6 +168,24 @@ export const SERVICE_FLAGS: FlagSpecs = {
     valueName: "n",
     defaultText: "256",
   },
+  "max-watchers": {
+    type: "string",
+    description: "/watch/0.1 streams open at once, all peers together",
+    valueName: "n",
+    defaultText: "10000",
+  },
+  "max-watchers-per-peer": {
+    type: "string",
+    description: "/watch/0.1 streams one peer may have open at once",
+    valueName: "n",
+    defaultText: "100",
+  },
+  "watch-buffer": {
+    type: "string",
+    description: "bytes of changes queued for a watcher that does not read before it is closed",
+    valueName: "bytes",
+    defaultText: "1048576",
+  },
   "log-level": {
     type: "string",
     description: "least severe log lines written: debug, info, warn or error",
@@ -231,6 +249,13 @@ function positiveInteger(value: string | undefined, flag: string): number | unde
     throw new UsageError(`-${flag} must be a positive integer, got "${value}"`);
   }
   return Number(value);
+}
+
+/** `values` without its undefined fields (so defaults spread under it survive). */
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<
+    T
+  >;
 }
 
 function writePolicy(
@@ -438,6 +463,11 @@ export function parseServiceArgs(
       historyLimit: positiveInteger(str("history"), "history"),
       maxInFlightPerPeer: positiveInteger(str("max-in-flight-per-peer"), "max-in-flight-per-peer"),
       learnerTimeoutMs: learnerTimeout === undefined ? undefined : Number(learnerTimeout) * 1000,
+      watch: definedOnly({
+        maxWatchers: positiveInteger(str("max-watchers"), "max-watchers"),
+        maxWatchersPerPeer: positiveInteger(str("max-watchers-per-peer"), "max-watchers-per-peer"),
+        maxQueuedBytes: positiveInteger(str("watch-buffer"), "watch-buffer"),
+      }),
     },
   };
 }

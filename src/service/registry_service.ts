@@ -27,6 +27,7 @@ import type { ComponentLogger } from "@libp2p/interface";
 import { DEFAULT_LIMITS, type HandlerComponents, registerHandlers } from "./handlers.ts";
 import { readAdminsFile, WritePolicy, type WritePolicyMode } from "./policy.ts";
 import { createRegistryMetrics } from "./metrics.ts";
+import { DEFAULT_WATCH_LIMITS, type WatchLimits } from "./watch.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
 import { createMemberAdder, joinCluster, type JoinComponents } from "./cluster.ts";
 import { type EtcdHealthMonitor, monitorEtcdHealth } from "./etcd_health.ts";
@@ -88,6 +89,8 @@ export interface RegistryServiceConfig {
   historyLimit?: number;
   /** Requests one peer may have in flight (default 256). */
   maxInFlightPerPeer?: number;
+  /** Bounds on `/watch/0.1` streams (defaults: `DEFAULT_WATCH_LIMITS`). */
+  watch?: Partial<WatchLimits>;
 }
 
 /** Components for {@linkcode startRegistryService}. */
@@ -411,6 +414,8 @@ export async function startRegistryService(
       ...DEFAULT_LIMITS,
       maxInFlightPerPeer: config.maxInFlightPerPeer ?? DEFAULT_LIMITS.maxInFlightPerPeer,
     },
+    changes: store,
+    watchLimits: { ...DEFAULT_WATCH_LIMITS, ...config.watch },
   });
   if (bootstraps.length > 0) await advertisePhase(node, bootstraps, logger, stack);
   const http = startHttpServer({

@@ -35,6 +35,14 @@ import type { Logger } from "../log/logger.ts";
 import type { HistoryOp, HistoryVersion } from "../protocol/messages.ts";
 import { parseServiceInfo } from "../protocol/service_info.ts";
 import { retry } from "../_retry.ts";
+import {
+  type Change,
+  type ChangeListener,
+  type ChangeSource,
+  CompactedError,
+  type Replay,
+  type Subscription,
+} from "./changes.ts";
 
 /** A consistent view of every entry, with a version that changes with the content. */
 export interface RegistryView {
@@ -145,6 +153,8 @@ export interface RegistryStoreInit {
   callTimeoutMs?: number;
   /** How many recorded versions of each name are kept (default 20). */
   historyLimit?: number;
+  /** How many recent changes of entries are kept in memory for watchers that resume (default 10,000). */
+  recentChanges?: number;
 }
 
 /** The default root etcd key prefix of the registry's data. */
@@ -190,7 +200,7 @@ interface Owner {
  * await store.stop();
  * ```
  */
-export class RegistryStore implements RegistryData {
+export class RegistryStore implements RegistryData, ChangeSource {
   readonly #ns: Namespace;
   readonly #prefix: string;
   readonly #logger: Logger;
@@ -214,6 +224,16 @@ export class RegistryStore implements RegistryData {
   #deleted = new Map<string, number>();
   /** Bad entries already reported (key@revision). */
   #reported = new Set<string>();
+  /** Who gets the watch's changes of entries (the change feed). */
+  #listeners = new Set<ChangeListener>();
+  /** Revision of the last change under the prefix the view has seen. */
+  #lastChange = 0;
+  /** Revision of the newest write this store made. */
+  #lastWritten = 0;
+  /** The last changes of entries, for watchers that resume (every one after `#recentFrom`). */
+  #recent: Change[] = [];
+  #recentFrom = 0;
+  readonly #recentLimit: number;
 
   /** @param init Components and settings. */
   constructor(init: RegistryStoreInit) {
@@ -223,6 +243,7 @@ export class RegistryStore implements RegistryData {
     this.#catchUpMs = init.catchUpMs ?? 100;
     this.#callTimeoutMs = init.callTimeoutMs ?? 5_000;
     this.#historyLimit = init.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+    this.#recentLimit = init.recentChanges ?? 10_000;
     if (!(Number.isInteger(this.#historyLimit) && this.#historyLimit >= 1)) {
       throw new RangeError(`historyLimit must be an integer >= 1, got ${init.historyLimit}`);
     }
@@ -259,6 +280,101 @@ export class RegistryStore implements RegistryData {
   /** Number of entries in the view. */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** {@inheritDoc ChangeSource.subscribe} */
+  async subscribe(
+    listener: ChangeListener,
+    options: { withEntries: boolean; name?: string; after?: number },
+  ): Promise<Subscription> {
+    await this.#caughtUp();
+    // Writes of this store enter the view before their watch event: wait for the events, so
+    // the entries are exactly the view at its revision and no change is both in them and sent.
+    while (this.#lastWritten > this.#revision && !this.#stopped) {
+      await this.#reached(this.#lastWritten);
+    }
+    const entries: Extract<Change, { type: "put" }>[] = [];
+    const names = !options.withEntries
+      ? []
+      : options.name === undefined
+      ? this.#entries.keys()
+      : [options.name];
+    for (const name of names) {
+      const value = this.#entries.get(name);
+      const revision = this.#changed.get(SERVICES + name);
+      if (value !== undefined && revision !== undefined) {
+        entries.push({ type: "put", name, value, revision });
+      }
+    }
+    const after = options.after;
+    this.#listeners.add(listener);
+    return {
+      revision: this.#revision,
+      lastChange: Math.min(this.#lastChange, this.#revision),
+      entries,
+      recent: after === undefined || after < this.#recentFrom
+        ? undefined
+        : this.#recent.slice(firstAfter(this.#recent, after)),
+      close: () => void this.#listeners.delete(listener),
+    };
+  }
+
+  /** Keeps `changes` among the recent ones, dropping the oldest revisions beyond the limit. */
+  #remember(changes: readonly Change[]): void {
+    this.#recent.push(...changes);
+    // Trimmed in steps of a quarter, so that a change costs no copy of the whole log.
+    if (this.#recent.length <= this.#recentLimit * 1.25) return;
+    let cut = this.#recent.length - this.#recentLimit;
+    // A revision is kept whole: `#recentFrom` says every change after it is here.
+    while (
+      cut < this.#recent.length && this.#recent[cut].revision === this.#recent[cut - 1].revision
+    ) {
+      cut++;
+    }
+    this.#recentFrom = this.#recent[cut - 1].revision;
+    this.#recent = this.#recent.slice(cut);
+  }
+
+  /** {@inheritDoc ChangeSource.replay} */
+  async replay(
+    revision: number,
+    onChanges: (changes: readonly Change[], through: number) => void,
+    onError: (err: Error) => void,
+  ): Promise<Replay> {
+    // A compacted start is refused with a read at that revision: a watch reports it
+    // only as a cancellation without its reason.
+    try {
+      await this.#ns.get(SERVICES).revision(String(revision + 1)).exec();
+    } catch (err) {
+      if (/compacted/i.test((err as Error).message)) throw new CompactedError(revision);
+      throw new StoreUnavailableError(`etcd read failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const watcher = await this.#call(
+      "watch",
+      () => this.#ns.watch().prefix("").startRevision(String(revision + 1)).create(),
+    );
+    watcher.on("data", (res) => {
+      const changes: Change[] = [];
+      let through = 0;
+      for (const event of res.events) {
+        const at = Number(event.kv.mod_revision);
+        through = Math.max(through, at);
+        const key = decodeKey(event.kv.key);
+        if (key === undefined) continue;
+        const relative = key.startsWith(this.#prefix) ? key.slice(this.#prefix.length) : key;
+        const change = toChange(
+          relative,
+          event.type === "Delete" ? undefined : decoder.decode(event.kv.value),
+          at,
+        );
+        if (change) changes.push(change);
+      }
+      if (res.events.length > 0) onChanges(changes, through);
+    });
+    watcher.on("error", (err) => onError(err));
+    return { cancel: () => watcher.cancel().catch(() => {}) };
   }
 
   /** {@inheritDoc RegistryData.put} */
@@ -373,6 +489,7 @@ export class RegistryStore implements RegistryData {
       const revision = Number(res.header.revision);
       if (res.succeeded) {
         this.#apply(key, owner, revision);
+        this.#lastWritten = Math.max(this.#lastWritten, revision);
         return revision;
       }
       known = this.#learnOwner(name, res.responses[0].response_range.kvs);
@@ -428,6 +545,7 @@ export class RegistryStore implements RegistryData {
         this.#apply(`${HISTORY}${name}/${id}`, record, revision);
         for (const old of trimmed) this.#apply(`${HISTORY}${name}/${old}`, undefined, revision);
         if (claims) this.#apply(ownerKey, author.peer, revision);
+        this.#lastWritten = Math.max(this.#lastWritten, revision);
         return revision;
       }
       const seen = this.#learnOwner(name, res.responses[0].response_range.kvs);
@@ -664,9 +782,15 @@ export class RegistryStore implements RegistryData {
     this.#history = new Map();
     this.#changed = new Map();
     this.#deleted = new Map();
+    const reloaded = this.#lastChange > 0;
+    this.#lastChange = 0;
+    // Changes before this read and after the old watch's last event are in no log.
+    this.#recent = [];
+    this.#recentFrom = revision;
     for (const kv of res.responses.flatMap((r) => r.response_range.kvs)) {
       const key = this.#relative(kv.key, Number(kv.mod_revision));
       if (key !== undefined) this.#apply(key, decoder.decode(kv.value), Number(kv.mod_revision));
+      this.#lastChange = Math.max(this.#lastChange, Number(kv.mod_revision));
     }
     // Writes acknowledged while the list was in flight are newer than it: keep them.
     for (const [key, changedAt] of previous.changed) {
@@ -680,6 +804,8 @@ export class RegistryStore implements RegistryData {
     this.#version++;
     await this.#watch(revision + 1);
     this.#advance(revision);
+    // Changes between the old watch's last event and this read reached no listener.
+    if (reloaded) { for (const listener of [...this.#listeners]) listener.gap(); }
   }
 
   async #watch(fromRevision: number): Promise<void> {
@@ -693,18 +819,22 @@ export class RegistryStore implements RegistryData {
     }
     this.#watcher = watcher;
     watcher.on("data", (res) => {
+      const changes: Change[] = [];
       for (const event of res.events) {
         const revision = Number(event.kv.mod_revision);
+        this.#lastChange = Math.max(this.#lastChange, revision);
         const key = this.#relative(event.kv.key, revision);
         if (key === undefined) continue;
-        this.#apply(
-          key,
-          event.type === "Delete" ? undefined : decoder.decode(event.kv.value),
-          revision,
-        );
+        const value = event.type === "Delete" ? undefined : decoder.decode(event.kv.value);
+        this.#apply(key, value, revision);
+        const change = toChange(key, value, revision);
+        if (change) changes.push(change);
       }
       // A watch response's revision means every event up to it has been delivered.
       this.#advance(Number(res.header.revision));
+      if (res.events.length === 0) return;
+      this.#remember(changes);
+      for (const listener of [...this.#listeners]) listener.changes(changes, this.#revision);
     });
     watcher.on("error", (err) => {
       if (this.#stopped || watcher !== this.#watcher) return;
@@ -738,6 +868,27 @@ function prefixEnd(prefix: Buffer): Buffer {
     }
   }
   return Buffer.from([0]);
+}
+
+/** Index of the first change after `revision` in `changes` (in revision order). */
+function firstAfter(changes: readonly Change[], revision: number): number {
+  let low = 0;
+  let high = changes.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (changes[mid].revision <= revision) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/** A change of an entry, or `undefined` for a key that is no entry (owner, history). */
+function toChange(key: string, value: string | undefined, revision: number): Change | undefined {
+  if (!key.startsWith(SERVICES)) return undefined;
+  const name = key.slice(SERVICES.length);
+  return value === undefined
+    ? { type: "delete", name, revision }
+    : { type: "put", name, value, revision };
 }
 
 /** A random id for a history record (unique among a name's records). */

@@ -1,0 +1,91 @@
+/**
+ * `/watch/0.1` in process (a real node serving a real store on a real etcd),
+ * with a short ping interval: pings after quiet, and the revision they carry
+ * moves on with changes a one-name watcher is not sent, so a resume starts
+ * after them.
+ */
+import assert from "node:assert/strict";
+import { multiaddr } from "@multiformats/multiaddr";
+import { createRegistryNode } from "../../src/p2p/node.ts";
+import { startEtcd } from "../../src/store/etcd_process.ts";
+import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
+import { RegistryStore } from "../../src/store/registry_store.ts";
+import { DEFAULT_LIMITS, registerHandlers } from "../../src/service/handlers.ts";
+import { DEFAULT_WATCH_LIMITS } from "../../src/service/watch.ts";
+import { createRegistryMetrics } from "../../src/service/metrics.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+import { decodeWatchEvent, type WatchEvent } from "../../src/protocol/messages.ts";
+import { freePort, sampleInfo, tempDataDir } from "../_registry.ts";
+import { addPayload, wirePeer } from "../e2e/_wire.ts";
+
+const PSK = "watch-handler-test";
+
+Deno.test("watch: pings after quiet carry the revision a one-name watcher is up to date through", async () => {
+  await using stack = new AsyncDisposableStack();
+  const etcd = await startEtcd({
+    ip: "127.0.0.1",
+    clientPort: freePort(),
+    peerPort: freePort(),
+    dataDir: await tempDataDir(),
+    clusterState: "new",
+    logger: silentLogger,
+  });
+  stack.defer(() => etcd.stop());
+  const client = createEtcdClient(etcd.clientUrl);
+  stack.defer(() => client.close());
+  const store = new RegistryStore({ client, logger: silentLogger });
+  await store.start();
+  stack.defer(() => store.stop());
+  const node = await createRegistryNode({ psk: PSK, listen: ["/ip4/127.0.0.1/tcp/0"] });
+  stack.defer(() => node.stop());
+  await registerHandlers({
+    node,
+    store,
+    metrics: createRegistryMetrics(),
+    logger: silentLogger,
+    limits: DEFAULT_LIMITS,
+    changes: store,
+    watchLimits: { ...DEFAULT_WATCH_LIMITS, pingMs: 300 },
+  });
+  const addr = node.getMultiaddrs()[0].toString();
+  const peer = await wirePeer(PSK, addr);
+  stack.defer(() => peer.node.stop());
+
+  const stream = await peer.node.dialProtocol(multiaddr(addr), "/watch/0.1");
+  const events: WatchEvent[] = [];
+  let rest = "";
+  stream.addEventListener("message", (evt) => {
+    rest += new TextDecoder().decode(evt.data.subarray());
+    const lines = rest.split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) events.push(decodeWatchEvent(line));
+  });
+  stream.send(new TextEncoder().encode('{"Name":"mine"}'));
+  await stream.close();
+  stack.defer(() => stream.abort(new Error("test over")));
+  const until = async (what: string, done: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`no ${what}: ${JSON.stringify(events)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  await until("synced", () => events.some((e) => e.Type === "synced"));
+  await until("a ping", () => events.some((e) => e.Type === "ping"));
+  const synced = events.find((e) => e.Type === "synced") as { Revision: number };
+  const firstPing = events.find((e) => e.Type === "ping") as { Revision: number };
+  assert.equal(firstPing.Revision, synced.Revision);
+
+  // Another name changes: nothing is sent for it, but the next ping is past its revision.
+  assert.match(await peer.ask("/add/0.1", addPayload("other", sampleInfo(1))), /^Added /);
+  const pings = () => events.filter((e) => e.Type === "ping") as { Revision: number }[];
+  await until("a later ping", () => pings().at(-1)!.Revision > synced.Revision);
+  assert.ok(!events.some((e) => e.Type === "put" || e.Type === "delete"));
+
+  // A change of the name watched comes through, at a revision above every ping's.
+  assert.match(await peer.ask("/add/0.1", addPayload("mine", sampleInfo(2))), /^Added /);
+  await until("the put", () => events.some((e) => e.Type === "put"));
+  const put = events.find((e) => e.Type === "put") as { Name: string; Revision: number };
+  assert.equal(put.Name, "mine");
+  assert.ok(put.Revision > pings().at(-1)!.Revision);
+});
