@@ -71,7 +71,7 @@ const nodes = await Promise.all(
     () => createRegistryNode({ psk: PSK }),
   ),
 );
-const etcd = createEtcdClient(service.etcdUrl);
+const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
 try {
   const clients = await Promise.all(nodes.map(async (node) => {
     await node.dial(multiaddr(service.addr));

@@ -138,7 +138,7 @@ Deno.test("watch: after a restart, from etcd's history; older than the last comp
       await resumed.stop();
     }
 
-    const etcd = createEtcdClient(second.etcdUrl);
+    const etcd = createEtcdClient(second.etcdUrl, second.etcdTls);
     try {
       const current = Number((await etcd.get("x").exec()).header.revision);
       await etcd.kv.compact({ revision: String(current), physical: true });
