@@ -61,6 +61,8 @@ export class GroupCommit<T> {
   readonly #init: GroupCommitInit<T>;
   #queue: T[] = [];
   #running: Promise<void> | undefined;
+  /** Whether a run is going (it ends in the turn it finds the queue empty). */
+  #active = false;
 
   /** @param init How to commit and how large a batch may be. */
   constructor(init: GroupCommitInit<T>) {
@@ -78,15 +80,19 @@ export class GroupCommit<T> {
   /** Queues `item`; it is committed at once when nothing is in flight. */
   submit(item: T): void {
     this.#queue.push(item);
-    this.#running ??= this.#run().finally(() => (this.#running = undefined));
+    if (this.#active) return;
+    this.#active = true;
+    this.#running = this.#run();
   }
 
   /** Resolves once the queue is empty and no commit is in flight. */
   async idle(): Promise<void> {
-    while (this.#running) await this.#running;
+    while (this.#active) await this.#running;
   }
 
   async #run(): Promise<void> {
+    // The queue is checked and the flag cleared in one turn: an item submitted
+    // after that starts a new run, none is left waiting for this one.
     while (this.#queue.length > 0) {
       const batch = this.#take();
       let again: T[];
@@ -98,6 +104,7 @@ export class GroupCommit<T> {
       }
       this.#queue.unshift(...again);
     }
+    this.#active = false;
   }
 
   /** The next batch: queue order, within the bounds, one item per key. */

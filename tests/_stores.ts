@@ -1,0 +1,40 @@
+/**
+ * Two {@linkcode RegistryStore}s on one real etcd started for the test, as
+ * two instances of a cluster would be (neither a sole writer: each sees the
+ * other's writes through its watch).
+ */
+import { startEtcd } from "../src/store/etcd_process.ts";
+import { createEtcdClient } from "../src/store/etcd_cluster.ts";
+import { RegistryStore, type RegistryStoreInit } from "../src/store/registry_store.ts";
+import { silentLogger } from "../src/log/logger.ts";
+import { freePort, tempDataDir } from "./_registry.ts";
+
+/** Store settings of {@linkcode withStores} (the client and logger are its own). */
+export type StoreSettings = Omit<RegistryStoreInit, "client" | "logger">;
+
+/** Runs `fn` with two stores on one real etcd; everything is stopped when it ends. */
+export async function withStores(
+  fn: (one: RegistryStore, two: RegistryStore, etcdUrl: string) => Promise<void>,
+  settings: StoreSettings = {},
+): Promise<void> {
+  await using stack = new AsyncDisposableStack();
+  const etcd = await startEtcd({
+    ip: "127.0.0.1",
+    clientPort: freePort(),
+    peerPort: freePort(),
+    dataDir: await tempDataDir(),
+    clusterState: "new",
+    logger: silentLogger,
+  });
+  stack.defer(() => etcd.stop());
+  const stores = [];
+  for (let i = 0; i < 2; i++) {
+    const client = createEtcdClient(etcd.clientUrl);
+    stack.defer(() => client.close());
+    const store = new RegistryStore({ client, logger: silentLogger, ...settings });
+    await store.start();
+    stack.defer(() => store.stop());
+    stores.push(store);
+  }
+  await fn(stores[0], stores[1], etcd.clientUrl);
+}
