@@ -29,23 +29,13 @@ import { ADD_PROTOCOL, GET_PROTOCOL } from "../src/protocol/ids.ts";
 import { readToEnd } from "../src/protocol/stream_io.ts";
 import { DEFAULT_KEY_PREFIX } from "../src/store/registry_store.ts";
 import { etcdPids, sampleInfo, startService } from "./_registry.ts";
+import { cpuMs } from "./_proc.ts";
 
 const args = Deno.args.filter((a) => !a.startsWith("--"));
 const REQUESTS = Number(args[0] ?? 10_000);
 const IN_FLIGHT = Number(args[1] ?? 16);
 const PROFILE = Deno.args.includes("--profile");
 const PSK = "bench-cpu";
-/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on Linux). */
-const TICKS_PER_SECOND = 100;
-
-/** User + system CPU time of `pid` so far, in ms. */
-function cpuMs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  // Fields after the command name (which may hold spaces) start at field 3.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS_PER_SECOND;
-}
-
 async function runAll(fn: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
   const started = performance.now();
