@@ -12,7 +12,7 @@
  * With `--profile`, the service runs under `deno run --cpu-prof` and the
  * functions and files its CPU went to are printed (self time, top 25).
  *
- * Run: deno run -A scripts/bench_cpu.ts [requests=10000] [inFlight=16] [--profile]
+ * Run: deno run -A scripts/bench_cpu.ts [requests=10000] [inFlight=16] [--profile] [--only=add]
  *
  * @module
  */
@@ -35,6 +35,8 @@ const args = Deno.args.filter((a) => !a.startsWith("--"));
 const REQUESTS = Number(args[0] ?? 10_000);
 const IN_FLIGHT = Number(args[1] ?? 16);
 const PROFILE = Deno.args.includes("--profile");
+/** `--only=add`: measure only the paths whose name contains "add" (and profile only them). */
+const ONLY = Deno.args.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const PSK = "bench-cpu";
 async function runAll(fn: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
@@ -95,6 +97,10 @@ try {
   // Warm every path up (JIT, connections) before measuring.
   for (const [, run] of paths) for (let i = 0; i < 300; i++) await run(i);
   for (const [name, run] of paths) {
+    if (ONLY !== undefined && !name.includes(ONLY)) {
+      rows.push([name, "-", "NaN", "NaN"]);
+      continue;
+    }
     const before = [cpuMs(servicePid), cpuMs(etcdPid)];
     const wallMs = await runAll(run);
     const used = [cpuMs(servicePid) - before[0], cpuMs(etcdPid) - before[1]];
@@ -133,6 +139,7 @@ if (PROFILE) {
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 
 /** Self time by function and by package/file, from a V8 .cpuprofile. */
@@ -159,5 +166,26 @@ function printProfile(profile: { nodes: ProfileNode[]; samples: number[]; timeDe
   console.log(`\nservice CPU profile, ${(total / 1000).toFixed(0)} ms busy; by package or file:`);
   console.log(`| self | where |\n| --- | --- |\n${top(byFile, 20)}`);
   console.log(`\nby function:\n| self | function |\n| --- | --- |\n${top(byFunction, 25)}`);
+  // Native functions (no file) are named by their JavaScript callers.
+  const parent = new Map<number, ProfileNode>();
+  for (const node of profile.nodes) {
+    for (const child of node.children ?? []) parent.set(child, node);
+  }
+  const callers = new Map<string, number>();
+  for (const [i, id] of profile.samples.entries()) {
+    const node = byId.get(id)!;
+    if (node.callFrame.url !== "" || node.callFrame.functionName.startsWith("(")) continue;
+    const chain: string[] = [node.callFrame.functionName];
+    for (let p = parent.get(id); p && chain.length < 4; p = parent.get(p.id)) {
+      chain.push(
+        `${p.callFrame.functionName || "(anonymous)"} ${p.callFrame.url.split("/").pop()}`,
+      );
+    }
+    const k = chain.join(" < ");
+    callers.set(k, (callers.get(k) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  console.log(
+    `\nnative functions by caller:\n| self | stack |\n| --- | --- |\n${top(callers, 10)}`,
+  );
 }
 Deno.exit(0);
