@@ -9,13 +9,18 @@
  *   InfoStr), timed alone in this process;
  * - encode: `encodeListResponse` of as many entries, timed alone (the
  *   service encodes once per change of the registry, not per request);
+ * - ciphers: pnet's XSalsa20 and noise's ChaCha20-Poly1305 (in 64 KiB
+ *   frames, as noise sends them) over the answer's bytes, timed alone: what
+ *   each side spends on encryption of one answer;
  * - bytes of the answer, and the service's RSS growth per entry since start.
  *
  * Run: deno run -A scripts/bench_list.ts [sizes=1000,10000,100000]
  *
  * @module
  */
+import { createCipheriv } from "node:crypto";
 import { Etcd3 } from "etcd3";
+import xsalsa20 from "xsalsa20";
 import { multiaddr } from "@multiformats/multiaddr";
 import { connectRegistry } from "../mod.ts";
 import { LIST_PROTOCOL } from "../src/protocol/ids.ts";
@@ -91,10 +96,29 @@ try {
       await timeEach(samples, () => new TextEncoder().encode(encodeListResponse(entries))),
       0.5,
     );
+    const ciphers = percentile(
+      await timeEach(samples, () => {
+        const out = new Uint8Array(bytes.byteLength);
+        xsalsa20(new Uint8Array(24), new Uint8Array(32)).update(bytes, out);
+        for (let at = 0, n = 0; at < bytes.byteLength; at += 65_519, n++) {
+          const nonce = new Uint8Array(12);
+          new DataView(nonce.buffer).setUint32(4, n, true);
+          const cipher = createCipheriv("chacha20-poly1305", new Uint8Array(32), nonce, {
+            authTagLength: 16,
+          });
+          cipher.update(bytes.subarray(at, at + 65_519));
+          cipher.final();
+          cipher.getAuthTag();
+        }
+      }),
+      0.5,
+    );
     const growth = rssMiB(service.child.pid) - rssStart;
     rows.push(
       `| ${size} | ${list.toFixed(1)} ms | ${transfer.toFixed(1)} ms | ${parse.toFixed(1)} ms | ` +
-        `${encode.toFixed(1)} ms | ${(bytes.byteLength / 1024 / 1024).toFixed(2)} MB | ` +
+        `${encode.toFixed(1)} ms | ${ciphers.toFixed(1)} ms | ${
+          (bytes.byteLength / 1024 / 1024).toFixed(2)
+        } MB | ` +
         `${(growth * 1024 * 1024 / size).toFixed(0)} B (${growth.toFixed(1)} MiB) |`,
     );
   }
@@ -104,8 +128,8 @@ try {
   await service.stop();
 }
 console.log(
-  "| entries | list p50 | transfer p50 (bytes only) | client parse | encode | answer | service RSS growth per entry |",
+  "| entries | list p50 | transfer p50 (bytes only) | client parse | encode | ciphers, one side | answer | service RSS growth per entry |",
 );
-console.log("| --- | --- | --- | --- | --- | --- | --- |");
+console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
 for (const row of rows) console.log(row);
 Deno.exit(0);
