@@ -153,7 +153,7 @@ export interface RegistryStoreInit {
   callTimeoutMs?: number;
   /** How many recorded versions of each name are kept (default 20). */
   historyLimit?: number;
-  /** Most writes committed in one transaction (default {@linkcode DEFAULT_BATCH_WRITES}). */
+  /** Most writes committed in one transaction, 1–64 (default {@linkcode DEFAULT_BATCH_WRITES}). */
   batchWrites?: number;
   /**
    * Most bytes of values in one transaction (default {@linkcode DEFAULT_BATCH_BYTES}); a
@@ -278,9 +278,14 @@ export class RegistryStore implements RegistryData {
     if (!(Number.isInteger(this.#historyLimit) && this.#historyLimit >= 1)) {
       throw new RangeError(`historyLimit must be an integer >= 1, got ${init.historyLimit}`);
     }
+    const batchWrites = init.batchWrites ?? DEFAULT_BATCH_WRITES;
+    // Each write reads two keys back when the transaction fails: 64 writes make etcd's 128.
+    if (!(Number.isInteger(batchWrites) && batchWrites >= 1 && batchWrites <= MAX_TXN_OPS / 2)) {
+      throw new RangeError(`batchWrites must be an integer in 1..64, got ${init.batchWrites}`);
+    }
     this.#commits = new GroupCommit({
       commit: (batch) => this.#commitBatch(batch),
-      maxItems: init.batchWrites ?? DEFAULT_BATCH_WRITES,
+      maxItems: batchWrites,
       maxBytes: init.batchBytes ?? DEFAULT_BATCH_BYTES,
       // The value goes twice (entry and history record); a name in up to four keys.
       bytes: (write) =>
