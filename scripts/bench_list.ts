@@ -53,9 +53,8 @@ try {
   const addr = multiaddr(service.addr);
   const listBytes = async () => {
     const stream = await conn.node.dialProtocol(addr, LIST_PROTOCOL);
-    const answer = readToEnd(stream, { maxBytes: 1 << 30 });
-    await stream.close();
-    return await answer;
+    const [answer] = await Promise.all([readToEnd(stream, { maxBytes: 1 << 30 }), stream.close()]);
+    return answer;
   };
   await conn.client.list();
   const rssStart = rssMiB(service.child.pid);
