@@ -5,6 +5,8 @@
  * `finally`.
  */
 
+import { etcdTlsPaths, type MemberCertificate } from "../src/store/tls.ts";
+
 const ROOT = new URL("../", import.meta.url);
 /** Absolute path of a file at the repository's top level. */
 export function repoPath(name: string): string {
@@ -31,13 +33,19 @@ export interface ServiceProcess {
   addr: string;
   /** Every printed listen multiaddr. */
   addrs: string[];
-  /** etcd client URL. */
+  /** etcd client URL (https when the service has a PSK: mutual TLS). */
   etcdUrl: string;
+  /** The member's certificate for etcd clients (with a PSK). */
+  etcdTls?: MemberCertificate;
+  /** `etcdctl` flags for this member: endpoint and, with TLS, its certificate files. */
+  etcdctlFlags: string[];
   /** etcd client and peer ports. */
   clientPort: number;
   peerPort: number;
   /** etcd data directory. */
   dataDir: string;
+  /** The file the PSK was given in (`-psk-file`), if any. */
+  pskFile?: string;
   /** `http://127.0.0.1:<port>` of /metrics and /health. */
   httpUrl: string;
   /** The child process. */
@@ -55,6 +63,7 @@ export interface ServiceProcess {
 
 /** Options for {@linkcode startService}. */
 export interface StartServiceOptions {
+  /** Network passphrase, given with -psk-file (so it stays out of the command line). */
   psk?: string;
   /** Start a new etcd cluster (default true). */
   newCluster?: boolean;
@@ -139,8 +148,16 @@ async function startServiceOnce(options: StartServiceOptions): Promise<ServicePr
   } else {
     args.push("-local");
   }
-  if (options.psk !== undefined) args.push("-psk", options.psk);
+  let pskFile: string | undefined;
+  if (options.psk !== undefined) {
+    pskFile = await Deno.makeTempFile({ prefix: "registry-psk-" });
+    await Deno.writeTextFile(pskFile, options.psk, { mode: 0o600 });
+    const path = pskFile;
+    globalThis.addEventListener("unload", () => Deno.removeSync(path));
+    args.push("-psk-file", pskFile);
+  }
   args.push(...(options.args ?? []));
+  const tls = options.psk && !args.includes("-insecure-etcd");
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: dataDir,
@@ -189,13 +206,31 @@ async function startServiceOnce(options: StartServiceOptions): Promise<ServicePr
   await new Promise((r) => setTimeout(r, 50));
   addrs.push(...outText.split("\n").filter((l) => l.startsWith("/")));
   let stopped: Promise<number> | undefined;
+  const etcdUrl = `${tls ? "https" : "http"}://127.0.0.1:${clientPort}`;
+  const etcdctlFlags = [`--endpoints=${etcdUrl}`];
+  let etcdTls: MemberCertificate | undefined;
+  if (tls) {
+    const paths = etcdTlsPaths(dataDir);
+    etcdctlFlags.push(
+      `--cacert=${paths.caFile}`,
+      `--cert=${paths.certFile}`,
+      `--key=${paths.keyFile}`,
+    );
+    const [ca, cert, key] = await Promise.all(
+      [paths.caFile, paths.certFile, paths.keyFile].map((f) => Deno.readTextFile(f)),
+    );
+    etcdTls = { ca, cert, key };
+  }
   return {
     addr: addrs[0],
     addrs,
-    etcdUrl: `http://127.0.0.1:${clientPort}`,
+    etcdUrl,
+    etcdTls,
+    etcdctlFlags,
     clientPort,
     peerPort,
     dataDir,
+    pskFile,
     httpUrl: `http://127.0.0.1:${httpPort}`,
     child,
     log: () => logText,

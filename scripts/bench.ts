@@ -6,7 +6,7 @@
  * then measures each figure of the performance issue next to its baseline:
  * the same etcd through `etcd3`, or `etcdctl` for whole-process timings.
  */
-import { Etcd3 } from "etcd3";
+import { createEtcdClient } from "../src/store/etcd_cluster.ts";
 import { connectRegistry, createRegistryNode, RegistryClient } from "../mod.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import { DEFAULT_KEY_PREFIX } from "../src/store/registry_store.ts";
@@ -126,7 +126,7 @@ const service = await startService({
   logLimit: 64 * 1024,
   args: Deno.env.get("BENCH_SERVICE_ARGS")?.split(" ").filter(Boolean),
 });
-const etcd = new Etcd3({ hosts: service.etcdUrl });
+const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
 const node = await createRegistryNode({ psk: PSK });
 try {
   await node.dial(multiaddr(service.addr));
@@ -246,7 +246,7 @@ try {
   const [etcdctlWall, bundledWall, sourceWall] = await wallTimeMedians([
     {
       cmd: "etcdctl",
-      args: [`--endpoints=${service.etcdUrl}`, "get", key],
+      args: [...service.etcdctlFlags, "get", key],
       env: { ETCDCTL_API: "3" },
     },
     { cmd: Deno.execPath(), args: ["run", "-A", bundle, ...cliArgs], env: { NO_COLOR: "1" } },

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { Etcd3 } from "etcd3";
+import { createEtcdClient } from "../src/store/etcd_cluster.ts";
 import { connectRegistry } from "../src/client/registry_client.ts";
 import { sampleInfo, type ServiceProcess, startService } from "./_registry.ts";
 
@@ -46,7 +46,7 @@ async function measure(members: number): Promise<{ add: number; put: number }> {
     const info = sampleInfo(1);
     await run(200, CONCURRENCY, (i) => conn.client.add(`warm-${i}`, info));
     const add = await run(WRITES, CONCURRENCY, (i) => conn.client.add(`svc-${i}`, info));
-    const etcd = new Etcd3({ hosts: first.etcdUrl });
+    const etcd = createEtcdClient(first.etcdUrl, first.etcdTls);
     try {
       const put = await run(
         WRITES,

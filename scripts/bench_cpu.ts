@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { Etcd3 } from "etcd3";
+import { createEtcdClient } from "../src/store/etcd_cluster.ts";
 import { createLibp2p } from "libp2p";
 import { tcp } from "@libp2p/tcp";
 import { noise } from "@chainsafe/libp2p-noise";
@@ -58,7 +58,7 @@ const service = await startService({
 const [etcdPid] = await etcdPids(service.dataDir);
 if (etcdPid === undefined) throw new Error("the service's etcd process was not found");
 const servicePid = service.child.pid;
-const etcd = new Etcd3({ hosts: service.etcdUrl });
+const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
 const rows: string[][] = [];
 try {
   await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });

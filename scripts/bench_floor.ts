@@ -16,8 +16,8 @@
  *
  * @module
  */
-import { Etcd3 } from "etcd3";
 import { connectRegistry } from "../mod.ts";
+import { createEtcdClient } from "../src/store/etcd_cluster.ts";
 import { repoPath, sampleInfo, startService } from "./_registry.ts";
 import { percentile } from "./_stats.ts";
 
@@ -26,9 +26,9 @@ const ROUNDS = 12;
 const PER_ROUND = 100;
 
 const service = await startService({ psk: PSK, logLimit: 64 * 1024 });
-const etcd = new Etcd3({ hosts: service.etcdUrl });
+const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
 const proxy = new Deno.Command(Deno.execPath(), {
-  args: ["run", "-A", repoPath("scripts/_tcp_put_proxy.ts"), service.etcdUrl],
+  args: ["run", "-A", repoPath("scripts/_tcp_put_proxy.ts"), service.etcdUrl, service.dataDir],
   stdout: "piped",
   stderr: "inherit",
 }).spawn();

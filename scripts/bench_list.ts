@@ -19,7 +19,7 @@
  * @module
  */
 import { createCipheriv } from "node:crypto";
-import { Etcd3 } from "etcd3";
+import { createEtcdClient } from "../src/store/etcd_cluster.ts";
 import xsalsa20 from "xsalsa20";
 import { multiaddr } from "@multiformats/multiaddr";
 import { connectRegistry } from "../mod.ts";
@@ -46,7 +46,7 @@ async function timeEach(n: number, fn: () => Promise<unknown> | unknown): Promis
 }
 
 const service = await startService({ psk: PSK, logLimit: 64 * 1024 });
-const etcd = new Etcd3({ hosts: service.etcdUrl });
+const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
 const rows: string[] = [];
 try {
   await using conn = await connectRegistry({ bootstraps: [service.addr], psk: PSK });

@@ -12,7 +12,7 @@ import { createRegistryNode, RegistryClient } from "../mod.ts";
 import { GET_PROTOCOL, HISTORY_PROTOCOL } from "../src/protocol/ids.ts";
 import { readToEnd } from "../src/protocol/stream_io.ts";
 import { parseBootstraps } from "../src/p2p/bootstrap.ts";
-import { sampleInfo, startService } from "../tests/_registry.ts";
+import { sampleInfo, startService } from "./_registry.ts";
 import { percentile } from "./_stats.ts";
 
 const PSK = "bench-policy";

@@ -3,11 +3,10 @@
  * two instances of a cluster would be (neither a sole writer: each sees the
  * other's writes through its watch).
  */
-import { startEtcd } from "../src/store/etcd_process.ts";
 import { createEtcdClient } from "../src/store/etcd_cluster.ts";
 import { RegistryStore, type RegistryStoreInit } from "../src/store/registry_store.ts";
 import { silentLogger } from "../src/log/logger.ts";
-import { freePort, tempDataDir } from "./_registry.ts";
+import { startTestEtcd } from "./_etcd.ts";
 
 /** Store settings of {@linkcode withStores} (the client and logger are its own). */
 export type StoreSettings = Omit<RegistryStoreInit, "client" | "logger">;
@@ -18,15 +17,7 @@ export async function withStores(
   settings: StoreSettings = {},
 ): Promise<void> {
   await using stack = new AsyncDisposableStack();
-  const etcd = await startEtcd({
-    ip: "127.0.0.1",
-    clientPort: freePort(),
-    peerPort: freePort(),
-    dataDir: await tempDataDir(),
-    clusterState: "new",
-    logger: silentLogger,
-  });
-  stack.defer(() => etcd.stop());
+  const etcd = await startTestEtcd(stack);
   const stores = [];
   for (let i = 0; i < 2; i++) {
     const client = createEtcdClient(etcd.clientUrl);

@@ -1,31 +1,44 @@
 /**
  * Forming one etcd cluster out of registry-service instances (SPEC §4):
  * a joining instance asks a running one over `/memberadd/0.1`, which adds it
- * with etcd MemberAdd and answers the `--initial-cluster` string.
+ * as an etcd learner and answers the `--initial-cluster` string; the learner
+ * is promoted to a voting member once it has caught up.
  *
  * @module
  */
 import type { Etcd3 } from "etcd3";
+import { multiaddr } from "@multiformats/multiaddr";
 import type { RegistryNode } from "../p2p/node.ts";
 import type { Bootstrap } from "../p2p/bootstrap.ts";
 import type { MemberAddRequest } from "../protocol/messages.ts";
 import { RegistryClient } from "../client/registry_client.ts";
 import { RegistryUnreachableError, RequestRefusedError } from "../client/errors.ts";
 import {
+  checkOwnMember,
   type EtcdMemberAddress,
   etcdMemberName,
   etcdPeerUrl,
   type EtcdProcess,
+  EtcdStartError,
+  isHealthy,
   startEtcd,
 } from "../store/etcd_process.ts";
 import {
+  addLearner,
+  createEtcdClient,
   initialClusterString,
+  isLearnerNotReady,
   isNotEnoughStartedMembers,
+  isTooManyLearners,
   listMembers,
   memberWithPeerUrl,
+  ownMemberStatus,
+  promoteMember,
+  removeMember,
 } from "../store/etcd_cluster.ts";
+import type { EtcdTls } from "../store/tls.ts";
 import type { Logger } from "../log/logger.ts";
-import { abortableSleep } from "../_sleep.ts";
+import { retry } from "../_retry.ts";
 
 /** Thrown when this instance cannot join the cluster. */
 export class JoinClusterError extends Error {
@@ -63,11 +76,13 @@ export interface JoinComponents {
 
 /** This member's settings for {@linkcode joinCluster}. */
 export interface JoinOptions extends EtcdMemberAddress {
+  /** The member's TLS files (with a PSK). */
+  tls?: EtcdTls;
   /** Data directory. */
   dataDir: string;
   /** The etcd binary. */
   binary?: string;
-  /** How long to keep asking for membership before giving up (ms, default 120 s). */
+  /** How long to keep asking for membership, and then to wait for promotion (ms, default 120 s). */
   timeoutMs?: number;
   /** First pause after a refused request (ms, default 1 s), doubled up to 8 s. */
   retryDelayMs?: number;
@@ -92,11 +107,14 @@ export async function holdsMember(dataDir: string): Promise<boolean> {
 
 /**
  * Starts this instance's etcd member as part of the existing cluster: asks a
- * running registry-service to add it, then starts etcd with the answer and
- * `--initial-cluster-state existing`. A data directory that already holds a
- * member rejoins without asking (so a restart never adds a second member).
+ * running registry-service to add it (as a learner), starts etcd with the
+ * answer and `--initial-cluster-state existing`, and once the learner has
+ * caught up promotes it to a voting member and waits until it is healthy. A
+ * data directory that already holds a member rejoins without asking (so a
+ * restart never adds a second member), and is promoted if it is still a
+ * learner.
  *
- * A refused request (another member still starting, see the answering
+ * A refused request (another member still joining, see the answering
  * instance's log) is retried with backoff until `timeoutMs`; finding no
  * registry-service at all fails with {@linkcode JoinClusterError} without
  * starting etcd.
@@ -113,93 +131,193 @@ export async function joinCluster(
   options: JoinOptions,
 ): Promise<EtcdProcess> {
   const { logger } = components;
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  let etcd: EtcdProcess;
   if (await holdsMember(options.dataDir)) {
     logger.info(`${options.dataDir} already holds an etcd member; rejoining without MemberAdd`);
-    return await startEtcd({ ...options, clusterState: "existing", logger });
+    etcd = await startEtcd({ ...options, clusterState: "existing", logger, waitForHealth: false });
+  } else {
+    const initialCluster = await askForMembership(components, options, timeoutMs);
+    logger.info(`joining etcd cluster ${initialCluster} as a learner`);
+    try {
+      etcd = await startEtcd({
+        ...options,
+        initialCluster,
+        clusterState: "existing",
+        logger,
+        waitForHealth: false,
+      });
+    } catch (err) {
+      throw new JoinClusterError(
+        `etcd member ${etcdMemberName(options)} was added to the cluster but did not start: ` +
+          `${(err as Error).message}\nStart this instance again with the same -etcd-ip, ports ` +
+          "and an empty data directory within -learner-timeout of the answering instance to " +
+          "finish the join (the added member is reused)",
+        { cause: err },
+      );
+    }
   }
+  try {
+    await becomeVoter(etcd, logger, timeoutMs);
+  } catch (err) {
+    await etcd.stop();
+    throw err;
+  }
+  return etcd;
+}
+
+async function askForMembership(
+  components: JoinComponents,
+  options: JoinOptions,
+  timeoutMs: number,
+): Promise<string> {
+  const { logger } = components;
   const request = { MemberName: etcdMemberName(options), MemberPeerUrl: etcdPeerUrl(options) };
-  const timeoutMs = options.timeoutMs ?? 120_000;
   const deadline = AbortSignal.timeout(timeoutMs);
   const client = new RegistryClient({
     node: components.node,
     bootstraps: components.bootstraps,
     logger,
   });
-  let delay = options.retryDelayMs ?? 1_000;
-  let initialCluster: string;
-  while (true) {
-    logger.info(`asking a registry-service to add etcd member ${request.MemberName}`);
-    try {
-      initialCluster = await client.memberAdd(request, deadline);
-      break;
-    } catch (err) {
-      if (deadline.aborted) {
-        throw new JoinClusterError(
-          `could not join the etcd cluster within ${timeoutMs / 1000} s: ${
-            (err as Error).message
-          }. Check -bootstrap and -psk, or start the first instance with -new-etcd-cluster`,
-          { cause: err },
-        );
-      }
-      if (err instanceof RegistryUnreachableError) {
-        throw new JoinClusterError(
-          `no registry-service answered /memberadd/0.1 through the bootstraps (${err.message}); ` +
-            "check -bootstrap and -psk, or start the first instance with -new-etcd-cluster",
-          { cause: err },
-        );
-      }
-      if (!(err instanceof RequestRefusedError)) throw err;
-      logger.warn(
-        `a registry-service refused to add etcd member ${request.MemberName} (its log says why; ` +
-          `usually another member is still starting); retrying in ${delay} ms`,
-      );
-      try {
-        await abortableSleep(delay, deadline);
-      } catch {
-        throw new JoinClusterError(
-          `could not join the etcd cluster within ${timeoutMs / 1000} s: every ` +
-            "/memberadd/0.1 request was refused; see the registry-service logs",
-          { cause: err },
-        );
-      }
-      delay = Math.min(delay * 2, 8_000);
-    }
-  }
-  logger.info(`joining etcd cluster ${initialCluster}`);
   try {
-    return await startEtcd({ ...options, initialCluster, clusterState: "existing", logger });
+    return await retry(() => {
+      logger.info(`asking a registry-service to add etcd member ${request.MemberName}`);
+      return client.memberAdd(request, deadline);
+    }, {
+      initialDelayMs: options.retryDelayMs ?? 1_000,
+      maxDelayMs: 8_000,
+      signal: deadline,
+      isRetriable: (err) => err instanceof RequestRefusedError,
+      onRetry: (_err, _attempt, delay) =>
+        logger.warn(
+          `a registry-service refused to add etcd member ${request.MemberName} (its log says ` +
+            `why; usually another member is still joining); retrying in ${delay} ms`,
+        ),
+    });
   } catch (err) {
-    throw new JoinClusterError(
-      `etcd member ${request.MemberName} was added to the cluster but did not start: ` +
-        `${(err as Error).message}\nStart this instance again with the same -etcd-ip, ports and ` +
-        "an empty data directory to finish the join (the added member is reused)",
-      { cause: err },
-    );
+    if (deadline.aborted) {
+      throw new JoinClusterError(
+        `could not join the etcd cluster within ${timeoutMs / 1000} s: ${
+          err === deadline.reason
+            ? "every /memberadd/0.1 request was refused; see the registry-service logs"
+            : (err as Error).message
+        }. Check -bootstrap and the PSK (-psk-file), or start the first instance with -new-etcd-cluster`,
+        { cause: err },
+      );
+    }
+    if (err instanceof RegistryUnreachableError) {
+      throw new JoinClusterError(
+        `no registry-service answered /memberadd/0.1 through the bootstraps (${err.message}); ` +
+          "check -bootstrap and the PSK (-psk-file), or start the first instance with -new-etcd-cluster",
+        { cause: err },
+      );
+    }
+    throw err;
   }
 }
 
-/** Components for {@linkcode memberAddHandler}. */
+/**
+ * Waits until this instance's member is a voter (a registry-service
+ * promotes a started learner once it has caught up: etcd 3.4 refuses
+ * MemberPromote on the learner itself), checks it is the member we started
+ * by name, then waits until it is healthy.
+ */
+async function becomeVoter(etcd: EtcdProcess, logger: Logger, timeoutMs: number): Promise<void> {
+  const client = createEtcdClient(etcd.clientUrl, etcd.tls);
+  const deadline = Date.now() + timeoutMs;
+  try {
+    if ((await ownMemberStatus(client)).isLearner) {
+      logger.info(`etcd member ${etcd.name} is a learner until it has caught up`);
+      await retry(async () => {
+        if ((await ownMemberStatus(client)).isLearner) throw new Error("still a learner");
+      }, { initialDelayMs: 200, maxDelayMs: 1_000, deadline }).catch((err) => {
+        throw new JoinClusterError(
+          `etcd member ${etcd.name} was not promoted from learner to voter within ` +
+            `${timeoutMs / 1000} s (${(err as Error).message}); the running instances promote ` +
+            "a learner once it has caught up: see their logs",
+          { cause: err },
+        );
+      });
+      logger.info(`etcd member ${etcd.name} is a voting member`);
+    }
+    await retry(async () => {
+      await checkOwnMember(client, etcd.name);
+      if (!await isHealthy(etcd.clientUrl, etcd.tls)) throw new Error("not healthy yet");
+    }, {
+      initialDelayMs: 100,
+      maxDelayMs: 1_000,
+      deadline,
+      isRetriable: (err) => !(err instanceof EtcdStartError),
+    }).catch((err) => {
+      throw new JoinClusterError(
+        `etcd member ${etcd.name} joined but did not become healthy: ${(err as Error).message}`,
+        { cause: err },
+      );
+    });
+  } finally {
+    client.close();
+  }
+}
+
+/** Where a `/memberadd/0.1` request came from. */
+export interface MemberAddContext {
+  /** The multiaddr of the connection the request arrived on (`/ip4/…/tcp/…`). */
+  readonly remoteAddress: string;
+}
+
+/** Components for {@linkcode createMemberAdder}. */
 export interface MemberAddComponents {
   /** Client of this instance's etcd, from `createEtcdClient` (not the store's). */
   client: Etcd3;
   /** Where each addition is reported. */
   logger: Logger;
+  /** The scheme of this cluster's peer URLs (`https:` with TLS); other schemes are refused. */
+  peerScheme: "http:" | "https:";
   /**
-   * How long to retry while etcd refuses because an earlier added member
-   * has not started (ms, default 20 s: under the client's 30 s request limit).
+   * How long to retry while etcd refuses because another member is still
+   * joining (ms, default 20 s: under the client's 30 s request limit).
    */
   retryForMs?: number;
   /** First pause between tries (ms, default 250), doubled up to 2 s. */
   retryDelayMs?: number;
+  /** A learner this instance added that has not started within this is removed (ms, default 60 s). */
+  learnerTimeoutMs?: number;
+  /** How often started learners are looked for, to be promoted (ms, default 500). */
+  promoteIntervalMs?: number;
+}
+
+/** The `/memberadd/0.1` action, with the learners it is looking after. */
+export interface MemberAdder {
+  /** Adds the requested member; answers the `--initial-cluster` string. */
+  add(request: MemberAddRequest, context: MemberAddContext): Promise<string>;
+  /** Stops looking after learners. */
+  stop(): void;
+}
+
+function remoteIp(address: string): string | undefined {
+  return multiaddr(address).getComponents().find((c) => c.name === "ip4" || c.name === "ip6")
+    ?.value;
+}
+
+function urlHost(url: URL): string {
+  return url.hostname.replace(/^\[(.*)\]$/, "$1");
 }
 
 /**
- * The `/memberadd/0.1` action: etcd MemberAdd for the peer URL, answering
- * the `--initial-cluster` string with every member by name (the new one
- * under its requested name).
+ * The `/memberadd/0.1` action: adds the requester's etcd member as a
+ * learner and answers the `--initial-cluster` string with every member by
+ * name (the new one under its requested name).
  *
- * - While etcd refuses because a member added earlier has not started yet
- *   (two joins racing), it retries with backoff and logs it.
+ * - The peer URL's host must be the address the request came from: a peer
+ *   can only add a member on its own machine. Its scheme must be this
+ *   cluster's (https with TLS).
+ * - A learner cannot cost the cluster its quorum. etcd allows one learner at
+ *   a time, so while another join is under way (or a member added earlier
+ *   has not started) the add is retried with backoff for `retryForMs`, then
+ *   refused; the joiner retries.
+ * - Each learner it added is removed if it has not started within
+ *   `learnerTimeoutMs`. Every started learner in the cluster (whoever added
+ *   it) is promoted to a voter once it has caught up.
  * - A peer URL that belongs to a member that was added but never started
  *   (the joiner crashed, or lost our answer) is answered again without a
  *   second MemberAdd.
@@ -211,23 +329,110 @@ export interface MemberAddComponents {
  *
  * @example
  * ```ts ignore
- * const add = memberAddHandler({ client, logger });
- * const initialCluster = await add({ MemberName: "n", MemberPeerUrl: "http://127.0.0.1:2380" });
+ * const adder = createMemberAdder({ client, logger, peerScheme: "https:" });
+ * const initialCluster = await adder.add(
+ *   { MemberName: "n", MemberPeerUrl: "https://127.0.0.1:2380" },
+ *   { remoteAddress: connection.remoteAddr.toString() },
+ * );
+ * adder.stop();
  * ```
  */
-export function memberAddHandler(
-  components: MemberAddComponents,
-): (request: MemberAddRequest) => Promise<string> {
+export function createMemberAdder(components: MemberAddComponents): MemberAdder {
   const { client, logger } = components;
   const retryForMs = components.retryForMs ?? 20_000;
+  const learnerTimeoutMs = components.learnerTimeoutMs ?? 60_000;
+  const promoteIntervalMs = components.promoteIntervalMs ?? 500;
+  const stopping = new AbortController();
   let queue: Promise<unknown> = Promise.resolve();
 
-  const add = async (request: MemberAddRequest): Promise<string> => {
+  // Removes the learner `id` if it has not started within the learner timeout.
+  const watchLearner = async (id: string, name: string, addedAt: number) => {
+    const signal = stopping.signal;
+    const started = await retry(async () => {
+      const member = (await listMembers(client)).find((m) => m.id === id);
+      if (member && !member.started) throw new Error(`learner ${name} has not started`);
+      return true;
+    }, {
+      initialDelayMs: 500,
+      maxDelayMs: 1_000,
+      deadline: addedAt + learnerTimeoutMs,
+      signal,
+    }).catch((err) => {
+      if (signal.aborted) throw err;
+      return false;
+    });
+    if (started) return;
+    logger.warn(
+      `etcd learner ${name} (id ${id}) did not start within ${learnerTimeoutMs / 1000} s ` +
+        "(-learner-timeout): removing it",
+    );
+    await retry(() => removeMember(client, id), {
+      initialDelayMs: 500,
+      deadline: Date.now() + 30_000,
+      signal,
+      isRetriable: (err) => !/member not found/i.test((err as Error).message),
+    });
+    logger.info(`removed etcd learner ${name} (id ${id})`);
+  };
+
+  // Promotes every started learner once it has caught up, whoever added it (its adder may
+  // have stopped since): etcd refuses the promotion until then, and the next round retries.
+  const promoteStartedLearners = async () => {
+    for (const member of await listMembers(client)) {
+      if (!member.isLearner || !member.started) continue;
+      try {
+        await promoteMember(client, member.id);
+        logger.info(`promoted etcd learner ${member.name} (id ${member.id}) to a voting member`);
+      } catch (err) {
+        if (!isLearnerNotReady(err)) {
+          logger.warn(`promoting etcd learner ${member.name} failed: ${(err as Error).message}`);
+        }
+      }
+    }
+  };
+  let sweeping = false;
+  const sweeper = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    promoteStartedLearners()
+      .catch((err) => logger.debug(`looking for etcd learners to promote failed: ${err.message}`))
+      .finally(() => (sweeping = false));
+  }, promoteIntervalMs);
+
+  const add = async (request: MemberAddRequest, context: MemberAddContext): Promise<string> => {
     const name = request.MemberName;
     const peerUrl = request.MemberPeerUrl;
+    let url: URL;
+    try {
+      url = new URL(peerUrl);
+    } catch (err) {
+      throw new MemberAddError(`MemberPeerUrl "${peerUrl}" of ${name} is not a URL`, {
+        cause: err,
+      });
+    }
+    const from = remoteIp(context.remoteAddress);
+    if (from === undefined || urlHost(url) !== from) {
+      logger.warn(
+        `refused /memberadd/0.1 for ${name}: its peer URL ${peerUrl} is not on the requester's ` +
+          `address ${from ?? context.remoteAddress} (a peer can only add a member on ` +
+          "its own machine)",
+      );
+      throw new MemberAddError(
+        `peer URL ${peerUrl} is not on the requester's address ${from ?? "(unknown)"}`,
+      );
+    }
+    if (url.protocol !== components.peerScheme) {
+      throw new MemberAddError(
+        `peer URL ${peerUrl} of ${name} uses ${url.protocol} but this cluster's members use ` +
+          `${components.peerScheme} (${
+            components.peerScheme === "https:"
+              ? "the joiner has no PSK or runs with -insecure-etcd"
+              : "this instance runs without TLS: give every instance the same PSK"
+          })`,
+      );
+    }
     const deadline = Date.now() + retryForMs;
-    let delay = components.retryDelayMs ?? 250;
-    while (true) {
+    const added = await retry(async () => {
       let members;
       try {
         members = await listMembers(client);
@@ -243,7 +448,7 @@ export function memberAddHandler(
           `etcd member ${existing.id} at ${peerUrl} was already added and has not started; ` +
             `answering its initial cluster again for ${name} (no second MemberAdd)`,
         );
-        return initialClusterString(members, { name, peerUrl });
+        return { members, id: undefined };
       }
       if (existing) {
         throw new MemberAddError(
@@ -256,29 +461,48 @@ export function memberAddHandler(
         );
       }
       try {
-        const res = await client.cluster.memberAdd({ peerURLs: [peerUrl] });
-        logger.info(`added etcd member ${name} at ${peerUrl} (id ${res.member.ID})`);
-        return initialClusterString(await listMembers(client), { name, peerUrl });
+        const id = await addLearner(client, peerUrl);
+        logger.info(`added etcd member ${name} at ${peerUrl} as a learner (id ${id})`);
+        return { members: await listMembers(client), id };
       } catch (err) {
-        if (!isNotEnoughStartedMembers(err) || Date.now() + delay > deadline) {
-          throw new MemberAddError(
-            `etcd MemberAdd of ${name} at ${peerUrl} failed: ${(err as Error).message}`,
-            { cause: err },
-          );
-        }
-        logger.warn(
-          `etcd refused to add ${name} at ${peerUrl} for now (${(err as Error).message}): a ` +
-            `member added earlier has not started yet; retrying in ${delay} ms`,
+        throw new MemberAddError(
+          `etcd MemberAdd of ${name} at ${peerUrl} failed: ${(err as Error).message}`,
+          { cause: err },
         );
-        await abortableSleep(delay);
-        delay = Math.min(delay * 2, 2_000);
       }
+    }, {
+      initialDelayMs: components.retryDelayMs ?? 250,
+      maxDelayMs: 2_000,
+      deadline,
+      isRetriable: (err) =>
+        isTooManyLearners((err as Error).cause) || isNotEnoughStartedMembers((err as Error).cause),
+      onRetry: (err, _attempt, delay) =>
+        logger.warn(
+          `etcd refused to add ${name} at ${peerUrl} for now (${
+            ((err as Error).cause as Error).message
+          }): another member is still joining; retrying in ${delay} ms`,
+        ),
+    });
+    if (added.id !== undefined) {
+      const id = added.id;
+      watchLearner(id, name, Date.now()).catch((err) => {
+        if (!stopping.signal.aborted) {
+          logger.warn(`looking after etcd learner ${name} (id ${id}) failed: ${err.message}`);
+        }
+      });
     }
+    return initialClusterString(added.members, { name, peerUrl });
   };
 
-  return (request) => {
-    const result = queue.then(() => add(request));
-    queue = result.catch(() => {});
-    return result;
+  return {
+    add(request, context) {
+      const result = queue.then(() => add(request, context));
+      queue = result.catch(() => {});
+      return result;
+    },
+    stop() {
+      stopping.abort();
+      clearInterval(sweeper);
+    },
   };
 }

@@ -13,10 +13,16 @@ import {
   removeMember,
   saveSnapshot,
 } from "../store/etcd_cluster.ts";
+import { issueMemberCertificate, networkCa } from "../store/tls.ts";
 import type { Logger } from "../log/logger.ts";
-import { abortableSleep } from "../_sleep.ts";
+import { retry } from "../_retry.ts";
 import { holdsMember } from "./cluster.ts";
-import { defaultDataDir, type RegistryServiceConfig } from "./registry_service.ts";
+import {
+  defaultDataDir,
+  etcdUsesTls,
+  memberTls,
+  type RegistryServiceConfig,
+} from "./registry_service.ts";
 
 /** Components for the cluster tasks. */
 export interface ClusterTaskComponents {
@@ -41,7 +47,9 @@ export class ClusterTaskError extends Error {
 /**
  * Saves a snapshot of the cluster's data, taken from this instance's running
  * etcd member (`-etcd-ip`, `-etcd-client-port`), to `path`. Restore it with
- * `etcdctl snapshot restore` (docs/CLUSTER.md). Returns the size in bytes.
+ * `etcdctl snapshot restore` (docs/CLUSTER.md). With a PSK it connects over
+ * TLS with a client certificate it issues itself from the network's CA, so
+ * it needs no files. Returns the size in bytes.
  *
  * @example
  * ```ts ignore
@@ -49,18 +57,24 @@ export class ClusterTaskError extends Error {
  * ```
  */
 export async function snapshotCluster(
-  config: Pick<RegistryServiceConfig, "etcd">,
+  config: Pick<RegistryServiceConfig, "etcd" | "psk" | "insecureEtcd">,
   path: string,
   components: ClusterTaskComponents,
 ): Promise<number> {
-  const clientUrl = etcdClientUrl(config.etcd);
-  if (!await isHealthy(clientUrl)) {
+  const tls = etcdUsesTls(config)
+    ? await issueMemberCertificate(await networkCa(config.psk!), {
+      name: "registry-service -snapshot",
+      ips: [config.etcd.ip],
+    })
+    : undefined;
+  const clientUrl = etcdClientUrl({ ...config.etcd, tls });
+  if (!await isHealthy(clientUrl, tls)) {
     throw new ClusterTaskError(
       `no healthy etcd member at ${clientUrl}: run -snapshot where a registry-service is ` +
-        "running, with its -etcd-ip and -etcd-client-port",
+        "running, with its -etcd-ip, -etcd-client-port and PSK (-psk-file)",
     );
   }
-  const client = createEtcdClient(clientUrl);
+  const client = createEtcdClient(clientUrl, tls);
   try {
     const size = await saveSnapshot(client, path);
     components.print(`saved a snapshot of the registry's etcd data (${size} bytes) to ${path}`);
@@ -88,7 +102,7 @@ export async function snapshotCluster(
  * ```
  */
 export async function leaveCluster(
-  config: Pick<RegistryServiceConfig, "etcd">,
+  config: Pick<RegistryServiceConfig, "etcd" | "psk" | "insecureEtcd">,
   components: ClusterTaskComponents,
 ): Promise<void> {
   const { logger } = components;
@@ -100,16 +114,18 @@ export async function leaveCluster(
         "-etcd-data-dir (and -etcd-ip, -etcd-client-port, -etcd-peer-port)",
     );
   }
-  if (await isHealthy(etcdClientUrl(config.etcd))) {
+  const tls = await memberTls(config, dataDir);
+  const member = { ...config.etcd, tls };
+  if (await isHealthy(etcdClientUrl(member), tls)) {
     throw new ClusterTaskError(
-      `an etcd member already serves ${etcdClientUrl(config.etcd)}: stop this instance's ` +
+      `an etcd member already serves ${etcdClientUrl(member)}: stop this instance's ` +
         "registry-service first, then run -leave-cluster",
     );
   }
   logger.info(`starting etcd member ${name} from ${dataDir} to remove it from the cluster`);
   let etcd;
   try {
-    etcd = await startEtcd({ ...config.etcd, dataDir, clusterState: "existing", logger });
+    etcd = await startEtcd({ ...member, dataDir, clusterState: "existing", logger });
   } catch (err) {
     throw new ClusterTaskError(
       `etcd member ${name} did not start from ${dataDir}, so it cannot be removed: ` +
@@ -121,7 +137,7 @@ export async function leaveCluster(
   let removedId: string;
   let remaining: number;
   try {
-    const own = createEtcdClient(etcd.clientUrl);
+    const own = createEtcdClient(etcd.clientUrl, tls);
     let others;
     try {
       removedId = await ownMemberId(own);
@@ -137,28 +153,23 @@ export async function leaveCluster(
       );
     }
     // Removing through another member: the removed one shuts itself down.
-    const rest = createEtcdClient(otherUrls);
-    // etcd refuses a removal until the members staying have been connected for a few
-    // seconds (it protects quorum), and this member has only just started: wait for that.
-    const deadline = Date.now() + 30_000;
-    let delay = 500;
+    const rest = createEtcdClient(otherUrls, tls);
     try {
-      while (true) {
-        try {
-          await removeMember(rest, removedId);
-          break;
-        } catch (err) {
-          if (!isNotEnoughStartedMembers(err) || Date.now() + delay > deadline) {
-            throw new ClusterTaskError(
-              `etcd refused to remove member ${name}: ${(err as Error).message}`,
-              { cause: err },
-            );
-          }
-          logger.info(`etcd cannot remove ${name} yet (${(err as Error).message}); retrying`);
-          await abortableSleep(delay);
-          delay = Math.min(delay * 2, 4_000);
-        }
-      }
+      // etcd refuses a removal until the members staying have been connected for a few
+      // seconds (it protects quorum), and this member has only just started: wait for that.
+      await retry(() => removeMember(rest, removedId), {
+        initialDelayMs: 500,
+        maxDelayMs: 4_000,
+        deadline: Date.now() + 30_000,
+        isRetriable: isNotEnoughStartedMembers,
+        onRetry: (err) =>
+          logger.info(`etcd cannot remove ${name} yet (${(err as Error).message}); retrying`),
+      }).catch((err) => {
+        throw new ClusterTaskError(
+          `etcd refused to remove member ${name}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      });
     } finally {
       rest.close();
     }
@@ -171,4 +182,33 @@ export async function leaveCluster(
     `removed etcd member ${name} (id ${BigInt(removedId).toString(16)}) from the cluster; ` +
       `${remaining} member(s) remain; deleted ${dataDir}/member`,
   );
+}
+
+/**
+ * The `etcdctl` flags for this instance's etcd member: its endpoint and,
+ * with TLS, the member's CA, certificate and key files (issued into the
+ * data directory when missing). Prints them on one line and returns them.
+ *
+ * @example
+ * ```ts ignore
+ * await etcdctlFlags(config, { logger, print: console.log });
+ * // --endpoints=https://10.0.0.1:2379 --cacert=/var/lib/registry/etcd/tls/ca.crt ...
+ * ```
+ */
+export async function etcdctlFlags(
+  config: Pick<RegistryServiceConfig, "etcd" | "psk" | "insecureEtcd">,
+  components: ClusterTaskComponents,
+): Promise<string[]> {
+  const dataDir = config.etcd.dataDir ?? defaultDataDir(config);
+  const tls = await memberTls(config, dataDir);
+  const flags = [`--endpoints=${etcdClientUrl({ ...config.etcd, tls })}`];
+  if (tls) {
+    flags.push(
+      `--cacert=${await Deno.realPath(tls.caFile)}`,
+      `--cert=${await Deno.realPath(tls.certFile)}`,
+      `--key=${await Deno.realPath(tls.keyFile)}`,
+    );
+  }
+  components.print(flags.join(" "));
+  return flags;
 }

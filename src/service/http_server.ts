@@ -1,5 +1,6 @@
 /**
- * The operator endpoint: Prometheus `/metrics` and `/health` on one listener.
+ * The operator endpoint: Prometheus `/metrics`, `/health` and the probes
+ * `/livez` and `/readyz` on one listener.
  *
  * @module
  */
@@ -18,9 +19,9 @@ export interface ListenAddress {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseListenAddress } from "./http_server.ts";
- * const addr = parseListenAddress(":9102");
- * console.assert(addr.hostname === "0.0.0.0" && addr.port === 9102);
+ * assert.deepEqual(parseListenAddress(":9102"), { hostname: "0.0.0.0", port: 9102 });
  * ```
  */
 export function parseListenAddress(text: string): ListenAddress {
@@ -46,7 +47,11 @@ export interface HttpServerInit {
   address: ListenAddress;
   /** Metrics to serve at `/metrics`. */
   registry: Registry;
-  /** Health to serve at `/health` (200 when healthy, else 503). */
+  /**
+   * Health to serve at `/health`, `/healthz` and `/readyz` (200 when
+   * healthy, else 503). The server starts once the service serves, so
+   * healthy means ready: serving with a committed view.
+   */
   health: () => HealthReport | Promise<HealthReport>;
 }
 
@@ -59,10 +64,13 @@ export interface HttpServer {
 }
 
 /**
- * Serves `/metrics` and `/health`.
+ * Serves `/metrics`; `/health` (and `/healthz`) with the health report as
+ * JSON; `/readyz` with `ready` or the reason it is not; `/livez`, 200 while
+ * the process serves at all.
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Registry } from "prom-client";
  * import { startHttpServer } from "./http_server.ts";
  * const server = startHttpServer({
@@ -70,9 +78,9 @@ export interface HttpServer {
  *   registry: new Registry(),
  *   health: () => ({ healthy: true }),
  * });
- * const res = await fetch(`http://127.0.0.1:${server.address.port}/health`);
- * console.assert(res.status === 200);
- * await res.body?.cancel();
+ * const res = await fetch(`http://127.0.0.1:${server.address.port}/readyz`);
+ * assert.equal(res.status, 200);
+ * assert.equal(await res.text(), "ready\n");
  * await server.stop();
  * ```
  */
@@ -92,7 +100,14 @@ export function startHttpServer(init: HttpServerInit): HttpServer {
       const report = await init.health();
       return Response.json(report, { status: report.healthy ? 200 : 503 });
     }
-    return new Response("not found: try /metrics or /health\n", { status: 404 });
+    if (path === "/readyz") {
+      const report = await init.health();
+      return report.healthy
+        ? new Response("ready\n")
+        : new Response(`not ready: ${report.reason ?? "unhealthy"}\n`, { status: 503 });
+    }
+    if (path === "/livez") return new Response("live\n");
+    return new Response("not found: try /metrics, /health, /livez or /readyz\n", { status: 404 });
   });
   const addr = server.addr as Deno.NetAddr;
   return {

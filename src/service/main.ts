@@ -9,8 +9,9 @@ import { libp2pDebugLogger } from "../log/libp2p_debug.ts";
 import { type ClusterTask, parseServiceArgs, SERVICE_USAGE } from "./options.ts";
 import { type RegistryServiceConfig, startRegistryService } from "./registry_service.ts";
 import type { Logger } from "../log/logger.ts";
-import { leaveCluster, snapshotCluster } from "./cluster_tasks.ts";
+import { etcdctlFlags, leaveCluster, snapshotCluster } from "./cluster_tasks.ts";
 import { VERSION } from "../version.ts";
+import { readPassphraseFile } from "../p2p/psk.ts";
 
 /** What the program needs from its process. */
 export interface ServiceMainIo {
@@ -57,7 +58,16 @@ export async function serviceMain(args: readonly string[], io: ServiceMainIo): P
   const logger = createLogger(sink, command.log);
   // Lines are written in batches: flush before the caller exits the process.
   try {
-    return await runService(command.config, command.task, logger, io);
+    const config = command.config;
+    if (command.pskFile !== undefined) {
+      try {
+        config.psk = await readPassphraseFile(command.pskFile);
+      } catch (err) {
+        logger.error(`registry-service: -psk-file: ${(err as Error).message}`);
+        return 1;
+      }
+    }
+    return await runService(config, command.task, logger, io);
   } finally {
     sink.flush();
   }
@@ -71,14 +81,13 @@ async function runService(
 ): Promise<number> {
   if (task) {
     try {
-      if (task.kind === "leave") {
-        await leaveCluster(config, { logger, print: io.stdout });
-      } else {
-        await snapshotCluster(config, task.path, { logger, print: io.stdout });
-      }
+      const components = { logger, print: io.stdout };
+      if (task.kind === "leave") await leaveCluster(config, components);
+      else if (task.kind === "snapshot") await snapshotCluster(config, task.path, components);
+      else await etcdctlFlags(config, components);
       return 0;
     } catch (err) {
-      const flag = task.kind === "leave" ? "leave-cluster" : "snapshot";
+      const flag = task.kind === "leave" ? "leave-cluster" : task.kind;
       logger.error(`registry-service -${flag} failed: ${(err as Error).message}`);
       return 1;
     }

@@ -43,8 +43,33 @@ export const SERVICE_FLAGS: FlagSpecs = {
   },
   "psk": {
     type: "string",
-    description: "network passphrase (else env P2P_PSK; none means a public network)",
+    description:
+      "network passphrase (else env P2P_PSK; none means a public network); visible in ps: " +
+      "prefer -psk-file",
     valueName: "passphrase",
+  },
+  "psk-file": {
+    type: "string",
+    description:
+      "file holding the network passphrase (it also keys etcd's mutual TLS); kept out of ps",
+    valueName: "path",
+  },
+  "insecure-etcd": {
+    type: "boolean",
+    description:
+      "INSECURE: etcd serves plain http even with a PSK (mixed clusters with the original), " +
+      "and may then use a non-loopback -etcd-ip",
+  },
+  "learner-timeout": {
+    type: "string",
+    description: "remove a joining etcd member (learner) this instance added if it has not " +
+      "started within this",
+    valueName: "seconds",
+    defaultText: "60",
+  },
+  "etcdctl-flags": {
+    type: "boolean",
+    description: "print the etcdctl flags (endpoint, TLS files) for this instance's etcd and exit",
   },
   "listen": {
     type: "string",
@@ -109,7 +134,7 @@ export const SERVICE_FLAGS: FlagSpecs = {
   },
   "prom-listen-addr": {
     type: "string",
-    description: "where /metrics and /health are served",
+    description: "where /metrics, /health, /livez and /readyz are served",
     valueName: "host:port",
     defaultText: ":9102",
   },
@@ -171,7 +196,10 @@ ${formatFlags(SERVICE_FLAGS)}
 `;
 
 /** A one-off cluster task run instead of the service (see `cluster_tasks.ts`). */
-export type ClusterTask = { kind: "leave" } | { kind: "snapshot"; path: string };
+export type ClusterTask =
+  | { kind: "leave" }
+  | { kind: "snapshot"; path: string }
+  | { kind: "etcdctl-flags" };
 
 /** How the service logs (`-log-level`, `-log-format`). */
 export interface LogOptions {
@@ -191,6 +219,8 @@ export type ServiceCommand = {
   config: RegistryServiceConfig;
   /** How to log. */
   log: LogOptions;
+  /** Where to read the passphrase from (`-psk-file`); it replaces `config.psk`. */
+  pskFile?: string;
   /** Run this task and exit instead of running the service. */
   task?: ClusterTask;
 };
@@ -256,6 +286,10 @@ function listenAddrs(values: string[] | undefined): string[] {
   return addrs;
 }
 
+function isLoopback(ip: string): boolean {
+  return /^127\./.test(ip) || ip === "::1";
+}
+
 function port(value: string | undefined, fallback: number, flag: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -270,9 +304,10 @@ function port(value: string | undefined, fallback: number, flag: string): number
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseServiceArgs } from "./options.ts";
  * const cmd = parseServiceArgs(["-local", "-new-etcd-cluster", "-ephemeral"], {});
- * console.assert(!cmd.help && cmd.config.local && cmd.config.etcd.clientPort === 2379);
+ * assert.ok(!cmd.help && cmd.config.local && cmd.config.etcd.clientPort === 2379);
  * ```
  */
 export function parseServiceArgs(
@@ -324,6 +359,39 @@ export function parseServiceArgs(
   } catch (err) {
     throw new UsageError(`-prom-listen-addr: ${(err as Error).message}`);
   }
+  const learnerTimeout = str("learner-timeout");
+  if (
+    learnerTimeout !== undefined &&
+    !(/^\d+(\.\d+)?$/.test(learnerTimeout) && Number(learnerTimeout) > 0)
+  ) {
+    throw new UsageError(
+      `-learner-timeout must be a positive number of seconds, got "${learnerTimeout}"`,
+    );
+  }
+  const pskFile = str("psk-file");
+  if (pskFile !== undefined && str("psk") !== undefined) {
+    throw new UsageError("-psk and -psk-file cannot be combined");
+  }
+  if (pskFile === "") throw new UsageError("-psk-file needs a file name");
+  const psk = pskFile !== undefined ? undefined : str("psk") ?? env.P2P_PSK;
+  const insecureEtcd = values["insecure-etcd"] === true;
+  if (pskFile === undefined && !psk && !insecureEtcd && !isLoopback(etcdIp)) {
+    throw new UsageError(
+      `-etcd-ip ${etcdIp} is not a loopback address and there is no PSK, so etcd would serve ` +
+        "plain http to the network: give a PSK (-psk-file) for mutual TLS, or pass " +
+        "-insecure-etcd to accept that anyone who reaches it can rewrite the registry",
+    );
+  }
+  if (
+    values.local === true && values["new-etcd-cluster"] !== true && bootstrapFlags.length === 0 &&
+    values["leave-cluster"] !== true && str("snapshot") === undefined &&
+    values["etcdctl-flags"] !== true
+  ) {
+    throw new UsageError(
+      "-local needs -new-etcd-cluster (or -bootstrap to join): without bootstraps there is no " +
+        "cluster to join",
+    );
+  }
   const snapshot = str("snapshot");
   if (snapshot === "") throw new UsageError("-snapshot needs a file name");
   if (snapshot !== undefined && values["leave-cluster"] === true) {
@@ -333,6 +401,8 @@ export function parseServiceArgs(
     ? { kind: "snapshot", path: snapshot }
     : values["leave-cluster"] === true
     ? { kind: "leave" }
+    : values["etcdctl-flags"] === true
+    ? { kind: "etcdctl-flags" }
     : undefined;
   return {
     help: false,
@@ -341,6 +411,7 @@ export function parseServiceArgs(
       level: oneOf(str("log-level"), LOG_LEVELS, "info", "log-level"),
       format: oneOf(str("log-format"), LOG_FORMATS, "text", "log-format"),
     },
+    ...(pskFile !== undefined ? { pskFile } : {}),
     config: {
       identity: {
         algorithm,
@@ -348,7 +419,8 @@ export function parseServiceArgs(
         keyFile: str("keyfile") ?? "~/.privKeyHashLookup",
         ephemeral: values.ephemeral === true,
       },
-      psk: str("psk") ?? env.P2P_PSK,
+      psk,
+      insecureEtcd,
       bootstraps,
       local: values.local === true,
       newEtcdCluster: values["new-etcd-cluster"] === true,
@@ -365,6 +437,7 @@ export function parseServiceArgs(
       writePolicy: writePolicy(values),
       historyLimit: positiveInteger(str("history"), "history"),
       maxInFlightPerPeer: positiveInteger(str("max-in-flight-per-peer"), "max-in-flight-per-peer"),
+      learnerTimeoutMs: learnerTimeout === undefined ? undefined : Number(learnerTimeout) * 1000,
     },
   };
 }

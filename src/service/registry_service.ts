@@ -4,25 +4,33 @@
  *
  * @module
  */
-import { type KeyAlgorithm, loadOrCreateIdentity } from "../p2p/identity.ts";
+import { type KeyAlgorithm, type LoadedIdentity, loadOrCreateIdentity } from "../p2p/identity.ts";
 import { createRegistryNode, type RegistryNode } from "../p2p/node.ts";
 import {
-  type BootstrapKeeper,
+  type Bootstrap,
   connectBootstraps,
   keepBootstrapsConnected,
   parseBootstraps,
 } from "../p2p/bootstrap.ts";
-import { type Advertiser, startAdvertising } from "../p2p/rendezvous.ts";
+import { startAdvertising } from "../p2p/rendezvous.ts";
 import { RENDEZVOUS } from "../protocol/ids.ts";
-import { type EtcdProcess, startEtcd } from "../store/etcd_process.ts";
+import {
+  etcdMemberName,
+  type EtcdProcess,
+  startEtcd,
+  stopLeftoverEtcd,
+} from "../store/etcd_process.ts";
+import { ensureEtcdTls, type EtcdTls } from "../store/tls.ts";
 import { DEFAULT_HISTORY_LIMIT, RegistryStore } from "../store/registry_store.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ComponentLogger } from "@libp2p/interface";
-import { DEFAULT_LIMITS, registerHandlers } from "./handlers.ts";
+import { DEFAULT_LIMITS, type HandlerComponents, registerHandlers } from "./handlers.ts";
 import { readAdminsFile, WritePolicy, type WritePolicyMode } from "./policy.ts";
 import { createRegistryMetrics } from "./metrics.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
-import { joinCluster, memberAddHandler } from "./cluster.ts";
+import { createMemberAdder, joinCluster, type JoinComponents } from "./cluster.ts";
+import { type EtcdHealthMonitor, monitorEtcdHealth } from "./etcd_health.ts";
+import { assertPortsFree, listenersOfMultiaddrs, PortUnavailableError } from "./ports.ts";
 import { createEtcdClient } from "../store/etcd_cluster.ts";
 import { trackSoleWriter } from "./sole_writer.ts";
 
@@ -53,15 +61,22 @@ export interface RegistryServiceConfig {
     /** The etcd binary. */
     binary?: string;
   };
+  /**
+   * Plain http for etcd even with a PSK (mixed clusters with the original),
+   * and allowed on a non-loopback `-etcd-ip` without one. Insecure.
+   */
+  insecureEtcd?: boolean;
   /** How long a joining instance keeps asking to be added (ms, default 120 s). */
   joinTimeoutMs?: number;
+  /** A learner this instance added that has not started within this is removed (ms, default 60 s). */
+  learnerTimeoutMs?: number;
   /** libp2p listen multiaddrs. */
   listen: string[];
-  /** Where `/metrics` and `/health` are served (`host:port`). */
+  /** Where `/metrics` and the probes are served (`host:port`). */
   promListenAddr: string;
   /** Root etcd key prefix of the registry's data (entries under `<prefix>services/`). */
   keyPrefix?: string;
-  /** Who may change entries (issue 13); `open` with no admins when omitted. */
+  /** Who may change entries; `open` with no admins when omitted. */
   writePolicy?: {
     mode: WritePolicyMode;
     /** Admin peer ids (`-admin`). */
@@ -93,7 +108,7 @@ export interface RegistryService {
   readonly etcd: EtcdProcess;
   /** The registry store. */
   readonly store: RegistryStore;
-  /** The operator endpoint (metrics, health). */
+  /** The operator endpoint (metrics, probes). */
   readonly http: HttpServer;
   /** Resolves with the exit code once the service has stopped (1 when etcd died). */
   readonly done: Promise<number>;
@@ -102,7 +117,243 @@ export interface RegistryService {
 }
 
 /**
- * Starts a registry-service.
+ * Whether this instance's etcd serves mutual TLS: whenever there is a PSK
+ * (not the empty, random one), unless `-insecure-etcd`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { etcdUsesTls } from "./registry_service.ts";
+ * assert.equal(etcdUsesTls({ psk: "secret" }), true);
+ * assert.equal(etcdUsesTls({ psk: "secret", insecureEtcd: true }), false);
+ * assert.equal(etcdUsesTls({}), false);
+ * ```
+ */
+export function etcdUsesTls(config: Pick<RegistryServiceConfig, "psk" | "insecureEtcd">): boolean {
+  return config.psk !== undefined && config.psk !== "" && !config.insecureEtcd;
+}
+
+/**
+ * The member's TLS files in its data directory (issued when missing), or
+ * `undefined` when etcd runs without TLS.
+ *
+ * @example
+ * ```ts ignore
+ * const tls = await memberTls(config, "/var/lib/registry/etcd");
+ * ```
+ */
+export async function memberTls(
+  config: Pick<RegistryServiceConfig, "psk" | "insecureEtcd" | "etcd">,
+  dataDir: string,
+): Promise<EtcdTls | undefined> {
+  if (!etcdUsesTls(config)) return undefined;
+  return await ensureEtcdTls(config.psk!, {
+    dataDir,
+    name: etcdMemberName(config.etcd),
+    ip: config.etcd.ip,
+  });
+}
+
+/** Registers `fn` on `stack`, logging (not throwing) what it fails with. */
+function deferLogged(
+  stack: AsyncDisposableStack,
+  logger: Logger,
+  fn: () => unknown,
+): void {
+  stack.defer(async () => {
+    try {
+      await fn();
+    } catch (err) {
+      logger.warn(`while stopping: ${(err as Error).message}`);
+    }
+  });
+}
+
+async function identityPhase(config: RegistryServiceConfig, logger: Logger) {
+  const identity = await loadOrCreateIdentity(config.identity);
+  if (identity.source === "created") logger.info(`created identity key file ${identity.path}`);
+  if (identity.readableByOthers) {
+    logger.warn(
+      `identity key file ${identity.path} is readable by its group or others: ` +
+        `chmod 600 ${identity.path}`,
+    );
+  }
+  if (config.psk === undefined) {
+    logger.warn("no PSK given (-psk-file or P2P_PSK): the network is public and unprotected");
+  } else if (config.psk === "") {
+    logger.warn("empty PSK: using a random key, so this node joins no other node");
+  }
+  if (config.insecureEtcd) {
+    logger.warn("-insecure-etcd: etcd serves plain http; anyone who reaches it can rewrite it");
+  }
+  return identity;
+}
+
+/** The write policy, with the admins of `-admin` and `-admins-file`. */
+async function policyPhase(config: RegistryServiceConfig): Promise<WritePolicy> {
+  const { writePolicy } = config;
+  return new WritePolicy({
+    mode: writePolicy?.mode,
+    admins: [
+      ...writePolicy?.admins ?? [],
+      ...writePolicy?.adminsFile ? await readAdminsFile(writePolicy.adminsFile) : [],
+    ],
+  });
+}
+
+/** Stops a leftover etcd of ours, then checks every port before anything starts. */
+async function portsPhase(config: RegistryServiceConfig, dataDir: string, logger: Logger) {
+  await stopLeftoverEtcd(dataDir, logger);
+  const httpAddress = parseListenAddress(config.promListenAddr);
+  assertPortsFree([
+    {
+      hostname: config.etcd.ip,
+      port: config.etcd.clientPort,
+      what: "etcd client port",
+      flag: "etcd-client-port",
+    },
+    {
+      hostname: config.etcd.ip,
+      port: config.etcd.peerPort,
+      what: "etcd peer port",
+      flag: "etcd-peer-port",
+    },
+    { ...httpAddress, what: "metrics address", flag: "prom-listen-addr" },
+    ...listenersOfMultiaddrs(config.listen),
+  ]);
+  return httpAddress;
+}
+
+async function nodePhase(
+  config: RegistryServiceConfig,
+  components: RegistryServiceComponents,
+  identity: LoadedIdentity,
+  stack: AsyncDisposableStack,
+) {
+  let node: RegistryNode;
+  try {
+    node = await createRegistryNode({
+      privateKey: identity.key,
+      psk: config.psk,
+      listen: config.listen,
+      libp2pLogger: components.libp2pLogger,
+    });
+  } catch (err) {
+    // The ports were free a moment ago (portsPhase); this is a race lost, or an address libp2p
+    // rejects. libp2p's own message suggests a transport setting and spans lines: say it plainly.
+    const message = (err as Error).message;
+    if (/listen|address|EADDR/i.test(message)) {
+      throw new PortUnavailableError(
+        `libp2p cannot listen on ${config.listen.join(", ")} (${
+          message.split("\n")[0]
+        }): change it with -listen`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  deferLogged(stack, components.logger, () => node.stop());
+  return node;
+}
+
+async function etcdPhase(
+  config: RegistryServiceConfig,
+  components: JoinComponents,
+  dataDir: string,
+  stack: AsyncDisposableStack,
+): Promise<EtcdProcess> {
+  const tls = await memberTls(config, dataDir);
+  const member = { ...config.etcd, tls, dataDir };
+  const etcd = config.newEtcdCluster
+    ? await startEtcd({ ...member, clusterState: "new", logger: components.logger })
+    : await joinCluster(components, { ...member, timeoutMs: config.joinTimeoutMs });
+  deferLogged(stack, components.logger, () => etcd.stop());
+  return etcd;
+}
+
+async function storePhase(
+  config: RegistryServiceConfig,
+  etcd: EtcdProcess,
+  logger: Logger,
+  stack: AsyncDisposableStack,
+): Promise<RegistryStore> {
+  const client = createEtcdClient(etcd.clientUrl, etcd.tls);
+  deferLogged(stack, logger, () => client.close());
+  const store = new RegistryStore({
+    client,
+    prefix: config.keyPrefix,
+    logger,
+    historyLimit: config.historyLimit,
+  });
+  await store.start();
+  deferLogged(stack, logger, () => store.stop());
+  return store;
+}
+
+/** Cluster membership on a client of its own: health, sole-writer mode, joins. */
+async function membershipPhase(
+  config: RegistryServiceConfig,
+  components: {
+    etcd: EtcdProcess;
+    store: RegistryStore;
+    logger: Logger;
+    isRunning: () => boolean;
+    onHealthChange: (healthy: boolean) => void;
+  },
+  stack: AsyncDisposableStack,
+): Promise<{ health: EtcdHealthMonitor; memberAdd: HandlerComponents["memberAdd"] }> {
+  const { etcd, store, logger } = components;
+  const client = createEtcdClient(etcd.clientUrl, etcd.tls);
+  deferLogged(stack, logger, () => client.close());
+  const health = monitorEtcdHealth({
+    client,
+    isRunning: components.isRunning,
+    logger,
+    onChange: components.onHealthChange,
+  });
+  deferLogged(stack, logger, () => health.stop());
+  await health.check();
+  const soleWriter = await trackSoleWriter({ client, store, logger });
+  deferLogged(stack, logger, () => soleWriter.stop());
+  const memberAdder = createMemberAdder({
+    client,
+    logger,
+    peerScheme: etcd.tls ? "https:" : "http:",
+    learnerTimeoutMs: config.learnerTimeoutMs,
+  });
+  deferLogged(stack, logger, () => memberAdder.stop());
+  return {
+    health,
+    memberAdd: async (request, context) => {
+      soleWriter.memberJoining();
+      return await memberAdder.add(request, context);
+    },
+  };
+}
+
+async function advertisePhase(
+  node: RegistryNode,
+  bootstraps: readonly Bootstrap[],
+  logger: Logger,
+  stack: AsyncDisposableStack,
+): Promise<void> {
+  const advertiser = await startAdvertising(node, RENDEZVOUS, { logger });
+  const keeper = keepBootstrapsConnected(node, bootstraps, {
+    logger,
+    onReconnect: () => void advertiser.advertiseNow(),
+  });
+  deferLogged(stack, logger, () => {
+    keeper.stop();
+    advertiser.stop();
+  });
+}
+
+/**
+ * Starts a registry-service, phase by phase: identity, write policy, ports, libp2p node,
+ * etcd member, store, membership, handlers, operator endpoint. What a phase
+ * starts goes on one `AsyncDisposableStack`, so a failure stops everything
+ * started before it and `stop()` stops it all in reverse order (etcd last
+ * but the node).
  *
  * @example
  * ```ts ignore
@@ -116,170 +367,99 @@ export async function startRegistryService(
   components: RegistryServiceComponents,
 ): Promise<RegistryService> {
   const { logger } = components;
-  const cleanups: (() => Promise<void> | void)[] = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        logger.warn(`while stopping: ${(err as Error).message}`);
-      }
-    }
-  };
-  try {
-    const identity = await loadOrCreateIdentity(config.identity);
-    if (identity.source === "created") logger.info(`created identity key file ${identity.path}`);
-    if (config.psk === undefined) {
-      logger.warn("no PSK given (-psk or P2P_PSK): the network is public and unprotected");
-    } else if (config.psk === "") {
-      logger.warn("empty PSK: using a random key, so this node joins no other node");
-    }
-    const bootstraps = config.local ? [] : parseBootstraps(config.bootstraps);
-    if (!config.local && bootstraps.length === 0) {
-      throw new TypeError(
-        "no bootstraps: give -bootstrap <multiaddr> or P2P_BOOTSTRAPS, or run with -local",
-      );
-    }
-    const httpAddress = parseListenAddress(config.promListenAddr);
-    const policy = new WritePolicy({
-      mode: config.writePolicy?.mode,
-      admins: [
-        ...config.writePolicy?.admins ?? [],
-        ...config.writePolicy?.adminsFile
-          ? await readAdminsFile(config.writePolicy.adminsFile)
-          : [],
-      ],
-    });
+  await using stack = new AsyncDisposableStack();
+  const identity = await identityPhase(config, logger);
+  const bootstraps = config.local ? [] : parseBootstraps(config.bootstraps);
+  if (!config.local && bootstraps.length === 0) {
+    throw new TypeError(
+      "no bootstraps: give -bootstrap <multiaddr> or P2P_BOOTSTRAPS, or run with -local",
+    );
+  }
+  const policy = await policyPhase(config);
+  const dataDir = config.etcd.dataDir ?? defaultDataDir(config);
+  const httpAddress = await portsPhase(config, dataDir, logger);
+  const node = await nodePhase(config, components, identity, stack);
+  if (bootstraps.length > 0) {
+    await connectBootstraps(node, bootstraps, { logger, privateNetwork: config.psk !== undefined });
+  }
 
-    const node = await createRegistryNode({
-      privateKey: identity.key,
-      psk: config.psk,
-      listen: config.listen,
-      libp2pLogger: components.libp2pLogger,
-    });
-    cleanups.push(() => node.stop());
-    if (bootstraps.length > 0) {
-      await connectBootstraps(node, bootstraps, {
-        logger,
-        privateNetwork: config.psk !== undefined,
-      });
-    }
-
-    const etcd = config.newEtcdCluster
-      ? await startEtcd({
-        ...config.etcd,
-        dataDir: config.etcd.dataDir ?? defaultDataDir(config),
-        clusterState: "new",
-        logger,
-      })
-      : await joinCluster({ node, bootstraps, logger }, {
-        ...config.etcd,
-        dataDir: config.etcd.dataDir ?? defaultDataDir(config),
-        timeoutMs: config.joinTimeoutMs,
-      });
-    let stopping = false;
-    cleanups.push(() => etcd.stop());
-
-    const client = createEtcdClient(etcd.clientUrl);
-    cleanups.push(() => client.close());
-    const store = new RegistryStore({
-      client,
-      prefix: config.keyPrefix,
-      logger,
-      historyLimit: config.historyLimit,
-    });
-    await store.start();
-    cleanups.push(() => store.stop());
-
-    const metrics = createRegistryMetrics({
-      entries: () => store.size,
-      peers: () => node.getPeers().length,
-    });
-    const membershipClient = createEtcdClient(etcd.clientUrl);
-    cleanups.push(() => membershipClient.close());
-    let etcdAlive = true;
-    metrics.etcdUp.set(1);
-    const soleWriter = await trackSoleWriter({ client: membershipClient, store, logger });
-    cleanups.push(() => soleWriter.stop());
-    const memberAdd = memberAddHandler({ client: membershipClient, logger });
-
-    await registerHandlers({
-      node,
-      store,
-      metrics,
-      logger,
-      policy,
-      memberAdd: async (request) => {
-        soleWriter.memberJoining();
-        return await memberAdd(request);
-      },
-      isHealthy: () => etcdAlive,
-      limits: {
-        ...DEFAULT_LIMITS,
-        maxInFlightPerPeer: config.maxInFlightPerPeer ?? DEFAULT_LIMITS.maxInFlightPerPeer,
-      },
-    });
-
-    let advertiser: Advertiser | undefined;
-    let keeper: BootstrapKeeper | undefined;
-    if (bootstraps.length > 0) {
-      advertiser = await startAdvertising(node, RENDEZVOUS, { logger });
-      keeper = keepBootstrapsConnected(node, bootstraps, {
-        logger,
-        onReconnect: () => void advertiser?.advertiseNow(),
-      });
-      cleanups.push(() => {
-        keeper?.stop();
-        advertiser?.stop();
-      });
-    }
-
-    const http = startHttpServer({
-      address: httpAddress,
-      registry: metrics.registry,
-      health: () => ({
-        healthy: etcdAlive,
+  const etcd = await etcdPhase(config, { node, bootstraps, logger }, dataDir, stack);
+  let stopping = false;
+  let etcdAlive = true;
+  void etcd.exited.then(() => (etcdAlive = false));
+  const store = await storePhase(config, etcd, logger, stack);
+  const metrics = createRegistryMetrics({
+    entries: () => store.size,
+    peers: () => node.getPeers().length,
+  });
+  const membership = await membershipPhase(config, {
+    etcd,
+    store,
+    logger,
+    isRunning: () => etcdAlive,
+    onHealthChange: (healthy) => metrics.etcdUp.set(healthy ? 1 : 0),
+  }, stack);
+  await registerHandlers({
+    node,
+    store,
+    metrics,
+    logger,
+    policy,
+    memberAdd: membership.memberAdd,
+    isHealthy: () => etcdAlive,
+    limits: {
+      ...DEFAULT_LIMITS,
+      maxInFlightPerPeer: config.maxInFlightPerPeer ?? DEFAULT_LIMITS.maxInFlightPerPeer,
+    },
+  });
+  if (bootstraps.length > 0) await advertisePhase(node, bootstraps, logger, stack);
+  const http = startHttpServer({
+    address: httpAddress,
+    registry: metrics.registry,
+    health: () => {
+      const state = membership.health.state();
+      return {
+        healthy: state.healthy,
+        ...(state.reason ? { reason: state.reason } : {}),
         etcd: etcdAlive ? "up" : "down",
         entries: store.size,
         peers: node.getPeers().length,
         peerId: node.peerId.toString(),
-      }),
-    });
-    cleanups.push(() => http.stop());
+      };
+    },
+  });
+  deferLogged(stack, logger, () => http.stop());
 
-    for (const addr of node.getMultiaddrs()) components.print(addr.toString());
-    logger.info(
-      `write policy ${policy.mode} with ${policy.adminCount} admin(s); ` +
-        `history keeps ${config.historyLimit ?? DEFAULT_HISTORY_LIMIT} versions per name`,
-    );
-    logger.info(
-      `registry-service ${node.peerId} ready; etcd member ${etcd.name} at ${etcd.clientUrl}; ` +
-        `metrics on http://${http.address.hostname}:${http.address.port}/metrics`,
-    );
+  for (const addr of node.getMultiaddrs()) components.print(addr.toString());
+  logger.info(
+    `write policy ${policy.mode} with ${policy.adminCount} admin(s); ` +
+      `history keeps ${config.historyLimit ?? DEFAULT_HISTORY_LIMIT} versions per name`,
+  );
+  logger.info(
+    `registry-service ${node.peerId} ready; etcd member ${etcd.name} at ${etcd.clientUrl}` +
+      `${etcd.tls ? " (mutual TLS)" : ""}; ` +
+      `metrics on http://${http.address.hostname}:${http.address.port}/metrics`,
+  );
 
-    let resolveDone!: (code: number) => void;
-    const done = new Promise<number>((resolve) => (resolveDone = resolve));
-    let stopped: Promise<void> | undefined;
-    const stop = (code = 0) => {
-      stopping = true;
-      stopped ??= cleanup().then(() => resolveDone(code));
-      return stopped;
-    };
-    void etcd.exited.then((exitCode) => {
-      if (stopping) return;
-      etcdAlive = false;
-      metrics.etcdUp.set(0);
-      logger.error(
-        `etcd exited unexpectedly (code ${exitCode}); stopping the registry-service so that a ` +
-          "supervisor can restart it",
-      );
-      void stop(1);
-    });
-    return { node, etcd, store, http, done, stop };
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
+  const running = stack.move();
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (resolveDone = resolve));
+  let stopped: Promise<void> | undefined;
+  const stop = (code = 0) => {
+    stopping = true;
+    stopped ??= running.disposeAsync().then(() => resolveDone(code));
+    return stopped;
+  };
+  void etcd.exited.then((exitCode) => {
+    if (stopping) return;
+    metrics.etcdUp.set(0);
+    logger.error(
+      `etcd exited unexpectedly (code ${exitCode}); stopping the registry-service so that a ` +
+        "supervisor can restart it",
+    );
+    void stop(1);
+  });
+  return { node, etcd, store, http, done, stop };
 }
 
 /**

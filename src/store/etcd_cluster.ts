@@ -5,6 +5,8 @@
  * @module
  */
 import { Etcd3, type IOptions } from "etcd3";
+import { Buffer } from "node:buffer";
+import { ETCD_TLS_SERVER_NAME, type MemberCertificate } from "./tls.ts";
 
 type Policy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>;
 
@@ -26,18 +28,30 @@ const noFaultHandling = {
  * at once (the registry's callers retry at their level) and never blocks the
  * calls after it, as etcd3's default breaker does for 5 s. Use one for
  * membership calls and another for the registry store; close them when done.
+ * With `tls` it presents that certificate and trusts only the network's CA.
  *
  * @example
  * ```ts ignore
- * const client = createEtcdClient("http://127.0.0.1:2379");
+ * const client = createEtcdClient("https://127.0.0.1:2379", etcd.tls);
  * console.log(await listMembers(client));
  * client.close();
  * ```
  */
-export function createEtcdClient(hosts: string | string[]): Etcd3 {
+export function createEtcdClient(hosts: string | string[], tls?: MemberCertificate): Etcd3 {
   return new Etcd3({
     hosts,
     faultHandling: { host: () => noFaultHandling, global: noFaultHandling },
+    ...(tls
+      ? {
+        credentials: {
+          rootCertificate: Buffer.from(tls.ca),
+          certChain: Buffer.from(tls.cert),
+          privateKey: Buffer.from(tls.key),
+        },
+        // grpc-js may not send an IP address as the TLS server name; certificates carry this one.
+        grpcOptions: { "grpc.ssl_target_name_override": ETCD_TLS_SERVER_NAME },
+      }
+      : {}),
   });
 }
 
@@ -53,6 +67,8 @@ export interface EtcdMember {
   clientUrls: string[];
   /** Whether the member's etcd has started and published its name. */
   started: boolean;
+  /** Whether the member is a learner (a non-voting member that is catching up). */
+  isLearner: boolean;
 }
 
 /**
@@ -72,6 +88,7 @@ export async function listMembers(client: Etcd3): Promise<EtcdMember[]> {
     peerUrls: m.peerURLs ?? [],
     clientUrls: m.clientURLs ?? [],
     started: (m.name ?? "") !== "",
+    isLearner: m.isLearner ?? false,
   }));
 }
 
@@ -84,12 +101,13 @@ export async function listMembers(client: Etcd3): Promise<EtcdMember[]> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initialClusterString } from "./etcd_cluster.ts";
  * const s = initialClusterString([
- *   { id: "1", name: "a", peerUrls: ["http://10.0.0.1:2380"], clientUrls: [], started: true },
- *   { id: "2", name: "", peerUrls: ["http://10.0.0.2:2380"], clientUrls: [], started: false },
+ *   { id: "1", name: "a", peerUrls: ["http://10.0.0.1:2380"], clientUrls: [], started: true, isLearner: false },
+ *   { id: "2", name: "", peerUrls: ["http://10.0.0.2:2380"], clientUrls: [], started: false, isLearner: true },
  * ], { name: "b", peerUrl: "http://10.0.0.2:2380" });
- * console.assert(s === "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380");
+ * assert.equal(s, "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380");
  * ```
  */
 export function initialClusterString(
@@ -112,9 +130,10 @@ export function initialClusterString(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { memberWithPeerUrl } from "./etcd_cluster.ts";
- * const m = { id: "1", name: "a", peerUrls: ["http://h:2380"], clientUrls: [], started: true };
- * console.assert(memberWithPeerUrl([m], "http://h:2380") === m);
+ * const m = { id: "1", name: "a", peerUrls: ["http://h:2380"], clientUrls: [], started: true, isLearner: false };
+ * assert.equal(memberWithPeerUrl([m], "http://h:2380"), m);
  * ```
  */
 export function memberWithPeerUrl(
@@ -131,14 +150,85 @@ export function memberWithPeerUrl(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isNotEnoughStartedMembers } from "./etcd_cluster.ts";
  * const err = new Error("etcdserver: re-configuration failed due to not enough started members");
- * console.assert(isNotEnoughStartedMembers(err));
+ * assert.ok(isNotEnoughStartedMembers(err));
  * ```
  */
 export function isNotEnoughStartedMembers(err: unknown): boolean {
   const text = err instanceof Error ? err.message : String(err);
   return /not enough started members|unhealthy cluster/i.test(text);
+}
+
+/**
+ * Whether an etcd error means "a learner is already catching up": etcd 3.4
+ * allows one learner at a time, so a second join waits for the first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isTooManyLearners } from "./etcd_cluster.ts";
+ * assert.ok(isTooManyLearners(new Error("etcdserver: too many learner members in cluster")));
+ * ```
+ */
+export function isTooManyLearners(err: unknown): boolean {
+  const text = err instanceof Error ? err.message : String(err);
+  return /too many learner members/i.test(text);
+}
+
+/**
+ * Whether an etcd error means "the learner is not caught up yet" (a
+ * promotion to try again later).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isLearnerNotReady } from "./etcd_cluster.ts";
+ * assert.ok(isLearnerNotReady(new Error("etcdserver: can only promote a learner member which is in sync with leader")));
+ * ```
+ */
+export function isLearnerNotReady(err: unknown): boolean {
+  const text = err instanceof Error ? err.message : String(err);
+  return /in sync with leader|not enough started members|unhealthy cluster|leader changed|no leader|timed out|deadline/i
+    .test(text);
+}
+
+/**
+ * Adds a learner with `peerUrl` (a non-voting member: it cannot cost the
+ * cluster its quorum, started or not). Returns its id.
+ *
+ * @example
+ * ```ts ignore
+ * const id = await addLearner(client, "https://10.0.0.2:2380");
+ * ```
+ */
+export async function addLearner(client: Etcd3, peerUrl: string): Promise<string> {
+  const res = await client.cluster.memberAdd({ peerURLs: [peerUrl], isLearner: true });
+  return res.member.ID;
+}
+
+/**
+ * Promotes the learner `id` to a voting member. etcd refuses until the
+ * learner has caught up with the leader ({@linkcode isLearnerNotReady});
+ * a member that is already a voter is a success.
+ *
+ * @example
+ * ```ts ignore
+ * await promoteMember(client, id);
+ * ```
+ */
+export async function promoteMember(client: Etcd3, id: string): Promise<void> {
+  try {
+    await client.cluster.memberPromote({ ID: id });
+  } catch (err) {
+    // Promoted already (by the member that added it, or an earlier try whose answer was lost).
+    if (
+      /can only promote a learner member/i.test((err as Error).message) &&
+      !isLearnerNotReady(err)
+    ) return;
+    throw err;
+  }
 }
 
 /**
@@ -163,8 +253,22 @@ export async function removeMember(client: Etcd3, id: string): Promise<void> {
  * ```
  */
 export async function ownMemberId(client: Etcd3): Promise<string> {
+  return (await ownMemberStatus(client)).id;
+}
+
+/**
+ * The id of the member `client` talks to and whether it is a learner. A
+ * status request is one of the two calls etcd 3.4 answers on a learner (the
+ * other is a serializable read): a learner refuses even MemberList.
+ *
+ * @example
+ * ```ts ignore
+ * const { id, isLearner } = await ownMemberStatus(client);
+ * ```
+ */
+export async function ownMemberStatus(client: Etcd3): Promise<{ id: string; isLearner: boolean }> {
   const status = await client.maintenance.status();
-  return status.header.member_id;
+  return { id: status.header.member_id, isLearner: status.isLearner ?? false };
 }
 
 /**

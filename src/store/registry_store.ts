@@ -39,9 +39,9 @@
 import { Buffer } from "node:buffer";
 import type { Etcd3, IKeyValue, IOperation, Namespace, Watcher } from "etcd3";
 import type { Logger } from "../log/logger.ts";
-import { abortableSleep } from "../_sleep.ts";
 import type { HistoryOp, HistoryVersion } from "../protocol/messages.ts";
 import { parseServiceInfo } from "../protocol/service_info.ts";
+import { retry } from "../_retry.ts";
 import { GroupCommit } from "./group_commit.ts";
 
 /** A consistent view of every entry, with a version that changes with the content. */
@@ -877,15 +877,15 @@ export class RegistryStore implements RegistryData {
   }
 
   async #reloadWithRetry(): Promise<void> {
-    for (let delay = 200; !this.#stopped; delay = Math.min(delay * 2, 5_000)) {
-      try {
-        await this.#reload();
-        return;
-      } catch (err) {
-        this.#logger.warn(`reloading the registry view failed (${(err as Error).message})`);
-        await abortableSleep(delay);
-      }
-    }
+    await retry(() => this.#reload(), {
+      initialDelayMs: 200,
+      maxDelayMs: 5_000,
+      isRetriable: () => !this.#stopped,
+      onRetry: (err) =>
+        this.#logger.warn(`reloading the registry view failed (${(err as Error).message})`),
+    }).catch(() => {
+      // Only a stopped store gives up; there is no view left to reload.
+    });
   }
 }
 

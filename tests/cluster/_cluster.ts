@@ -15,15 +15,19 @@ export { etcdPids, runServiceCommand } from "../_registry.ts";
 
 export const PSK = "cluster-test-passphrase";
 
-/** Runs `etcdctl` (API v3) against `endpoint`; returns code and output. */
+/** An etcd member for `etcdctl`: a plain endpoint URL, or a service (with its TLS files). */
+export type EtcdTarget = string | Pick<ServiceProcess, "etcdctlFlags">;
+
+/** Runs `etcdctl` (API v3) against `target`; returns code and output. */
 export function etcdctl(
-  endpoint: string,
+  target: EtcdTarget,
   args: string[],
   timeoutSeconds = 5,
 ): Promise<CliResult> {
+  const flags = typeof target === "string" ? [`--endpoints=${target}`] : target.etcdctlFlags;
   return runCommand(
     "etcdctl",
-    [`--endpoints=${endpoint}`, `--command-timeout=${timeoutSeconds}s`, ...args],
+    [...flags, `--command-timeout=${timeoutSeconds}s`, ...args],
     { ETCDCTL_API: "3" },
   );
 }
@@ -35,15 +39,16 @@ export interface MemberRow {
   name: string;
   peerUrl: string;
   clientUrl: string;
+  isLearner: boolean;
 }
 
 /** `etcdctl member list` as rows (ids stay hex strings: they do not fit a JS number). */
-export async function memberList(endpoint: string): Promise<MemberRow[]> {
-  const res = await etcdctl(endpoint, ["member", "list"]);
+export async function memberList(target: EtcdTarget): Promise<MemberRow[]> {
+  const res = await etcdctl(target, ["member", "list"]);
   if (res.code !== 0) throw new Error(`etcdctl member list failed: ${res.stderr}`);
   return res.stdout.trim().split("\n").filter((l) => l.trim()).map((line) => {
-    const [id, status, name, peerUrl, clientUrl] = line.split(",").map((s) => s.trim());
-    return { id, status, name, peerUrl, clientUrl };
+    const [id, status, name, peerUrl, clientUrl, learner] = line.split(",").map((s) => s.trim());
+    return { id, status, name, peerUrl, clientUrl, isLearner: learner === "true" };
   });
 }
 

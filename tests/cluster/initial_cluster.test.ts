@@ -10,7 +10,7 @@ import { parseServiceArgs } from "../../src/service/options.ts";
 import { UsageError } from "../../src/cli/errors.ts";
 
 function m(id: string, name: string, ...peerUrls: string[]): EtcdMember {
-  return { id, name, peerUrls, clientUrls: [], started: name !== "" };
+  return { id, name, peerUrls, clientUrls: [], started: name !== "", isLearner: false };
 }
 
 Deno.test("initialClusterString names the joiner and keeps every member", () => {
@@ -61,10 +61,11 @@ Deno.test("isNotEnoughStartedMembers recognises etcd's retryable refusals only",
 });
 
 Deno.test("cluster flags: -join-timeout, -leave-cluster, -snapshot", () => {
-  const base = ["-local", "-ephemeral"];
-  const joined = parseServiceArgs([...base, "-join-timeout", "7.5"], {});
+  const base = ["-local", "-new-etcd-cluster", "-ephemeral"];
+  const joined = parseServiceArgs([...base, "-join-timeout", "7.5", "-learner-timeout", "5"], {});
   assert.ok(!joined.help);
   assert.equal(joined.config.joinTimeoutMs, 7500);
+  assert.equal(joined.config.learnerTimeoutMs, 5000);
   assert.equal(joined.task, undefined);
   const leave = parseServiceArgs([...base, "-leave-cluster"], {});
   assert.ok(!leave.help);
@@ -76,6 +77,8 @@ Deno.test("cluster flags: -join-timeout, -leave-cluster, -snapshot", () => {
     const bad of [
       ["-join-timeout", "0"],
       ["-join-timeout", "soon"],
+      ["-learner-timeout", "0"],
+      ["-psk", "x", "-psk-file", "f"],
       ["-snapshot", ""],
       ["-snapshot", "x.db", "-leave-cluster"],
     ]

@@ -22,6 +22,7 @@ function etcdFlags(s: ServiceProcess): string[] {
     String(s.peerPort),
     "-etcd-data-dir",
     s.dataDir,
+    ...(s.pskFile ? ["-psk-file", s.pskFile] : []),
   ];
 }
 
@@ -43,7 +44,7 @@ Deno.test("-leave-cluster removes a stopped member; SIGTERM alone does not", asy
 
     assert.equal(await b.stop(), 0);
     assert.deepEqual(
-      (await memberList(a.etcdUrl)).map((m) => m.name).sort(),
+      (await memberList(a)).map((m) => m.name).sort(),
       [
         `127.0.0.1-${a.clientPort}-${a.peerPort}`,
         bName,
@@ -53,10 +54,10 @@ Deno.test("-leave-cluster removes a stopped member; SIGTERM alone does not", asy
     const left = await runServiceCommand(["-leave-cluster", ...etcdFlags(b)]);
     assert.equal(left.code, 0, left.stderr);
     assert.match(left.stdout, new RegExp(`removed etcd member ${bName} .* 1 member\\(s\\) remain`));
-    assert.equal((await memberList(a.etcdUrl)).length, 1);
+    assert.equal((await memberList(a)).length, 1);
     await assert.rejects(Deno.stat(`${b.dataDir}/member`), Deno.errors.NotFound);
     await assertNoEtcd([b.dataDir]);
-    assert.equal((await etcdctl(a.etcdUrl, ["put", "k", "v"])).code, 0);
+    assert.equal((await etcdctl(a, ["put", "k", "v"])).code, 0);
 
     // Started again on the same data directory, it joins as a new member.
     const b2 = await join(a.addr, {
@@ -67,7 +68,7 @@ Deno.test("-leave-cluster removes a stopped member; SIGTERM alone does not", asy
     services[1] = b2;
     await a.waitForLog(new RegExp(`(added etcd member ${bName} [^]*){2}`));
     assert.equal(a.log().split(`added etcd member ${bName} `).length - 1, 2);
-    assert.equal((await memberList(a.etcdUrl)).length, 2);
+    assert.equal((await memberList(a)).length, 2);
 
     // The only member cannot leave: that would throw the registry's data away.
     assert.equal(await b2.stop(), 0);

@@ -1,13 +1,16 @@
 /**
  * `/memberadd/0.1` under faults: refusals are errors on the stream, a joiner
- * that crashed after being added can retry, racing MemberAdds both succeed,
- * and a join that finds no registry-service fails in bounded time.
+ * that crashed after being added can retry, racing MemberAdds both succeed
+ * (one learner at a time), a ghost learner never costs quorum and is
+ * removed, a peer URL on another host is refused, and a join that finds no
+ * registry-service fails in bounded time.
  */
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../src/client/registry_client.ts";
 import { RequestRefusedError } from "../../src/client/errors.ts";
 import { createRegistryNode } from "../../src/p2p/node.ts";
 import { type EtcdProcess, startEtcd } from "../../src/store/etcd_process.ts";
+import { ensureEtcdTls } from "../../src/store/tls.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import {
   freePort,
@@ -16,7 +19,7 @@ import {
   startService,
   tempDataDir,
 } from "../_registry.ts";
-import { assertNoEtcd, etcdctl, join, memberList, PSK, stopAll } from "./_cluster.ts";
+import { assertNoEtcd, etcdctl, join, memberList, PSK, stopAll, waitFor } from "./_cluster.ts";
 
 function member(clientPort = freePort(), peerPort = freePort()) {
   return {
@@ -24,7 +27,7 @@ function member(clientPort = freePort(), peerPort = freePort()) {
     clientPort,
     peerPort,
     name: `127.0.0.1-${clientPort}-${peerPort}`,
-    peerUrl: `http://127.0.0.1:${peerPort}`,
+    peerUrl: `https://127.0.0.1:${peerPort}`,
   };
 }
 
@@ -45,7 +48,7 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
 
     // A MemberAdd that etcd cannot do is an error on the stream, never an empty answer.
     await assert.rejects(
-      client.memberAdd({ MemberName: "dup", MemberPeerUrl: `http://127.0.0.1:${a.peerPort}` }),
+      client.memberAdd({ MemberName: "dup", MemberPeerUrl: `https://127.0.0.1:${a.peerPort}` }),
       RequestRefusedError,
     );
     await a.waitForLog(/already belongs to the started etcd member/);
@@ -53,7 +56,12 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
       client.memberAdd({ MemberName: "bad", MemberPeerUrl: "not a url" }),
       RequestRefusedError,
     );
-    assert.equal((await memberList(a.etcdUrl)).length, 1);
+    // Without TLS a member would be outside the network's CA: refused too.
+    await assert.rejects(
+      client.memberAdd({ MemberName: "plain", MemberPeerUrl: `http://127.0.0.1:${freePort()}` }),
+      RequestRefusedError,
+    );
+    assert.equal((await memberList(a)).length, 1);
 
     // A joiner added but crashed before starting etcd: its retry gets the same answer,
     // without a second MemberAdd, and a real instance on those ports then joins.
@@ -61,7 +69,7 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
     const first = await client.memberAdd({ MemberName: z.name, MemberPeerUrl: z.peerUrl });
     assert.deepEqual(
       first.split(",").sort(),
-      [`${aName}=http://127.0.0.1:${a.peerPort}`, `${z.name}=${z.peerUrl}`].sort(),
+      [`${aName}=https://127.0.0.1:${a.peerPort}`, `${z.name}=${z.peerUrl}`].sort(),
     );
     const again = await client.memberAdd({ MemberName: z.name, MemberPeerUrl: z.peerUrl });
     assert.equal(again, first);
@@ -84,8 +92,18 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
     const start = async (m: ReturnType<typeof member>, initialCluster: string) => {
       const dataDir = await tempDataDir("registry-etcd-race-");
       dataDirs.push(dataDir);
+      const tls = await ensureEtcdTls(PSK, { dataDir, name: m.name, ip: m.ip });
       etcds.push(
-        await startEtcd({ ...m, dataDir, initialCluster, clusterState: "existing", logger }),
+        await startEtcd({
+          ...m,
+          tls,
+          dataDir,
+          initialCluster,
+          clusterState: "existing",
+          logger,
+          // A learner has no vote, so no health: the instance that added it promotes it.
+          waitForHealth: false,
+        }),
       );
     };
     const winner = await Promise.race(pending.values());
@@ -96,18 +114,76 @@ Deno.test("memberadd: errors on the stream, crashed joiner retries, racing adds"
     assert.match(second.s, new RegExp(`${winner.m.name}=${winner.m.peerUrl}`));
     assert.match(second.s, new RegExp(`${second.m.name}=${second.m.peerUrl}`));
     await start(second.m, second.s);
-    await a.waitForLog(/a member added earlier has not started yet; retrying in \d+ ms/);
+    await a.waitForLog(/another member is still joining; retrying in \d+ ms/);
 
-    const rows = await memberList(a.etcdUrl);
+    await waitFor("four started voters", async () => {
+      const rows = await memberList(a);
+      return rows.length === 4 && rows.every((r) => r.status === "started" && !r.isLearner);
+    });
+    const rows = await memberList(a);
     assert.deepEqual(rows.map((r) => r.name).sort(), [aName, z.name, x.name, y.name].sort());
-    assert.ok(rows.every((r) => r.status === "started"));
-    assert.equal((await etcdctl(etcds[1].clientUrl, ["put", "k", "v"])).code, 0);
+    const tls = etcds[1].tls!;
+    const flags = [
+      `--endpoints=${etcds[1].clientUrl}`,
+      `--cacert=${tls.caFile}`,
+      `--cert=${tls.certFile}`,
+      `--key=${tls.keyFile}`,
+    ];
+    assert.equal((await etcdctl({ etcdctlFlags: flags }, ["put", "k", "v"])).code, 0);
   } finally {
     await conn?.close();
     await Promise.all(etcds.map((e) => e.stop()));
     await stopAll(services, dataDirs);
   }
   await assertNoEtcd(dataDirs);
+});
+
+Deno.test("a ghost learner never costs quorum and is removed; another host's URL is refused", async () => {
+  const services: (ServiceProcess | undefined)[] = [];
+  let conn: Awaited<ReturnType<typeof connectRegistry>> | undefined;
+  try {
+    const a = await startService({ psk: PSK, args: ["-learner-timeout", "5"] });
+    services.push(a);
+    conn = await connectRegistry({ bootstraps: [a.addr], psk: PSK });
+    const client = conn.client;
+
+    // A peer URL on another host than the requester's (127.0.0.1) adds nothing.
+    await assert.rejects(
+      client.memberAdd({
+        MemberName: "elsewhere",
+        MemberPeerUrl: `https://127.0.0.2:${freePort()}`,
+      }),
+      RequestRefusedError,
+    );
+    await a.waitForLog(
+      /refused \/memberadd\/0\.1 for elsewhere: its peer URL .* is not on the requester's address 127\.0\.0\.1/,
+    );
+    assert.equal((await memberList(a)).length, 1);
+
+    // A ghost: nothing will ever listen on its peer URL. Added as a learner, it has no vote.
+    const ghost = member();
+    await client.memberAdd({ MemberName: ghost.name, MemberPeerUrl: ghost.peerUrl });
+    const rows = await memberList(a);
+    assert.equal(rows.length, 2);
+    assert.ok(rows.find((r) => r.peerUrl === ghost.peerUrl)?.isLearner);
+    // Writes keep working throughout, until the ghost is removed after -learner-timeout.
+    const added = Date.now();
+    let i = 0;
+    while (true) {
+      await client.add(`during-ghost-${i}`, sampleInfo(i));
+      assert.deepEqual(await client.get(`during-ghost-${i}`), sampleInfo(i));
+      i++;
+      if (!(await memberList(a)).some((r) => r.peerUrl === ghost.peerUrl)) break;
+      assert.ok(Date.now() - added < 15_000, "the ghost learner was not removed within 5 s + 10 s");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await a.waitForLog(/did not start within 5 s \(-learner-timeout\): removing it/);
+    assert.equal((await memberList(a)).length, 1);
+    await client.add("after-ghost", sampleInfo(9));
+  } finally {
+    await conn?.close();
+    await stopAll(services);
+  }
 });
 
 Deno.test("a join whose bootstraps reach no registry-service fails in bounded time", async () => {

@@ -54,25 +54,28 @@ Deno.test("snapshot backup, quorum loss and the documented recovery", async () =
       backup,
       "-etcd-client-port",
       String(a.clientPort),
+      // With the PSK it issues itself a client certificate: it needs no files.
+      "-psk-file",
+      a.pskFile!,
     ]);
     assert.equal(snap.code, 0, snap.stderr);
     assert.match(snap.stdout, /saved a snapshot of the registry's etcd data \(\d+ bytes\)/);
-    const status = await etcdctl(a.etcdUrl, ["snapshot", "status", backup, "-w", "json"]);
+    const status = await etcdctl(a, ["snapshot", "status", backup, "-w", "json"]);
     assert.equal(status.code, 0, status.stderr);
     assert.ok(JSON.parse(status.stdout).totalKey >= NAMES.length);
 
     // Quorum loss: two of three members crash; the survivor cannot write.
     await crash(b);
     await crash(c);
-    const put = await etcdctl(a.etcdUrl, ["put", "probe", "x"], 2);
+    const put = await etcdctl(a, ["put", "probe", "x"], 2);
     assert.notEqual(put.code, 0, "a write without quorum must fail");
 
     // Recovery: stop the survivor, restore its member data as a fresh single-member cluster.
     assert.equal(await a.stop(), 0);
     const aName = `127.0.0.1-${a.clientPort}-${a.peerPort}`;
-    const peerUrl = `http://127.0.0.1:${a.peerPort}`;
+    const peerUrl = `https://127.0.0.1:${a.peerPort}`;
     const restored = `${work}/restored.etcd`;
-    const restore = await etcdctl(a.etcdUrl, [
+    const restore = await etcdctl(a, [
       "snapshot",
       "restore",
       `${a.dataDir}/member/snap/db`,
@@ -93,7 +96,7 @@ Deno.test("snapshot backup, quorum loss and the documented recovery", async () =
     });
     services[0] = a2;
     assert.deepEqual(await readAll(a2), [...NAMES].sort());
-    assert.equal((await memberList(a2.etcdUrl)).length, 1);
+    assert.equal((await memberList(a2)).length, 1);
 
     // The others rejoin with empty data directories (same ports).
     const [b2, c2] = await Promise.all([
@@ -105,7 +108,7 @@ Deno.test("snapshot backup, quorum loss and the documented recovery", async () =
     dataDirs.push(b2.dataDir, c2.dataDir);
     assert.deepEqual(await readAll(b2), [...NAMES].sort());
     assert.deepEqual(await readAll(c2), [...NAMES].sort());
-    const rows = await memberList(a2.etcdUrl);
+    const rows = await memberList(a2);
     assert.equal(rows.length, 3);
     assert.ok(rows.every((r) => r.status === "started"));
     await addAll(c2, ["alpha"]);
@@ -115,7 +118,7 @@ Deno.test("snapshot backup, quorum loss and the documented recovery", async () =
     const port = freePort();
     const peerPort = freePort();
     const name = `127.0.0.1-${port}-${peerPort}`;
-    const restore2 = await etcdctl(a.etcdUrl, [
+    const restore2 = await etcdctl(a, [
       "snapshot",
       "restore",
       backup,

@@ -40,17 +40,19 @@ Deno.test("three instances: join, replicate, survive a member loss, rejoin", asy
     const [a, b, c] = await startCluster(services);
     dataDirs.push(a.dataDir, b.dataDir, c.dataDir);
 
-    const members = await memberList(a.etcdUrl);
+    const members = await memberList(a);
     assert.deepEqual(members.length, 3);
     assert.deepEqual(members.every((m) => m.status === "started"), true);
+    // Each joined as a learner and was promoted: three voters.
+    assert.deepEqual(members.map((m) => m.isLearner), [false, false, false]);
     assert.deepEqual(
       members.map((m) => m.name).sort(),
       [memberName(a), memberName(b), memberName(c)].sort(),
     );
     for (const s of [a, b, c]) {
       const row = members.find((m) => m.name === memberName(s))!;
-      assert.deepEqual(row.peerUrl, `http://127.0.0.1:${s.peerPort}`);
-      assert.deepEqual(row.clientUrl, `http://127.0.0.1:${s.clientPort}`);
+      assert.deepEqual(row.peerUrl, `https://127.0.0.1:${s.peerPort}`);
+      assert.deepEqual(row.clientUrl, `https://127.0.0.1:${s.clientPort}`);
     }
     // The first instance answered both joins; each was added once.
     for (const s of [b, c]) {
@@ -108,10 +110,10 @@ Deno.test("three instances: join, replicate, survive a member loss, rejoin", asy
       assert.deepEqual(Object.keys(all).sort(), ["down-0", "down-1", "svc-0", "svc-1", "svc-2"]);
     });
     await waitFor("three started members", async () => {
-      const rows = await memberList(b2.etcdUrl);
+      const rows = await memberList(b2);
       return rows.length === 3 && rows.every((m) => m.status === "started");
     });
-    assert.deepEqual((await memberList(c.etcdUrl)).length, 3);
+    assert.deepEqual((await memberList(c)).length, 3);
   } finally {
     await stopAll(services, dataDirs);
   }
