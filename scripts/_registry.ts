@@ -74,6 +74,8 @@ export interface StartServiceOptions {
   dataDir?: string;
   /** Extra flags. */
   args?: string[];
+  /** Extra flags of `deno run` itself (e.g. `--cpu-prof`). */
+  runtimeArgs?: string[];
   env?: Record<string, string>;
   /** Keep only about this many characters of the log (its end); everything when omitted. */
   logLimit?: number;
@@ -124,6 +126,7 @@ async function startServiceOnce(options: StartServiceOptions): Promise<ServicePr
     "run",
     "-A",
     SERVICE_V8_FLAGS,
+    ...(options.runtimeArgs ?? []),
     repoPath("service.ts"),
     "-ephemeral",
     "-algo",

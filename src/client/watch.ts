@@ -85,14 +85,27 @@ export async function* watchChanges(
     throw new RangeError(`fromRevision must be an integer >= 0, got ${options.fromRevision}`);
   }
   const signal = options.signal;
-  /** The revision delivered last: a reconnection resumes after it. */
+  /** Every change up to this revision has been delivered: a reconnection resumes after it. */
   let position = options.fromRevision;
+  /**
+   * The newest revision delivered, perhaps only in part: one transaction changes several names
+   * at one revision (group commit), and a stream can end between them. Its names are kept so
+   * that a resumption, which starts after `position`, delivers only the rest.
+   */
+  let partial: { revision: number; names: Set<string> } | undefined;
+  const complete = (revision: number) => {
+    position = Math.max(position ?? 0, revision);
+    if (partial && partial.revision <= revision) partial = undefined;
+  };
+  // Events come in revision order: all before a partly delivered revision came out whole.
+  const resumeAfter = () => partial ? Math.max(position ?? 0, partial.revision - 1) : position;
   while (!signal?.aborted) {
+    const from = resumeAfter();
     const stream = await retry(
       () =>
         init.requester.open(
           WATCH_PROTOCOL,
-          new TextEncoder().encode(encodeWatchRequest({ Name: name, FromRevision: position })),
+          new TextEncoder().encode(encodeWatchRequest({ Name: name, FromRevision: from })),
           signal,
         ),
       {
@@ -117,10 +130,15 @@ export async function* watchChanges(
           switch (event.Type) {
             case "put":
             case "delete": {
-              // The service sends nothing older (a resumption asks for what is after `position`);
-              // one transaction may change several names at one revision.
-              if (position !== undefined && event.Revision < position) continue;
-              position = Math.max(position ?? 0, event.Revision);
+              if (position !== undefined && event.Revision <= position) continue;
+              if (partial?.revision === event.Revision) {
+                if (partial.names.has(event.Name)) continue;
+                partial.names.add(event.Name);
+              } else {
+                // A newer revision: the one before it has come out whole.
+                if (partial) complete(partial.revision);
+                partial = { revision: event.Revision, names: new Set([event.Name]) };
+              }
               yield event.Type === "put" ? toPut(event) : {
                 type: "delete",
                 name: event.Name,
@@ -129,15 +147,16 @@ export async function* watchChanges(
               break;
             }
             case "synced":
-              position = Math.max(position ?? 0, event.Revision);
+              complete(event.Revision);
               yield { type: "synced", revision: event.Revision };
               break;
             case "ping":
-              if (position !== undefined) position = Math.max(position, event.Revision);
+              if (position !== undefined) complete(event.Revision);
               break;
             case "reset":
               // The entries follow from revisions the caller had passed: start over from them.
               position = undefined;
+              partial = undefined;
               yield { type: "reset" };
               break;
             case "error":
@@ -153,9 +172,10 @@ export async function* watchChanges(
       if (stream.status === "open") stream.abort(new Error("watch ended"));
     }
     if (signal?.aborted) return;
+    const next = resumeAfter();
     logger.warn(
       `watch: ${ended}; resuming ${
-        position === undefined ? "from a snapshot" : `after revision ${position}`
+        next === undefined ? "from a snapshot" : `after revision ${next}`
       }`,
     );
   }

@@ -22,10 +22,17 @@
  * (its etcd member is the cluster's only member), reads are served from the
  * view with no etcd round trip at all.
  *
- * Writes are checked against the name's owner inside the store: each is a
- * transaction that compares the owner record's revision with the one the
- * check saw, so a concurrent change of owner (two racing first adds, say)
- * makes it check again instead of writing past it.
+ * Writes are checked against the name's owner inside the store, and
+ * committed in groups: writes that arrive while a transaction is in flight
+ * go together in the next one (a lone write goes at once). Each write is
+ * checked on its own against the view, and the transaction compares the
+ * revision of every owner record (and entry, for a delete) a check saw, so a
+ * concurrent change of owner (two racing first adds, say) makes the batch
+ * check again instead of writing past it. A refused write is answered
+ * without etcd and leaves the others of its batch alone; a transaction etcd
+ * fails fails every write in it, and stores none. Two writes of one name never
+ * share a transaction: the later waits for the next, so they apply in order,
+ * each with its own revision and history record.
  *
  * @module
  */
@@ -43,6 +50,7 @@ import {
   type Replay,
   type Subscription,
 } from "./changes.ts";
+import { GroupCommit } from "./group_commit.ts";
 
 /** A consistent view of every entry, with a version that changes with the content. */
 export interface RegistryView {
@@ -155,6 +163,13 @@ export interface RegistryStoreInit {
   historyLimit?: number;
   /** How many recent changes of entries are kept in memory for watchers that resume (default 10,000). */
   recentChanges?: number;
+  /** Most writes committed in one transaction, 1–64 (default {@linkcode DEFAULT_BATCH_WRITES}). */
+  batchWrites?: number;
+  /**
+   * Most bytes of values in one transaction (default {@linkcode DEFAULT_BATCH_BYTES}); a
+   * larger write goes alone.
+   */
+  batchBytes?: number;
 }
 
 /** The default root etcd key prefix of the registry's data. */
@@ -169,6 +184,12 @@ const OWNERS = "owners/";
 const HISTORY = "history/";
 /** Attempts of a write whose owner changed under it before it gives up. */
 const WRITE_ATTEMPTS = 5;
+/** etcd's default --max-txn-ops: the most operations of each kind in one transaction. */
+const MAX_TXN_OPS = 128;
+/** Writes per group commit: each compares up to 2 keys and reads 2 back on a conflict. */
+export const DEFAULT_BATCH_WRITES = 32;
+/** Bytes of values per group commit, well under etcd's default 1.5 MiB request limit. */
+export const DEFAULT_BATCH_BYTES = 512 * 1024;
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 const decoder = new TextDecoder();
@@ -186,6 +207,36 @@ interface Owner {
   owner: string;
   /** mod_revision of the owner record. */
   revision: number;
+}
+
+/** A write waiting for its group commit. */
+interface PendingWrite {
+  name: string;
+  op: WriteChange["op"];
+  /** The value put; `undefined` for a delete; the new owner for `chown`. */
+  value: string | undefined;
+  author: WriteAuthor;
+  /** Commits it took part in whose compares failed on its account. */
+  attempts: number;
+  resolve(revision: number | undefined): void;
+  reject(error: Error): void;
+}
+
+/** A compare of an etcd transaction: key, target, comparison, value. */
+type Compare = [string, "Mod" | "Version", "==", number];
+
+/** A write's part of one transaction, checked against the view when the batch was built. */
+interface PlannedWrite {
+  write: PendingWrite;
+  serviceKey: string;
+  ownerKey: string;
+  /** What must still hold in etcd for the write to be what its check allowed. */
+  compares: Compare[];
+  ops: IOperation[];
+  /** Applies the committed write to the view; its answer. */
+  applied(revision: number): number | undefined;
+  /** Whether the view still shows what the compares expect (false: this write was stale). */
+  current(): boolean;
 }
 
 /**
@@ -234,6 +285,7 @@ export class RegistryStore implements RegistryData, ChangeSource {
   #recent: Change[] = [];
   #recentFrom = 0;
   readonly #recentLimit: number;
+  readonly #commits: GroupCommit<PendingWrite>;
 
   /** @param init Components and settings. */
   constructor(init: RegistryStoreInit) {
@@ -247,6 +299,21 @@ export class RegistryStore implements RegistryData, ChangeSource {
     if (!(Number.isInteger(this.#historyLimit) && this.#historyLimit >= 1)) {
       throw new RangeError(`historyLimit must be an integer >= 1, got ${init.historyLimit}`);
     }
+    const batchWrites = init.batchWrites ?? DEFAULT_BATCH_WRITES;
+    // Each write reads two keys back when the transaction fails: 64 writes make etcd's 128.
+    if (!(Number.isInteger(batchWrites) && batchWrites >= 1 && batchWrites <= MAX_TXN_OPS / 2)) {
+      throw new RangeError(`batchWrites must be an integer in 1..64, got ${init.batchWrites}`);
+    }
+    this.#commits = new GroupCommit({
+      commit: (batch) => this.#commitBatch(batch),
+      maxItems: batchWrites,
+      maxBytes: init.batchBytes ?? DEFAULT_BATCH_BYTES,
+      // The value goes twice (entry and history record); a name in up to four keys.
+      bytes: (write) =>
+        2 * Buffer.byteLength(write.value ?? "") + 4 * Buffer.byteLength(write.name),
+      key: (write) => write.name,
+      fail: (write, error) => write.reject(error as Error),
+    });
   }
 
   /** Loads every entry and starts the watch that keeps the view exact. */
@@ -383,8 +450,8 @@ export class RegistryStore implements RegistryData, ChangeSource {
   }
 
   /** {@inheritDoc RegistryData.delete} */
-  delete(name: string, author: WriteAuthor): Promise<number | undefined> {
-    return this.#write(name, "delete", undefined, author);
+  async delete(name: string, author: WriteAuthor): Promise<number | undefined> {
+    return await this.#write(name, "delete", undefined, author);
   }
 
   /** {@inheritDoc RegistryData.get} */
@@ -470,89 +537,183 @@ export class RegistryStore implements RegistryData, ChangeSource {
 
   /** {@inheritDoc RegistryData.chown} */
   async chown(name: string, owner: string, author: WriteAuthor): Promise<number> {
-    const key = OWNERS + checkName(name);
-    let known = this.#owners.get(name);
-    for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
-      if (!known && (await this.get(name)) === undefined) {
-        throw new WriteRefusedError(`no such service ${JSON.stringify(name)}`);
-      }
-      const refusal = author.refusal({ op: "chown", name, owner: known?.owner });
-      if (refusal !== undefined) throw new WriteRefusedError(refusal);
-      const res = await this.#call(
-        "chown",
-        () =>
-          this.#ns.if(key, "Mod", "==", known?.revision ?? 0)
-            .then(this.#ns.put(key).value(owner))
-            .else(this.#ns.get(key))
-            .commit(),
-      );
-      const revision = Number(res.header.revision);
-      if (res.succeeded) {
-        this.#apply(key, owner, revision);
-        this.#lastWritten = Math.max(this.#lastWritten, revision);
-        return revision;
-      }
-      known = this.#learnOwner(name, res.responses[0].response_range.kvs);
+    checkName(name);
+    if (!this.#owners.has(name) && (await this.get(name)) === undefined) {
+      throw new WriteRefusedError(`no such service ${JSON.stringify(name)}`);
     }
-    throw new StoreUnavailableError(`the owner of ${JSON.stringify(name)} kept changing`);
+    return (await this.#write(name, "chown", owner, author))!;
   }
 
   /**
-   * Puts (`value`) or deletes (`undefined`) `name` with its history record,
-   * in one transaction that holds only if the owner record is still the one
-   * `author` was checked against (and, for a delete, the entry exists).
-   * Returns the revision, or `undefined` for a delete of nothing.
+   * Queues a write for the next group commit: a put (`value`), a delete
+   * (`undefined`) or, for `chown`, the new owner (`value`). Resolves with the
+   * revision, or `undefined` for a delete of nothing.
    */
-  async #write(
+  #write(
     name: string,
     op: WriteChange["op"],
     value: string | undefined,
     author: WriteAuthor,
   ): Promise<number | undefined> {
-    const serviceKey = SERVICES + checkName(name);
-    const ownerKey = OWNERS + name;
-    let known = this.#owners.get(name);
-    for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
-      const refusal = author.refusal({ op, name, owner: known?.owner });
-      if (refusal !== undefined) throw new WriteRefusedError(refusal);
-      const id = recordId();
-      const record = JSON.stringify({
-        Op: value === undefined ? "delete" : "put",
-        InfoStr: value ?? "",
-        Peer: author.peer,
-        Time: new Date().toISOString(),
-      });
-      const trimmed = this.#oldestRecords(name, 1);
-      const ops: IOperation[] = [
-        value === undefined
-          ? this.#ns.delete().key(serviceKey)
-          : this.#ns.put(serviceKey).value(value),
-        this.#ns.put(`${HISTORY}${name}/${id}`).value(record),
-        ...trimmed.map((old) => this.#ns.delete().key(`${HISTORY}${name}/${old}`)),
-      ];
-      // The first put of a name makes its writer the owner; a delete claims nothing.
-      const claims = !known && value !== undefined;
-      if (claims) ops.push(this.#ns.put(ownerKey).value(author.peer));
-      const txn = this.#ns.if(ownerKey, "Mod", "==", known?.revision ?? 0);
-      if (value === undefined) txn.and(serviceKey, "Version", ">", 0);
-      const res = await this.#call(
-        op,
-        () => txn.then(...ops).else(this.#ns.get(ownerKey), this.#ns.get(serviceKey)).commit(),
+    checkName(name);
+    const { promise, resolve, reject } = Promise.withResolvers<number | undefined>();
+    this.#commits.submit({ name, op, value, author, attempts: 0, resolve, reject });
+    return promise;
+  }
+
+  /**
+   * Commits a batch of writes (at most one per name) in one transaction. Each
+   * write is checked against the owner in the view and compares that owner's
+   * revision (and, for a delete, the entry's): the transaction holds only if
+   * every write's view was current. When one was not, the transaction changes
+   * nothing; the keys read back update the view and the batch runs again, each
+   * write checked anew. Returns the writes to run again.
+   */
+  async #commitBatch(batch: PendingWrite[]): Promise<PendingWrite[]> {
+    const planned: PlannedWrite[] = [];
+    const later: PendingWrite[] = [];
+    let ops = 0;
+    for (const write of batch) {
+      const plan = this.#plan(write);
+      if (!plan) continue;
+      // Bounded by etcd's --max-txn-ops (128 by default); the rest goes in the next batch.
+      if (planned.length > 0 && ops + plan.ops.length > MAX_TXN_OPS) {
+        later.push(write);
+        continue;
+      }
+      ops += plan.ops.length;
+      planned.push(plan);
+    }
+    if (planned.length === 0) return later;
+    const [first, ...rest] = planned.flatMap((p) => p.compares);
+    const txn = this.#ns.if(...first);
+    for (const compare of rest) txn.and(...compare);
+    let res;
+    try {
+      res = await this.#call(
+        planned.length === 1 ? planned[0].write.op : `write of ${planned.length}`,
+        () =>
+          txn.then(...planned.flatMap((p) => p.ops))
+            .else(...planned.flatMap((p) => [this.#ns.get(p.ownerKey), this.#ns.get(p.serviceKey)]))
+            .commit(),
       );
-      const revision = Number(res.header.revision);
-      if (res.succeeded) {
+    } catch (err) {
+      // One transaction: it failed for every write in it, and stored none of them.
+      for (const plan of planned) plan.write.reject(err as Error);
+      return later;
+    }
+    const revision = Number(res.header.revision);
+    if (res.succeeded) {
+      for (const plan of planned) plan.write.resolve(plan.applied(revision));
+      return later;
+    }
+    for (const [i, plan] of planned.entries()) {
+      this.#learnOwner(plan.write.name, res.responses[2 * i].response_range.kvs);
+      const kv = res.responses[2 * i + 1].response_range.kvs[0];
+      if (kv) this.#apply(plan.serviceKey, decoder.decode(kv.value), Number(kv.mod_revision));
+      else if (this.#entries.has(plan.write.name)) {
+        this.#apply(plan.serviceKey, undefined, revision);
+      }
+    }
+    const stale = planned.filter((p) => !p.current());
+    const again: PendingWrite[] = [];
+    for (const { write } of planned) {
+      // The writes whose view was stale count an attempt (all, should none look stale).
+      if (stale.length === 0 || stale.some((p) => p.write === write)) write.attempts++;
+      if (write.attempts < WRITE_ATTEMPTS) {
+        again.push(write);
+      } else {
+        write.reject(
+          new StoreUnavailableError(`the owner of ${JSON.stringify(write.name)} kept changing`),
+        );
+      }
+    }
+    return [...again, ...later];
+  }
+
+  /**
+   * What `write` needs of the transaction, checked against the view now;
+   * `undefined` when it is refused (and so settled already).
+   */
+  #plan(write: PendingWrite): PlannedWrite | undefined {
+    const { name, op, value, author } = write;
+    const serviceKey = SERVICES + name;
+    const ownerKey = OWNERS + name;
+    const known = this.#owners.get(name);
+    const refusal = author.refusal({ op, name, owner: known?.owner });
+    if (refusal !== undefined) {
+      write.reject(new WriteRefusedError(refusal));
+      return undefined;
+    }
+    const ownerAt = known?.revision ?? 0;
+    const compares: Compare[] = [[ownerKey, "Mod", "==", ownerAt]];
+    const ownerHeld = () => (this.#owners.get(name)?.revision ?? 0) === ownerAt;
+    const plan = { write, serviceKey, ownerKey, compares, current: ownerHeld };
+    if (op === "chown") {
+      return {
+        ...plan,
+        ops: [this.#ns.put(ownerKey).value(value!)],
+        applied: (revision) => {
+          this.#apply(ownerKey, value, revision);
+          this.#lastWritten = Math.max(this.#lastWritten, revision);
+          return revision;
+        },
+      };
+    }
+    if (value === undefined) {
+      const entryAt = this.#entries.has(name) ? this.#changed.get(serviceKey) : undefined;
+      const entryHeld = () =>
+        (this.#entries.has(name) ? this.#changed.get(serviceKey) : undefined) === entryAt;
+      const current = () => ownerHeld() && entryHeld();
+      if (entryAt === undefined) {
+        // Nothing to delete, as long as there is still nothing.
+        compares.push([serviceKey, "Version", "==", 0]);
+        return { ...plan, current, ops: [], applied: () => undefined };
+      }
+      compares.push([serviceKey, "Mod", "==", entryAt]);
+      return { ...plan, current, ...this.#recorded(name, value, author, known) };
+    }
+    return { ...plan, ...this.#recorded(name, value, author, known) };
+  }
+
+  /** The operations of a put (`value`) or delete with its history record, and their view update. */
+  #recorded(
+    name: string,
+    value: string | undefined,
+    author: WriteAuthor,
+    known: Owner | undefined,
+  ): Pick<PlannedWrite, "ops" | "applied"> {
+    const serviceKey = SERVICES + name;
+    const ownerKey = OWNERS + name;
+    const id = recordId();
+    const record = JSON.stringify({
+      Op: value === undefined ? "delete" : "put",
+      InfoStr: value ?? "",
+      Peer: author.peer,
+      Time: new Date().toISOString(),
+    });
+    const trimmed = this.#oldestRecords(name, 1);
+    const ops: IOperation[] = [
+      value === undefined
+        ? this.#ns.delete().key(serviceKey)
+        : this.#ns.put(serviceKey).value(value),
+      this.#ns.put(`${HISTORY}${name}/${id}`).value(record),
+      ...trimmed.map((old) => this.#ns.delete().key(`${HISTORY}${name}/${old}`)),
+    ];
+    // The first put of a name makes its writer the owner; a delete claims nothing.
+    const claims = !known && value !== undefined;
+    if (claims) ops.push(this.#ns.put(ownerKey).value(author.peer));
+    return {
+      ops,
+      applied: (revision) => {
         this.#apply(serviceKey, value, revision, true);
         this.#apply(`${HISTORY}${name}/${id}`, record, revision);
         for (const old of trimmed) this.#apply(`${HISTORY}${name}/${old}`, undefined, revision);
         if (claims) this.#apply(ownerKey, author.peer, revision);
         this.#lastWritten = Math.max(this.#lastWritten, revision);
         return revision;
-      }
-      const seen = this.#learnOwner(name, res.responses[0].response_range.kvs);
-      if (seen?.revision === known?.revision) return undefined; // the owner held: nothing to delete
-      known = seen;
-    }
-    throw new StoreUnavailableError(`the owner of ${JSON.stringify(name)} kept changing`);
+      },
+    };
   }
 
   /** Ids of the oldest history records of `name` that must go for `adding` more to fit. */

@@ -1,37 +1,14 @@
 import assert from "node:assert/strict";
-import { startTestEtcd } from "../_etcd.ts";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
-import { RegistryStore, WriteRefusedError } from "../../src/store/registry_store.ts";
+import { WriteRefusedError } from "../../src/store/registry_store.ts";
 import { WritePolicy } from "../../src/service/policy.ts";
-import { silentLogger } from "../../src/log/logger.ts";
 import { sampleInfo } from "../_registry.ts";
+import { withStores } from "../_stores.ts";
 
 const A = "12D3KooWSAfKFruCemBoFUZ1D8MqLY9ikMPcQ9RuAwHCKcJg5Tij";
 const B = "12D3KooWJbtXzDZKLruaNjroQ5cAJQL6QDofLLkERixdhTmNzYu7";
 const ADMIN = "12D3KooWNerrDNXRNzsXeqsPGKkfU36pDXNL5gmFM8v1P2FTK8r1";
 const info = (n: number) => JSON.stringify(sampleInfo(n));
-
-/**
- * Runs `fn` with two stores on one real etcd, as two instances of a cluster
- * would be (neither a sole writer: each sees the other's writes through its watch).
- */
-async function withStores(
-  fn: (one: RegistryStore, two: RegistryStore, etcdUrl: string) => Promise<void>,
-  historyLimit?: number,
-): Promise<void> {
-  await using stack = new AsyncDisposableStack();
-  const etcd = await startTestEtcd(stack);
-  const stores = [];
-  for (let i = 0; i < 2; i++) {
-    const client = createEtcdClient(etcd.clientUrl);
-    stack.defer(() => client.close());
-    const store = new RegistryStore({ client, logger: silentLogger, historyLimit });
-    await store.start();
-    stack.defer(() => store.stop());
-    stores.push(store);
-  }
-  await fn(stores[0], stores[1], etcd.clientUrl);
-}
 
 Deno.test("store: racing first puts through two instances leave one owner and its value", () =>
   withStores(async (one, two) => {
@@ -96,7 +73,7 @@ Deno.test("store: history is trimmed to the limit through either instance; rollb
       ["put", info(5), B],
     ]);
     await assert.rejects(() => one.rollback("h", 1, open.author(A)), /no recorded version/);
-  }, 3));
+  }, { historyLimit: 3 }));
 
 Deno.test("store: a name that cannot round-trip through UTF-8 is never written", () =>
   withStores(async (one, two) => {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { multiaddr } from "@multiformats/multiaddr";
 import { createRegistryNode } from "../../src/p2p/node.ts";
-import { startEtcd } from "../../src/store/etcd_process.ts";
+import { startTestEtcd } from "../_etcd.ts";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
 import { RegistryStore } from "../../src/store/registry_store.ts";
 import { DEFAULT_LIMITS, registerHandlers } from "../../src/service/handlers.ts";
@@ -15,22 +15,14 @@ import { DEFAULT_WATCH_LIMITS } from "../../src/service/watch.ts";
 import { createRegistryMetrics } from "../../src/service/metrics.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { decodeWatchEvent, type WatchEvent } from "../../src/protocol/messages.ts";
-import { freePort, sampleInfo, tempDataDir } from "../_registry.ts";
+import { sampleInfo } from "../_registry.ts";
 import { addPayload, wirePeer } from "../e2e/_wire.ts";
 
 const PSK = "watch-handler-test";
 
 Deno.test("watch: pings after quiet carry the revision a one-name watcher is up to date through", async () => {
   await using stack = new AsyncDisposableStack();
-  const etcd = await startEtcd({
-    ip: "127.0.0.1",
-    clientPort: freePort(),
-    peerPort: freePort(),
-    dataDir: await tempDataDir(),
-    clusterState: "new",
-    logger: silentLogger,
-  });
-  stack.defer(() => etcd.stop());
+  const etcd = await startTestEtcd(stack);
   const client = createEtcdClient(etcd.clientUrl);
   stack.defer(() => client.close());
   const store = new RegistryStore({ client, logger: silentLogger });

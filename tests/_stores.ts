@@ -1,0 +1,31 @@
+/**
+ * Two {@linkcode RegistryStore}s on one real etcd started for the test, as
+ * two instances of a cluster would be (neither a sole writer: each sees the
+ * other's writes through its watch).
+ */
+import { createEtcdClient } from "../src/store/etcd_cluster.ts";
+import { RegistryStore, type RegistryStoreInit } from "../src/store/registry_store.ts";
+import { silentLogger } from "../src/log/logger.ts";
+import { startTestEtcd } from "./_etcd.ts";
+
+/** Store settings of {@linkcode withStores} (the client and logger are its own). */
+export type StoreSettings = Omit<RegistryStoreInit, "client" | "logger">;
+
+/** Runs `fn` with two stores on one real etcd; everything is stopped when it ends. */
+export async function withStores(
+  fn: (one: RegistryStore, two: RegistryStore, etcdUrl: string) => Promise<void>,
+  settings: StoreSettings = {},
+): Promise<void> {
+  await using stack = new AsyncDisposableStack();
+  const etcd = await startTestEtcd(stack);
+  const stores = [];
+  for (let i = 0; i < 2; i++) {
+    const client = createEtcdClient(etcd.clientUrl);
+    stack.defer(() => client.close());
+    const store = new RegistryStore({ client, logger: silentLogger, ...settings });
+    await store.start();
+    stack.defer(() => store.stop());
+    stores.push(store);
+  }
+  await fn(stores[0], stores[1], etcd.clientUrl);
+}
