@@ -245,6 +245,10 @@ export class Requester {
     }
     // Identify may not have finished yet; a peer without the protocol fails negotiation quickly.
     for (const peer of unknown) yield { peer, confirmed: false };
+    // A bootstrap whose connection was lost is dialled again (the peer store has its address).
+    for (const peer of this.#preferred) {
+      if (!connected.some((c) => c.equals(peer))) yield { peer, confirmed: false };
+    }
     const search = AbortSignal.any([
       AbortSignal.timeout(this.#discoveryMs),
       ...(signal ? [signal] : []),

@@ -76,6 +76,13 @@ export class InvalidValueError extends MalformedMessageError {
 /** Longest service name, in characters (code points), as for a DNS name. */
 export const MAX_SERVICE_NAME_LENGTH = 253;
 
+/**
+ * Largest InfoStr a registry-service stores (UTF-8 bytes). A ServiceInfo is a few hundred bytes;
+ * the bound keeps one write (the entry and its history record) far under etcd's request limit and
+ * bounds what a writer can make etcd keep until compaction.
+ */
+export const MAX_INFO_STR_BYTES = 64 * 1024;
+
 function invalidName(name: string, reason: string): InvalidValueError {
   return new InvalidValueError(`invalid service name: ${reason}`, { serviceName: name });
 }
@@ -83,7 +90,8 @@ function invalidName(name: string, reason: string): InvalidValueError {
 /**
  * Checks a service name and returns it NFC-normalized, the form under which
  * it is stored. Refused: empty; longer than 253 characters; control or
- * format characters (bidi overrides, zero-width ones included); `/`; lone
+ * format characters (bidi overrides, zero-width ones included); line and
+ * paragraph separators (U+2028, U+2029: they break lines in output); `/`; lone
  * surrogates (they cannot be stored as UTF-8); leading or trailing white
  * space (the service trims requests, so such a name could never be read back).
  *
@@ -98,6 +106,7 @@ function invalidName(name: string, reason: string): InvalidValueError {
  * assert.throws(() => validateServiceName(""), /invalid service name: empty/);
  * assert.throws(() => validateServiceName("pay\u202Ements"), /format character U\+202E/);
  * assert.throws(() => validateServiceName("a\u200Bb"), /format character U\+200B/);
+ * assert.throws(() => validateServiceName("a\u2028b"), /separator U\+2028/);
  * assert.throws(() => validateServiceName("sur\ud800x"), /lone surrogate/);
  * assert.throws(() => validateServiceName("team/svc"), /"\/"/);
  * assert.throws(() => validateServiceName("x".repeat(254)), /longer than 253/);
@@ -114,9 +123,12 @@ export function validateServiceName(name: string): string {
     if (++length > MAX_SERVICE_NAME_LENGTH) {
       throw invalidName(name, `longer than ${MAX_SERVICE_NAME_LENGTH} characters`);
     }
-    if (/[\p{Cc}\p{Cf}]/u.test(char)) {
+    if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(char)) {
       const code = char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
-      throw invalidName(name, `contains the control or format character U+${code}`);
+      const kind = /\p{Z}/u.test(char)
+        ? "line or paragraph separator"
+        : "control or format character";
+      throw invalidName(name, `contains the ${kind} U+${code}`);
     }
     if (char === "/") throw invalidName(name, 'contains "/"');
   }
@@ -166,6 +178,8 @@ export function encodeAddRequest(request: AddRequest): string {
  *   () => decodeAddRequest('{"Name":"a","InfoStr":"{}"}'),
  *   (err) => err instanceof InvalidValueError && /^invalid service info: /.test(err.message),
  * );
+ * const huge = JSON.stringify({ ...JSON.parse(info), Notes: "x".repeat(70_000) });
+ * assert.throws(() => decodeAddRequest(JSON.stringify({ Name: "a", InfoStr: huge })), /bytes, more than/);
  * ```
  */
 export function decodeAddRequest(text: string): AddRequest {
@@ -175,6 +189,13 @@ export function decodeAddRequest(text: string): AddRequest {
     throw new MalformedMessageError("add request needs InfoStr (a JSON string)");
   }
   const name = validateServiceName(value.Name);
+  const bytes = new TextEncoder().encode(value.InfoStr).length;
+  if (bytes > MAX_INFO_STR_BYTES) {
+    throw new InvalidValueError(
+      `invalid service info: ${bytes} bytes, more than the ${MAX_INFO_STR_BYTES} a service info may have`,
+      { serviceName: name },
+    );
+  }
   try {
     parseServiceInfo(value.InfoStr);
   } catch (cause) {

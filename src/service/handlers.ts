@@ -346,8 +346,10 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         try {
           ({ answer, outcome } = await handler.handle(request, ctx));
         } catch (err) {
-          // A write that is understood but refused is answered, so the writer learns why.
-          if (!isWrite || !(err instanceof WriteRefusedError || err instanceof InvalidValueError)) {
+          // A refused write is answered, malformed or not, so the writer learns why.
+          if (
+            !isWrite || !(err instanceof WriteRefusedError || err instanceof MalformedMessageError)
+          ) {
             throw err;
           }
           answer = encodeErrorAnswer(err.message);

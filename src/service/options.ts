@@ -168,6 +168,18 @@ export const SERVICE_FLAGS: FlagSpecs = {
     valueName: "n",
     defaultText: "256",
   },
+  "compaction-retention": {
+    type: "string",
+    description: "revisions of etcd's history kept (older ones are compacted away; 0: never)",
+    valueName: "n",
+    defaultText: "10000",
+  },
+  "compaction-interval": {
+    type: "string",
+    description: "how often etcd's history is compacted",
+    valueName: "seconds",
+    defaultText: "60",
+  },
   "max-watchers": {
     type: "string",
     description: "/watch/0.1 streams open at once, all peers together",
@@ -256,6 +268,23 @@ function definedOnly<T extends object>(values: T): Partial<T> {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<
     T
   >;
+}
+
+function nonNegativeInteger(value: string | undefined, fallback: number, flag: string): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`-${flag} must be an integer of 0 or more, got "${value}"`);
+  }
+  return Number(value);
+}
+
+/** A duration flag in seconds, in milliseconds; `undefined` when not given. */
+function secondsFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!(/^\d+(\.\d+)?$/.test(value) && Number(value) > 0)) {
+    throw new UsageError(`-${flag} must be a positive number of seconds, got "${value}"`);
+  }
+  return Number(value) * 1000;
 }
 
 function writePolicy(
@@ -360,14 +389,7 @@ export function parseServiceArgs(
   if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(etcdIp)) {
     throw new UsageError(`-etcd-ip must be an IP address, got "${etcdIp}"`);
   }
-  const joinTimeout = str("join-timeout");
-  if (
-    joinTimeout !== undefined && !(/^\d+(\.\d+)?$/.test(joinTimeout) && Number(joinTimeout) > 0)
-  ) {
-    throw new UsageError(
-      `-join-timeout must be a positive number of seconds, got "${joinTimeout}"`,
-    );
-  }
+  const joinTimeoutMs = secondsFlag(str("join-timeout"), "join-timeout");
   const bootstrapFlags = (values.bootstrap as string[] | undefined) ?? [];
   const bootstraps = bootstrapAddresses(bootstrapFlags, env.P2P_BOOTSTRAPS);
   try {
@@ -384,15 +406,7 @@ export function parseServiceArgs(
   } catch (err) {
     throw new UsageError(`-prom-listen-addr: ${(err as Error).message}`);
   }
-  const learnerTimeout = str("learner-timeout");
-  if (
-    learnerTimeout !== undefined &&
-    !(/^\d+(\.\d+)?$/.test(learnerTimeout) && Number(learnerTimeout) > 0)
-  ) {
-    throw new UsageError(
-      `-learner-timeout must be a positive number of seconds, got "${learnerTimeout}"`,
-    );
-  }
+  const learnerTimeoutMs = secondsFlag(str("learner-timeout"), "learner-timeout");
   const pskFile = str("psk-file");
   if (pskFile !== undefined && str("psk") !== undefined) {
     throw new UsageError("-psk and -psk-file cannot be combined");
@@ -456,13 +470,17 @@ export function parseServiceArgs(
         dataDir: str("etcd-data-dir"),
         binary: str("etcd-binary"),
       },
-      joinTimeoutMs: joinTimeout === undefined ? undefined : Number(joinTimeout) * 1000,
+      joinTimeoutMs,
       listen: listenAddrs(values.listen as string[] | undefined),
       promListenAddr,
+      compaction: {
+        retention: nonNegativeInteger(str("compaction-retention"), 10_000, "compaction-retention"),
+        intervalMs: secondsFlag(str("compaction-interval"), "compaction-interval") ?? 60_000,
+      },
       writePolicy: writePolicy(values),
       historyLimit: positiveInteger(str("history"), "history"),
       maxInFlightPerPeer: positiveInteger(str("max-in-flight-per-peer"), "max-in-flight-per-peer"),
-      learnerTimeoutMs: learnerTimeout === undefined ? undefined : Number(learnerTimeout) * 1000,
+      learnerTimeoutMs,
       watch: definedOnly({
         maxWatchers: positiveInteger(str("max-watchers"), "max-watchers"),
         maxWatchersPerPeer: positiveInteger(str("max-watchers-per-peer"), "max-watchers-per-peer"),

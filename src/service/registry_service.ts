@@ -22,6 +22,7 @@ import {
 } from "../store/etcd_process.ts";
 import { ensureEtcdTls, type EtcdTls } from "../store/tls.ts";
 import { DEFAULT_HISTORY_LIMIT, RegistryStore } from "../store/registry_store.ts";
+import { startCompaction } from "../store/compaction.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ComponentLogger } from "@libp2p/interface";
 import { DEFAULT_LIMITS, type HandlerComponents, registerHandlers } from "./handlers.ts";
@@ -89,6 +90,8 @@ export interface RegistryServiceConfig {
   historyLimit?: number;
   /** Requests one peer may have in flight (default 256). */
   maxInFlightPerPeer?: number;
+  /** etcd history compaction: revisions kept (0: never compact) and how often (ms). */
+  compaction: { retention: number; intervalMs: number };
   /** Bounds on `/watch/0.1` streams (defaults: `DEFAULT_WATCH_LIMITS`). */
   watch?: Partial<WatchLimits>;
 }
@@ -290,6 +293,10 @@ async function storePhase(
   });
   await store.start();
   deferLogged(stack, logger, () => store.stop());
+  if (config.compaction.retention > 0) {
+    const compaction = startCompaction({ client, logger, ...config.compaction });
+    deferLogged(stack, logger, () => compaction.stop());
+  }
   return store;
 }
 

@@ -493,6 +493,9 @@ export class RegistryStore implements RegistryData, ChangeSource {
     revision: number,
     author: WriteAuthor,
   ): Promise<{ restored: number; revision: number }> {
+    // Who may not change the name learns that first, not which versions it has.
+    const refusal = author.refusal({ op: "rollback", name, owner: this.#owners.get(name)?.owner });
+    if (refusal !== undefined) throw new WriteRefusedError(refusal);
     const versions = await this.history(name);
     if (versions.length === 0) {
       throw new WriteRefusedError(

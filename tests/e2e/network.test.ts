@@ -138,3 +138,17 @@ Deno.test("a lost bootstrap is re-dialled and the service is findable through it
     await dhtNode.stop();
   }
 });
+
+Deno.test("a client whose connection to its bootstrap was lost dials it again", async () => {
+  const service = await startService({ psk: "redial" });
+  try {
+    await using conn = await connectRegistry({ bootstraps: [service.addr], psk: "redial" });
+    await conn.client.add("svc", sampleInfo(1));
+    // The service's end goes, as after a restart of the connection or an idle timeout.
+    for (const peer of conn.node.getPeers()) await conn.node.hangUp(peer);
+    assert.equal(conn.node.getPeers().length, 0);
+    assert.deepEqual(await conn.client.get("svc"), sampleInfo(1));
+  } finally {
+    await service.stop();
+  }
+});

@@ -47,6 +47,8 @@ Deno.test("each bad name and ServiceInfo is refused with an Error answer and not
       ["DockerHash no tag", { ...good, DockerHash: "attacker/miner" }, /tag or a digest/],
       ["DockerHash garbage", { ...good, DockerHash: "a b:1" }, /DockerHash/],
       ["not JSON", "nope", /^Error: invalid service info: ServiceInfo is not valid JSON/],
+      // Near a MiB, the entry and its history record would pass etcd's request limit.
+      ["too large", { ...good, Notes: "x".repeat(700_000) }, /700\d{3} bytes, more than the 65536/],
     ];
     for (const [what, info, answer] of badInfos) {
       assert.match(await peer.ask("/add/0.1", addPayload(`svc`, info)), answer, what);
@@ -59,6 +61,7 @@ Deno.test("each bad name and ServiceInfo is refused with an Error answer and not
       ["zero\u200Bwidth", /U\+200B/],
       ["bell\u0007", /U\+0007/],
       ["team/svc", /"\/"/],
+      ["line\u2028break", /separator U\+2028/],
     ];
     for (const [name, reason] of badNames) {
       const answer = await peer.ask("/add/0.1", addPayload(name, sampleInfo(1)));
@@ -68,6 +71,17 @@ Deno.test("each bad name and ServiceInfo is refused with an Error answer and not
       if (name !== "" && name.isWellFormed()) {
         assert.match(await peer.ask("/delete/0.1", name), /^Error: invalid service name: /);
       }
+    }
+    // Writes that are not well-formed requests are answered too, not reset.
+    for (const payload of ['{"Name":1}', "garbage"]) {
+      assert.match(await peer.ask("/add/0.1", payload), /^Error: add request /, payload);
+    }
+    for (const revision of [-1, 2.5, "2"]) {
+      assert.match(
+        await peer.ask("/rollback/0.1", JSON.stringify({ Name: "svc", Revision: revision })),
+        /^Error: rollback request: Revision must be an integer/,
+        String(revision),
+      );
     }
     const list = decodeListResponse(await peer.ask("/list/0.1", ""));
     assert.deepEqual(list, { NameToInfoStr: {}, LookupOk: false });

@@ -51,6 +51,11 @@ Deno.test("owner policy: only the owner or an admin changes a name; chown likewi
       notAuthorized("svc", a.id),
     );
     assert.equal(await b.ask("/delete/0.1", "svc"), notAuthorized("svc", a.id));
+    // Not told first that "svc" has no earlier version: B may not roll it back at all.
+    assert.match(
+      await b.ask("/rollback/0.1", JSON.stringify({ Name: "svc" })),
+      /^Error: not authorized: "svc" is owned by /,
+    );
     assert.deepEqual(await stored(b, "svc"), sampleInfo(1));
     await service.waitForLog(
       new RegExp(
