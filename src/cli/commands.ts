@@ -15,6 +15,7 @@ import { getCommand } from "./commands/get.ts";
 import { helpCommand } from "./commands/help.ts";
 import { historyCommand } from "./commands/history.ts";
 import { listCommand } from "./commands/list.ts";
+import { membersCommand } from "./commands/members.ts";
 import { rollbackCommand } from "./commands/rollback.ts";
 import { versionCommand } from "./commands/version.ts";
 import { whoamiCommand } from "./commands/whoami.ts";
@@ -28,6 +29,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   history: historyCommand,
   rollback: rollbackCommand,
   chown: chownCommand,
+  members: membersCommand,
   whoami: whoamiCommand,
   help: helpCommand,
   version: versionCommand,

@@ -20,6 +20,14 @@ export interface RegistryMetrics {
   readonly etcdUp: Gauge;
   /** Connected libp2p peers. */
   readonly peers: Gauge;
+  /** 1 for this instance's role (`voter`, `learner`, `client`), 0 for the others. */
+  readonly role: Gauge<"role">;
+  /** Voting etcd members. */
+  readonly voters: Gauge;
+  /** etcd learners (members catching up before their promotion). */
+  readonly learners: Gauge;
+  /** 1 while this instance is the steward (replaces lost voters), else 0. */
+  readonly steward: Gauge;
 }
 
 /** Live values read at each scrape. */
@@ -91,6 +99,27 @@ export function createRegistryMetrics(sources: MetricSources = {}): RegistryMetr
       collect() {
         if (sources.peers) this.set(sources.peers());
       },
+    }),
+    role: new Gauge({
+      name: "registry_role",
+      help: "1 for this instance's role (voter, learner, client), 0 for the others",
+      labelNames: ["role"],
+      registers: [registry],
+    }),
+    voters: new Gauge({
+      name: "registry_etcd_voters",
+      help: "Voting etcd members of the cluster",
+      registers: [registry],
+    }),
+    learners: new Gauge({
+      name: "registry_etcd_learners",
+      help: "etcd learners (members catching up before their promotion)",
+      registers: [registry],
+    }),
+    steward: new Gauge({
+      name: "registry_steward",
+      help: "1 while this instance is the steward that replaces lost voters, else 0",
+      registers: [registry],
     }),
   };
 }

@@ -67,6 +67,27 @@ export const SERVICE_FLAGS: FlagSpecs = {
     valueName: "seconds",
     defaultText: "60",
   },
+  "max-voters": {
+    type: "string",
+    description: "size of the voting etcd core (1 to 7); instances that join a full core run " +
+      "as client instances, with no etcd member of their own",
+    valueName: "n",
+    defaultText: "5",
+  },
+  "dead-member-after": {
+    type: "string",
+    description: "the steward replaces a voter unreachable for this long (only while the " +
+      "others keep quorum)",
+    valueName: "seconds",
+    defaultText: "60",
+  },
+  "voter-eligible": {
+    type: "string",
+    description: "whether this instance may run an etcd member (-voter-eligible=false: never; " +
+      "it is then always a client instance)",
+    valueName: "true|false",
+    defaultText: "true",
+  },
   "etcdctl-flags": {
     type: "boolean",
     description: "print the etcdctl flags (endpoint, TLS files) for this instance's etcd and exit",
@@ -368,6 +389,23 @@ export function parseServiceArgs(
       `-learner-timeout must be a positive number of seconds, got "${learnerTimeout}"`,
     );
   }
+  const maxVoters = positiveInteger(str("max-voters"), "max-voters");
+  if (maxVoters !== undefined && maxVoters > 7) {
+    throw new UsageError(`-max-voters must be 1 to 7 (etcd's guidance), got ${maxVoters}`);
+  }
+  const deadMemberAfter = str("dead-member-after");
+  if (
+    deadMemberAfter !== undefined &&
+    !(/^\d+(\.\d+)?$/.test(deadMemberAfter) && Number(deadMemberAfter) > 0)
+  ) {
+    throw new UsageError(
+      `-dead-member-after must be a positive number of seconds, got "${deadMemberAfter}"`,
+    );
+  }
+  const voterEligible = str("voter-eligible") ?? "true";
+  if (!/^(true|false)$/.test(voterEligible)) {
+    throw new UsageError(`-voter-eligible must be true or false, got "${voterEligible}"`);
+  }
   const pskFile = str("psk-file");
   if (pskFile !== undefined && str("psk") !== undefined) {
     throw new UsageError("-psk and -psk-file cannot be combined");
@@ -438,6 +476,9 @@ export function parseServiceArgs(
       historyLimit: positiveInteger(str("history"), "history"),
       maxInFlightPerPeer: positiveInteger(str("max-in-flight-per-peer"), "max-in-flight-per-peer"),
       learnerTimeoutMs: learnerTimeout === undefined ? undefined : Number(learnerTimeout) * 1000,
+      maxVoters,
+      deadMemberAfterMs: deadMemberAfter === undefined ? undefined : Number(deadMemberAfter) * 1000,
+      voterEligible: voterEligible === "true",
     },
   };
 }
