@@ -134,7 +134,7 @@ export function startSteward(components: StewardComponents): Steward {
       probes.set(member.id, probe);
     }
     try {
-      await probe.maintenance.status({ deadline: Date.now() + 1_000 } as never);
+      await probe.maintenance.status({ deadline: Date.now() + 1_000 });
       return true;
     } catch {
       return false;
