@@ -32,7 +32,7 @@ Deno.test("a dead voter is replaced by a client instance; it comes back as a cli
     const before = await Promise.all(all.map(health));
     const clients = all.filter((_, i) => before[i].role === "client");
     // A voter other than the first instance, which the others bootstrap from.
-    const victim = all.find((s, i) => i > 0 && before[i].role === "voter")!;
+    const victim = all.find((_, i) => i > 0 && before[i].role === "voter")!;
     const survivors = all.filter((s) => s !== victim);
 
     // Writes through both client instances, before, during and after the loss.
