@@ -8,7 +8,16 @@ import assert from "node:assert/strict";
 import { connectRegistry } from "../../src/client/registry_client.ts";
 import { RequestRefusedError } from "../../src/client/errors.ts";
 import { freePort, runCli, sampleInfo, type ServiceProcess } from "../_registry.ts";
-import { health, memberList, PSK, startCore, stopAll, waitFor } from "./_cluster.ts";
+import {
+  CORE_ARGS,
+  health,
+  join,
+  memberList,
+  PSK,
+  startCore,
+  stopAll,
+  waitFor,
+} from "./_cluster.ts";
 
 // Five instances prove "exactly 3 voters, the rest client instances" as seven would, with two
 // fewer Deno processes on a 2-core machine shared with other work.
@@ -17,7 +26,17 @@ const INSTANCES = 5;
 Deno.test("a core of 3 voters and client instances: roles, reads everywhere, members", async () => {
   const services: (ServiceProcess | undefined)[] = [];
   try {
-    const all = await startCore(services, INSTANCES);
+    // The second instance may never be a voter: a client instance although the core has room.
+    const [first] = await startCore(services, 1);
+    const ineligible = await join(first.addr, { args: [...CORE_ARGS, "-voter-eligible=false"] });
+    services.push(ineligible);
+    await ineligible.waitForLog(/joining as a client instance/);
+    await first.waitForLog(/joins as a client instance \(-voter-eligible=false\)/);
+    const rest = await Promise.all([0, 1].map(() => join(first.addr, { args: CORE_ARGS })));
+    services.push(...rest);
+    rest.push(await join(first.addr, { args: CORE_ARGS }));
+    services.push(rest[2]);
+    const all = [first, ineligible, ...rest];
     await waitFor("3 voters and 2 client instances", async () => {
       const reports = await Promise.all(all.map(health));
       return reports.filter((r) => r.role === "voter").length === 3 &&
@@ -36,6 +55,7 @@ Deno.test("a core of 3 voters and client instances: roles, reads everywhere, mem
         await s.waitForLog(/joins? as a client instance|client instance on https:\/\//);
       }
     }
+    assert.equal(reports[1].role, "client");
     // One steward, the same for everyone.
     assert.equal(new Set(reports.map((r) => r.steward)).size, 1);
     assert.ok(reports.some((r) => r.peerId === reports[0].steward));
