@@ -1,10 +1,13 @@
 /**
- * Forming one etcd cluster out of registry-service instances (SPEC §4):
- * a joining instance asks a running one over `/memberadd/0.1`, which adds it
- * as an etcd learner and answers the `--initial-cluster` string; the learner
- * is promoted to a voting member once it has caught up.
+ * Forming one etcd cluster out of registry-service instances (SPEC §4,
+ * docs/CLUSTER.md): a joining instance asks a running one over `/join/0.2`
+ * (instances of the original over `/memberadd/0.1`); while the voting core
+ * has fewer than `-max-voters` members the answering instance adds it as an
+ * etcd learner and answers the `--initial-cluster` string, and the learner is
+ * promoted to a voting member once it has caught up; otherwise the joiner is
+ * a client instance and gets the voters' client URLs.
  *
- * @module
+ @module
  */
 import type { Etcd3 } from "etcd3";
 import { multiaddr } from "@multiformats/multiaddr";

@@ -1,6 +1,7 @@
 /**
- * The registry-service: its own etcd member, the registry store on it, and
- * a libp2p node answering registry requests on the private network.
+ * The registry-service: its own etcd member (or, as a client instance, the
+ * voting core's members over mutual TLS), the registry store on it, and a
+ * libp2p node answering registry requests on the private network.
  *
  * @module
  */
@@ -603,9 +604,9 @@ export async function startRegistryService(
   );
   logger.info(
     `registry-service ${node.peerId} ready; ` +
-      (etcd
-        ? `etcd member ${etcd.name} at ${etcd.clientUrl}`
-        : `client instance on ${(joined as { clientUrls: string[] }).clientUrls.join(", ")}`) +
+      (joined.role === "member"
+        ? `etcd member ${joined.etcd.name} at ${joined.etcd.clientUrl}`
+        : `client instance on ${joined.clientUrls.join(", ")}`) +
       `${tls ? " (mutual TLS)" : ""}; ` +
       `metrics on http://${http.address.hostname}:${http.address.port}/metrics`,
   );
