@@ -7,7 +7,7 @@
  * promoted to a voting member once it has caught up; otherwise the joiner is
  * a client instance and gets the voters' client URLs.
  *
- @module
+ * @module
  */
 import type { Etcd3 } from "etcd3";
 import { multiaddr } from "@multiformats/multiaddr";
