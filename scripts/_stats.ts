@@ -10,8 +10,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { percentile } from "./_stats.ts";
- * console.assert(percentile([3, 1, 2], 0.5) === 2);
+ * assert.ok(percentile([3, 1, 2], 0.5) === 2);
  * ```
  */
 export function percentile(samples: number[], p: number): number {

@@ -11,9 +11,10 @@
  *
  * @example Refuse a missing argument
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UsageError } from "./errors.ts";
  * const err = new UsageError("get needs <service-name>", "get");
- * console.assert(err.exitCode === 2 && err.command === "get");
+ * assert.ok(err.exitCode === 2 && err.command === "get");
  * ```
  */
 export class UsageError extends Error {
@@ -40,9 +41,10 @@ export class UsageError extends Error {
  *
  * @example Wrap a lower-level failure
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CommandError } from "./errors.ts";
  * const err = new CommandError("docker push failed", { cause: new Error("denied") });
- * console.assert(err.exitCode === 1);
+ * assert.ok(err.exitCode === 1);
  * ```
  */
 export class CommandError extends Error {

@@ -48,6 +48,7 @@ export interface ParseGoFlagsOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseGoFlags } from "./flags.ts";
  * const { values, positionals } = parseGoFlags(
  *   ["-psk", "secret", "--bootstrap=/ip4/1.2.3.4/tcp/1", "get", "svc"],
@@ -56,7 +57,7 @@ export interface ParseGoFlagsOptions {
  *     bootstrap: { type: "string", multiple: true, description: "peer" },
  *   },
  * );
- * console.assert(values.psk === "secret" && positionals[1] === "svc");
+ * assert.ok(values.psk === "secret" && positionals[1] === "svc");
  * ```
  */
 export function parseGoFlags(
@@ -131,9 +132,10 @@ function canonicalName(specs: FlagSpecs, given: string): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatFlags } from "./flags.ts";
  * const text = formatFlags({ psk: { type: "string", description: "passphrase", valueName: "string" } });
- * console.assert(text.includes("-psk <string>"));
+ * assert.ok(text.includes("-psk <string>"));
  * ```
  */
 export function formatFlags(specs: FlagSpecs): string {

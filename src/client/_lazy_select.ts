@@ -36,8 +36,9 @@ export function connectionMuxer(connection: Connection): StreamMuxer | undefined
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selectionPrefix } from "./_lazy_select.ts";
- * console.assert(selectionPrefix("/get/0.1")[0] === 19); // "/multistream/1.0.0\n"
+ * assert.ok(selectionPrefix("/get/0.1")[0] === 19); // "/multistream/1.0.0\n"
  * ```
  */
 export function selectionPrefix(protocol: string): Uint8Array {
@@ -51,9 +52,10 @@ export function selectionPrefix(protocol: string): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { selectionPrefix, stripSelectionEcho } from "./_lazy_select.ts";
  * const answer = new Uint8Array([...selectionPrefix("/list/0.1"), 123, 125]);
- * console.assert(stripSelectionEcho(answer, "/list/0.1").length === 2);
+ * assert.ok(stripSelectionEcho(answer, "/list/0.1").length === 2);
  * ```
  */
 export function stripSelectionEcho(answer: Uint8Array, protocol: string): Uint8Array {

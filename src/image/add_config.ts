@@ -173,12 +173,13 @@ function dockerConf(value: unknown, warnings: string[]): DockerConf {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseAddConfig } from "./add_config.ts";
  * const { config, warnings } = parseAddConfig(
  *   '{"NetworkSoftReq": {"RTT": 100}, "NetworkHardReq": {"RTT": 200}, "CpuReq": 20,' +
  *     ' "MemoryReq": 1000, "DockerConf": {"Cmd": "./svc"}, "Extra": 1}',
  * );
- * console.assert(config.DockerConf.From === "ubuntu:16.04" && warnings.length === 1);
+ * assert.ok(config.DockerConf.From === "ubuntu:16.04" && warnings.length === 1);
  * ```
  */
 export function parseAddConfig(text: string, source = "config"): ParsedAddConfig {
@@ -224,11 +225,12 @@ export interface CopySource {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveCopySources } from "./add_config.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/svc.sh`, "echo hi");
  * const [entry] = await resolveCopySources([["./svc.sh", "bin/svc.sh"]], dir);
- * console.assert(entry.source === "svc.sh");
+ * assert.ok(entry.source === "svc.sh");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -50,9 +50,10 @@ async function copyInto(from: string, to: string): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createBuildContext } from "./build_context.ts";
  * await using context = await createBuildContext({ dockerfile: "FROM scratch\n", proxyConf: "{}", copies: [] });
- * console.assert((await Deno.readTextFile(`${context.dir}/Dockerfile`)).startsWith("FROM"));
+ * assert.ok((await Deno.readTextFile(`${context.dir}/Dockerfile`)).startsWith("FROM"));
  * ```
  */
 export async function createBuildContext(files: BuildContextFiles): Promise<BuildContext> {

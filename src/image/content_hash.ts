@@ -26,9 +26,10 @@ const DISCARD_BLOCKS: WritableStorage = {
  *
  * @example Hash an empty file
  * ```ts
+ * import assert from "node:assert/strict";
  * import { contentHash } from "./content_hash.ts";
  * const cid = await contentHash(new Uint8Array());
- * console.assert(cid === "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH");
+ * assert.ok(cid === "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH");
  * ```
  *
  * @example Hash a file as a stream

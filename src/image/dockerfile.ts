@@ -34,9 +34,10 @@ function copyArgs(source: string, destination: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderCmd } from "./dockerfile.ts";
  * const conf = { From: "b", Copy: [], Run: [], Cmd: "./svc", ProxyClientMode: true };
- * console.assert(
+ * assert.ok(
  *   renderCmd(conf, { serviceName: "s" }) ===
  *     "./proxy --configfile conf.json $PROXY_PORT > proxy.log 2>&1 & ./svc",
  * );
@@ -68,12 +69,13 @@ export function renderCmd(conf: DockerConf, options: DockerfileOptions): string 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderDockerfile } from "./dockerfile.ts";
  * const text = renderDockerfile(
  *   { From: "busybox", Copy: [["svc.sh", "svc.sh"]], Run: ["chmod +x svc.sh"], Cmd: "./svc.sh", ProxyClientMode: false },
  *   { serviceName: "echo" },
  * );
- * console.assert(text.startsWith("FROM busybox\nWORKDIR /app\n"));
+ * assert.ok(text.startsWith("FROM busybox\nWORKDIR /app\n"));
  * ```
  */
 export function renderDockerfile(conf: DockerConf, options: DockerfileOptions): string {
@@ -105,8 +107,9 @@ export function renderDockerfile(conf: DockerConf, options: DockerfileOptions): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderProxyConf } from "./dockerfile.ts";
- * console.assert(
+ * assert.ok(
  *   renderProxyConf({ RTT: 100 }, { RTT: 200 }) ===
  *     '{"Perf":{"SoftReq":{"RTT":100},"HardReq":{"RTT":200}},"Bootstraps":null}',
  * );

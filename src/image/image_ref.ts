@@ -16,10 +16,11 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { repositoryOf } from "./image_ref.ts";
- * console.assert(repositoryOf("localhost:5000/team/svc:1.0") === "localhost:5000/team/svc");
- * console.assert(repositoryOf("localhost:5000/team/svc") === "localhost:5000/team/svc");
- * console.assert(repositoryOf("svc@sha256:" + "0".repeat(64)) === "svc");
+ * assert.ok(repositoryOf("localhost:5000/team/svc:1.0") === "localhost:5000/team/svc");
+ * assert.ok(repositoryOf("localhost:5000/team/svc") === "localhost:5000/team/svc");
+ * assert.ok(repositoryOf("svc@sha256:" + "0".repeat(64)) === "svc");
  * ```
  */
 export function repositoryOf(imageName: string): string {
@@ -40,9 +41,10 @@ export function repositoryOf(imageName: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dockerHash } from "./image_ref.ts";
  * const digest = "sha256:" + "ab".repeat(32);
- * console.assert(dockerHash("localhost:5000/team/svc:1.0", digest) === `localhost:5000/team/svc@${digest}`);
+ * assert.ok(dockerHash("localhost:5000/team/svc:1.0", digest) === `localhost:5000/team/svc@${digest}`);
  * ```
  */
 export function dockerHash(imageName: string, digest: string): string {
@@ -59,9 +61,10 @@ export function dockerHash(imageName: string, digest: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { registryOf } from "./image_ref.ts";
- * console.assert(registryOf("localhost:5000/team/svc:1.0") === "localhost:5000");
- * console.assert(registryOf("team/svc") === "docker.io");
+ * assert.ok(registryOf("localhost:5000/team/svc:1.0") === "localhost:5000");
+ * assert.ok(registryOf("team/svc") === "docker.io");
  * ```
  */
 export function registryOf(imageName: string): string {

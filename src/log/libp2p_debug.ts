@@ -12,8 +12,9 @@ import type { ComponentLogger } from "@libp2p/interface";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { libp2pDebugLogger } from "./libp2p_debug.ts";
- * console.assert(await libp2pDebugLogger({}) === undefined);
+ * assert.ok(await libp2pDebugLogger({}) === undefined);
  * ```
  */
 export async function libp2pDebugLogger(

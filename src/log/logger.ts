@@ -135,13 +135,14 @@ export interface BatchedSink {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { batchedSink } from "./logger.ts";
  * const out: string[] = [];
  * const sink = batchedSink((text) => out.push(text));
  * sink.write("a");
  * sink.write("b");
  * sink.flush();
- * console.assert(out.length === 1 && out[0] === "a\nb");
+ * assert.ok(out.length === 1 && out[0] === "a\nb");
  * ```
  */
 export function batchedSink(write: (text: string) => void, delayMs = 10): BatchedSink {

@@ -88,9 +88,10 @@ export interface Bootstrap {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseBootstraps } from "./bootstrap.ts";
  * const addr = "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
- * console.assert(parseBootstraps([addr, addr]).length === 1);
+ * assert.ok(parseBootstraps([addr, addr]).length === 1);
  * ```
  */
 export function parseBootstraps(addresses: readonly string[]): Bootstrap[] {
@@ -129,8 +130,9 @@ export function parseBootstraps(addresses: readonly string[]): Bootstrap[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bootstrapAddresses } from "./bootstrap.ts";
- * console.assert(bootstrapAddresses([], " /ip4/a \n /ip4/b ").length === 2);
+ * assert.ok(bootstrapAddresses([], " /ip4/a \n /ip4/b ").length === 2);
  * ```
  */
 export function bootstrapAddresses(flagValues: readonly string[], envValue?: string): string[] {

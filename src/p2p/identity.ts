@@ -36,8 +36,9 @@ export class KeyFileError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseKeyAlgorithm } from "./identity.ts";
- * console.assert(parseKeyAlgorithm("ed25519") === "Ed25519");
+ * assert.ok(parseKeyAlgorithm("ed25519") === "Ed25519");
  * ```
  */
 export function parseKeyAlgorithm(name: string): KeyAlgorithm {
@@ -57,9 +58,10 @@ export function parseKeyAlgorithm(name: string): KeyAlgorithm {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateIdentity } from "./identity.ts";
  * const key = await generateIdentity("Ed25519");
- * console.assert(key.type === "Ed25519");
+ * assert.ok(key.type === "Ed25519");
  * ```
  */
 export async function generateIdentity(
@@ -88,9 +90,10 @@ export async function generateIdentity(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeKeyFile, generateIdentity } from "./identity.ts";
  * const line = encodeKeyFile(await generateIdentity("Secp256k1"));
- * console.assert(line.startsWith("2 ") && line.endsWith("\n"));
+ * assert.ok(line.startsWith("2 ") && line.endsWith("\n"));
  * ```
  */
 export function encodeKeyFile(key: PrivateKey): string {
@@ -104,9 +107,10 @@ export function encodeKeyFile(key: PrivateKey): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeKeyFile, encodeKeyFile, generateIdentity } from "./identity.ts";
  * const key = await generateIdentity("Ed25519");
- * console.assert(decodeKeyFile(encodeKeyFile(key)).equals(key));
+ * assert.ok(decodeKeyFile(encodeKeyFile(key)).equals(key));
  * ```
  */
 export function decodeKeyFile(text: string): PrivateKey {
@@ -178,11 +182,12 @@ export interface LoadedIdentity {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadOrCreateIdentity } from "./identity.ts";
  * const dir = await Deno.makeTempDir();
  * const first = await loadOrCreateIdentity({ keyFile: `${dir}/key`, algorithm: "Ed25519" });
  * const again = await loadOrCreateIdentity({ keyFile: `${dir}/key`, algorithm: "Ed25519" });
- * console.assert(first.source === "created" && again.key.equals(first.key));
+ * assert.ok(first.source === "created" && again.key.equals(first.key));
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -232,8 +237,9 @@ export async function loadOrCreateIdentity(options: IdentityOptions): Promise<Lo
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expandHome } from "./identity.ts";
- * console.assert(expandHome("~/k", "/home/me") === "/home/me/k");
+ * assert.ok(expandHome("~/k", "/home/me") === "/home/me/k");
  * ```
  */
 export function expandHome(path: string, home?: string): string {

@@ -86,9 +86,10 @@ export interface RegistryNodeOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createRegistryNode } from "./node.ts";
  * const node = await createRegistryNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
- * console.assert(node.getMultiaddrs().length > 0);
+ * assert.ok(node.getMultiaddrs().length > 0);
  * await node.stop();
  * ```
  */

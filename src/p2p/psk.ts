@@ -12,8 +12,9 @@ import { createHash, randomBytes } from "node:crypto";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pskFromPassphrase } from "./psk.ts";
- * console.assert(pskFromPassphrase("secret").length === 32);
+ * assert.ok(pskFromPassphrase("secret").length === 32);
  * ```
  */
 export function pskFromPassphrase(passphrase: string): Uint8Array {
@@ -27,9 +28,10 @@ export function pskFromPassphrase(passphrase: string): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { swarmKey } from "./psk.ts";
  * const text = new TextDecoder().decode(swarmKey(new Uint8Array(32)));
- * console.assert(text === "/key/swarm/psk/1.0.0/\n/base16/\n" + "0".repeat(64));
+ * assert.ok(text === "/key/swarm/psk/1.0.0/\n/base16/\n" + "0".repeat(64));
  * ```
  */
 export function swarmKey(key: Uint8Array): Uint8Array {

@@ -17,9 +17,10 @@ const RAW_CODEC = 0x55;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rendezvousCid } from "./rendezvous.ts";
  * const cid = await rendezvousCid("registry-service");
- * console.assert(cid.version === 1 && cid.code === 0x55);
+ * assert.ok(cid.version === 1 && cid.code === 0x55);
  * ```
  */
 export async function rendezvousCid(rendezvous: string): Promise<CID> {

@@ -23,13 +23,14 @@ export class BudgetExceededError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Budget } from "./budget.ts";
  * const service = new Budget(100, "bytes of requests still arriving");
  * const connection = new Budget(60, "bytes of requests still arriving on this connection", service);
- * console.assert(connection.take(50) === undefined);
- * console.assert(connection.take(20) === connection); // over the connection's 60
+ * assert.ok(connection.take(50) === undefined);
+ * assert.ok(connection.take(20) === connection); // over the connection's 60
  * connection.give(50);
- * console.assert(service.used === 0);
+ * assert.ok(service.used === 0);
  * ```
  */
 export class Budget {

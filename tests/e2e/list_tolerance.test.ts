@@ -21,7 +21,7 @@ function recordingLogger(): Logger & { warnings: string[] } {
 
 Deno.test("entries that fail to parse never break list: skipped, named, marked", async (t) => {
   const service = await startService({ psk: PSK });
-  const etcd = createEtcdClient(service.etcdUrl);
+  const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
   try {
     const target = { bootstraps: [service.addr], psk: PSK };
     await addService("good", sampleInfo(1), target);

@@ -22,7 +22,7 @@ async function withService(fn: (service: ServiceProcess, peer: WirePeer) => Prom
 
 /** Every key under the registry's root prefix in etcd. */
 async function etcdKeys(service: ServiceProcess): Promise<string[]> {
-  const etcd = createEtcdClient(service.etcdUrl);
+  const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
   try {
     return await etcd.getAll().prefix(DEFAULT_ROOT_PREFIX).keys();
   } finally {
@@ -132,7 +132,7 @@ async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<
 Deno.test("bad entries put into etcd directly never break the service's list and are logged once", () =>
   withService(async (service, peer) => {
     await peer.ask("/add/0.1", addPayload("good", sampleInfo(1)));
-    const etcd = createEtcdClient(service.etcdUrl);
+    const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
     const services = `${DEFAULT_ROOT_PREFIX}services/`;
     const encoder = new TextEncoder();
     try {

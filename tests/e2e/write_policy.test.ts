@@ -219,7 +219,7 @@ Deno.test("history: who changed what, newest first; rollback; bounded; survives 
       'Error: no such service "never"',
     );
     // Only the last five records are kept in etcd, not just answered.
-    const etcd = createEtcdClient(service.etcdUrl);
+    const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
     try {
       const keys = await etcd.getAll().prefix(`${DEFAULT_ROOT_PREFIX}history/h/`).keys();
       assert.equal(keys.length, 5);

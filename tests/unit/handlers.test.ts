@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { Stream } from "@libp2p/interface";
 import { createRegistryNode } from "../../src/p2p/node.ts";
-import { startEtcd } from "../../src/store/etcd_process.ts";
+import { startTestEtcd } from "../_etcd.ts";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
 import { RegistryStore } from "../../src/store/registry_store.ts";
 import {
@@ -19,7 +19,7 @@ import { WritePolicy } from "../../src/service/policy.ts";
 import { createRegistryMetrics } from "../../src/service/metrics.ts";
 import { createLogger, silentLogger } from "../../src/log/logger.ts";
 import type { MemberAddRequest } from "../../src/protocol/messages.ts";
-import { freePort, sampleInfo, tempDataDir } from "../_registry.ts";
+import { sampleInfo } from "../_registry.ts";
 import { addPayload, type WirePeer, wirePeer } from "../e2e/_wire.ts";
 
 const PSK = "handlers-test";
@@ -37,15 +37,7 @@ async function withHandlers(
   fn: (served: Served) => Promise<void>,
 ): Promise<void> {
   await using stack = new AsyncDisposableStack();
-  const etcd = await startEtcd({
-    ip: "127.0.0.1",
-    clientPort: freePort(),
-    peerPort: freePort(),
-    dataDir: await tempDataDir(),
-    clusterState: "new",
-    logger: silentLogger,
-  });
-  stack.defer(() => etcd.stop());
+  const etcd = await startTestEtcd(stack);
   const client = createEtcdClient(etcd.clientUrl);
   stack.defer(() => client.close());
   const store = new RegistryStore({ client, logger: silentLogger });

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { startEtcd } from "../../src/store/etcd_process.ts";
+import { startTestEtcd } from "../_etcd.ts";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
 import { RegistryStore, WriteRefusedError } from "../../src/store/registry_store.ts";
 import { WritePolicy } from "../../src/service/policy.ts";
 import { silentLogger } from "../../src/log/logger.ts";
-import { freePort, sampleInfo, tempDataDir } from "../_registry.ts";
+import { sampleInfo } from "../_registry.ts";
 
 const A = "12D3KooWSAfKFruCemBoFUZ1D8MqLY9ikMPcQ9RuAwHCKcJg5Tij";
 const B = "12D3KooWJbtXzDZKLruaNjroQ5cAJQL6QDofLLkERixdhTmNzYu7";
@@ -20,15 +20,7 @@ async function withStores(
   historyLimit?: number,
 ): Promise<void> {
   await using stack = new AsyncDisposableStack();
-  const etcd = await startEtcd({
-    ip: "127.0.0.1",
-    clientPort: freePort(),
-    peerPort: freePort(),
-    dataDir: await tempDataDir(),
-    clusterState: "new",
-    logger: silentLogger,
-  });
-  stack.defer(() => etcd.stop());
+  const etcd = await startTestEtcd(stack);
   const stores = [];
   for (let i = 0; i < 2; i++) {
     const client = createEtcdClient(etcd.clientUrl);
