@@ -12,7 +12,7 @@
 import type { Etcd3 } from "etcd3";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { RegistryNode } from "../p2p/node.ts";
-import type { Bootstrap } from "../p2p/bootstrap.ts";
+import { type Bootstrap, connectBootstraps } from "../p2p/bootstrap.ts";
 import type { JoinRequest, JoinResponse, MemberAddRequest } from "../protocol/messages.ts";
 import { RegistryClient } from "../client/registry_client.ts";
 import { RegistryUnreachableError, RequestRefusedError } from "../client/errors.ts";
@@ -158,9 +158,9 @@ export async function holdsMember(dataDir: string): Promise<boolean> {
  * it is given. When no registry-service answers a restart within 15 s (the
  * whole cluster restarting), the member restarts from its data directory.
  *
- * A refused request is retried with backoff until `timeoutMs`; finding no
- * registry-service at all fails with {@linkcode JoinClusterError} without
- * starting etcd.
+ * A refused or unanswered request is retried with backoff (dialing the
+ * bootstraps again when no peer is connected) until `timeoutMs`, then fails
+ * with {@linkcode JoinClusterError} without starting etcd.
  *
  * @example
  * ```ts ignore
@@ -283,18 +283,30 @@ async function askToJoin(
     logger,
   });
   try {
-    return await retry(() => {
+    return await retry(async () => {
+      // A busy bootstrap may have dropped the connection made at start-up: dial it again.
+      if (components.node.getPeers().length === 0) {
+        await connectBootstraps(components.node, components.bootstraps, {
+          logger,
+          signal: deadline,
+          retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 },
+        }).catch(() => {});
+      }
       logger.info(`asking a registry-service to join (/join/0.2) as ${request.MemberName}`);
-      return client.join(request, deadline);
+      return await client.join(request, deadline);
     }, {
       initialDelayMs: options.retryDelayMs ?? 1_000,
       maxDelayMs: 8_000,
       signal: deadline,
-      isRetriable: (err) => err instanceof RequestRefusedError,
-      onRetry: (_err, _attempt, delay) =>
+      isRetriable: (err) =>
+        err instanceof RequestRefusedError || err instanceof RegistryUnreachableError,
+      onRetry: (err, _attempt, delay) =>
         logger.warn(
-          `a registry-service refused the join of ${request.MemberName} (its log says ` +
-            `why; usually another member is still joining); retrying in ${delay} ms`,
+          err instanceof RegistryUnreachableError
+            ? `no registry-service answered the join of ${request.MemberName} ` +
+              `(${(err as Error).message}); retrying in ${delay} ms`
+            : `a registry-service refused the join of ${request.MemberName} (its log says ` +
+              `why; usually another member is still joining); retrying in ${delay} ms`,
         ),
     });
   } catch (err) {
@@ -302,16 +314,9 @@ async function askToJoin(
       throw new JoinClusterError(
         `could not join the etcd cluster within ${timeoutMs / 1000} s: ${
           err === deadline.reason
-            ? "every /join/0.2 request was refused; see the registry-service logs"
+            ? "every /join/0.2 request was refused or unanswered; see the registry-service logs"
             : (err as Error).message
         }. Check -bootstrap and the PSK (-psk-file), or start the first instance with -new-etcd-cluster`,
-        { cause: err },
-      );
-    }
-    if (err instanceof RegistryUnreachableError) {
-      throw new JoinClusterError(
-        `no registry-service answered /join/0.2 through the bootstraps (${err.message}); ` +
-          "check -bootstrap and the PSK (-psk-file), or start the first instance with -new-etcd-cluster",
         { cause: err },
       );
     }
