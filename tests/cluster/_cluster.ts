@@ -27,7 +27,8 @@ export function etcdctl(
   const flags = typeof target === "string" ? [`--endpoints=${target}`] : target.etcdctlFlags;
   return runCommand(
     "etcdctl",
-    [...flags, `--command-timeout=${timeoutSeconds}s`, ...args],
+    // etcdctl's 2 s dial limit is not enough for a TLS handshake on a loaded two-core machine.
+    [...flags, "--dial-timeout=10s", `--command-timeout=${timeoutSeconds}s`, ...args],
     { ETCDCTL_API: "3" },
   );
 }
