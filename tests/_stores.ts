@@ -18,14 +18,21 @@ export async function withStores(
 ): Promise<void> {
   await using stack = new AsyncDisposableStack();
   const etcd = await startTestEtcd(stack);
-  const stores = [];
-  for (let i = 0; i < 2; i++) {
-    const client = createEtcdClient(etcd.clientUrl);
-    stack.defer(() => client.close());
-    const store = new RegistryStore({ client, logger: silentLogger, ...settings });
-    await store.start();
-    stack.defer(() => store.stop());
-    stores.push(store);
-  }
-  await fn(stores[0], stores[1], etcd.clientUrl);
+  const one = await startTestStore(stack, etcd.clientUrl, settings);
+  const two = await startTestStore(stack, etcd.clientUrl, settings);
+  await fn(one, two, etcd.clientUrl);
+}
+
+/** A started store on the etcd at `etcdUrl`, which `stack` stops (and its client). */
+export async function startTestStore(
+  stack: AsyncDisposableStack,
+  etcdUrl: string,
+  settings: StoreSettings = {},
+): Promise<RegistryStore> {
+  const client = createEtcdClient(etcdUrl);
+  stack.defer(() => client.close());
+  const store = new RegistryStore({ client, logger: silentLogger, ...settings });
+  await store.start();
+  stack.defer(() => store.stop());
+  return store;
 }

@@ -7,8 +7,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import type { Stream } from "@libp2p/interface";
 import { createRegistryNode } from "../../src/p2p/node.ts";
 import { startTestEtcd } from "../_etcd.ts";
-import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
-import { RegistryStore } from "../../src/store/registry_store.ts";
+import { startTestStore } from "../_stores.ts";
 import {
   DEFAULT_LIMITS,
   type HandlerLimits,
@@ -17,7 +16,7 @@ import {
 } from "../../src/service/handlers.ts";
 import { WritePolicy } from "../../src/service/policy.ts";
 import { createRegistryMetrics } from "../../src/service/metrics.ts";
-import { createLogger, silentLogger } from "../../src/log/logger.ts";
+import { createLogger } from "../../src/log/logger.ts";
 import type { MemberAddRequest } from "../../src/protocol/messages.ts";
 import { sampleInfo } from "../_registry.ts";
 import { addPayload, type WirePeer, wirePeer } from "../e2e/_wire.ts";
@@ -37,12 +36,7 @@ async function withHandlers(
   fn: (served: Served) => Promise<void>,
 ): Promise<void> {
   await using stack = new AsyncDisposableStack();
-  const etcd = await startTestEtcd(stack);
-  const client = createEtcdClient(etcd.clientUrl);
-  stack.defer(() => client.close());
-  const store = new RegistryStore({ client, logger: silentLogger });
-  await store.start();
-  stack.defer(() => store.stop());
+  const store = await startTestStore(stack, (await startTestEtcd(stack)).clientUrl);
   const node = await createRegistryNode({
     psk: PSK,
     listen: ["/ip4/127.0.0.1/tcp/0"],

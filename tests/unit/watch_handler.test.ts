@@ -8,8 +8,7 @@ import assert from "node:assert/strict";
 import { multiaddr } from "@multiformats/multiaddr";
 import { createRegistryNode } from "../../src/p2p/node.ts";
 import { startTestEtcd } from "../_etcd.ts";
-import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
-import { RegistryStore } from "../../src/store/registry_store.ts";
+import { startTestStore } from "../_stores.ts";
 import { DEFAULT_LIMITS, registerHandlers } from "../../src/service/handlers.ts";
 import { DEFAULT_WATCH_LIMITS } from "../../src/service/watch.ts";
 import { createRegistryMetrics } from "../../src/service/metrics.ts";
@@ -22,12 +21,7 @@ const PSK = "watch-handler-test";
 
 Deno.test("watch: pings after quiet carry the revision a one-name watcher is up to date through", async () => {
   await using stack = new AsyncDisposableStack();
-  const etcd = await startTestEtcd(stack);
-  const client = createEtcdClient(etcd.clientUrl);
-  stack.defer(() => client.close());
-  const store = new RegistryStore({ client, logger: silentLogger });
-  await store.start();
-  stack.defer(() => store.stop());
+  const store = await startTestStore(stack, (await startTestEtcd(stack)).clientUrl);
   const node = await createRegistryNode({ psk: PSK, listen: ["/ip4/127.0.0.1/tcp/0"] });
   stack.defer(() => node.stop());
   await registerHandlers({
