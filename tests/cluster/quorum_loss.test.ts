@@ -15,7 +15,6 @@ import {
   startCore,
   stopAll,
   waitFor,
-  waitForVoters,
 } from "./_cluster.ts";
 
 Deno.test("two of three voters lost: nothing removed, health says so, one back heals", async () => {
@@ -23,7 +22,12 @@ Deno.test("two of three voters lost: nothing removed, health says so, one back h
   try {
     // 3 voters and one client instance (which replaces the voter that stays lost).
     const all = await startCore(services, 4);
-    await waitForVoters(all, 3);
+    await waitFor(
+      "3 voters",
+      async () =>
+        (await Promise.all(all.map(health))).filter((r) => r.role === "voter").length === 3,
+      60_000,
+    );
     const roles = (await Promise.all(all.map(health))).map((r) => r.role);
     const [first, ...others] = all;
     assert.equal(roles[0], "voter");
