@@ -61,6 +61,16 @@ export interface ServiceProcess {
   stop(signal?: Deno.Signal): Promise<number>;
 }
 
+/**
+ * Where `service` kept its etcd member (its ports and data directory): spread it into the
+ * options of {@linkcode startService} to start an instance again on the same member.
+ */
+export function sameMember(
+  service: Pick<ServiceProcess, "clientPort" | "peerPort" | "dataDir">,
+): Pick<StartServiceOptions, "clientPort" | "peerPort" | "dataDir"> {
+  return { clientPort: service.clientPort, peerPort: service.peerPort, dataDir: service.dataDir };
+}
+
 /** Options for {@linkcode startService}. */
 export interface StartServiceOptions {
   /** Network passphrase, given with -psk-file (so it stays out of the command line). */

@@ -4,7 +4,7 @@
  * answers as long as the process serves.
  */
 import assert from "node:assert/strict";
-import { type ServiceProcess, startService } from "../_registry.ts";
+import { sameMember, type ServiceProcess, startService } from "../_registry.ts";
 import { assertNoEtcd, join, memberList, PSK, stopAll, waitFor } from "./_cluster.ts";
 
 async function health(service: ServiceProcess): Promise<{ status: number; body: string }> {
@@ -41,9 +41,7 @@ Deno.test("a member that loses quorum is unhealthy within 10 s, and healthy when
     await live.body?.cancel();
 
     const b2 = await join(a.addr, {
-      clientPort: b.clientPort,
-      peerPort: b.peerPort,
-      dataDir: b.dataDir,
+      ...sameMember(b),
     });
     services[1] = b2;
     await waitFor("a's /health to be 200", async () => (await health(a)).status === 200, 20_000);

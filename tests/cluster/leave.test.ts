@@ -3,7 +3,7 @@
  * side effect of SIGTERM.
  */
 import assert from "node:assert/strict";
-import { type ServiceProcess, startService } from "../_registry.ts";
+import { sameMember, type ServiceProcess, startService } from "../_registry.ts";
 import {
   assertNoEtcd,
   etcdctl,
@@ -65,9 +65,7 @@ Deno.test("-leave-cluster removes a stopped member; SIGTERM alone does not", asy
 
     // Started again on the same data directory, it joins as a new member.
     const b2 = await join(a.addr, {
-      clientPort: b.clientPort,
-      peerPort: b.peerPort,
-      dataDir: b.dataDir,
+      ...sameMember(b),
     });
     services[1] = b2;
     await a.waitForLog(new RegExp(`(added etcd member ${bName} [^]*){2}`));

@@ -9,6 +9,7 @@ import {
   freePort,
   runCommand,
   runServiceCommand,
+  sameMember,
   type ServiceProcess,
   startService,
   tempDataDir,
@@ -33,9 +34,7 @@ Deno.test("SIGKILL of a service takes its etcd; a restart is the same member", a
 
     const again = await startService({
       psk: PSK,
-      clientPort: a.clientPort,
-      peerPort: a.peerPort,
-      dataDir: a.dataDir,
+      ...sameMember(a),
     });
     services[0] = again;
     await again.waitForLog(/ready; etcd member/);
@@ -78,9 +77,7 @@ Deno.test("a leftover etcd of ours on the data directory is stopped at start", a
 
     const again = await startService({
       psk: PSK,
-      clientPort: a.clientPort,
-      peerPort: a.peerPort,
-      dataDir: a.dataDir,
+      ...sameMember(a),
     });
     services[0] = again;
     await again.waitForLog(new RegExp(`a leftover etcd \\(pid ${orphan}\\) of an earlier run`));

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../src/client/registry_client.ts";
-import { sampleInfo, type ServiceProcess } from "../_registry.ts";
+import { sameMember, sampleInfo, type ServiceProcess } from "../_registry.ts";
 import {
   assertNoEtcd,
   crash,
@@ -89,9 +89,7 @@ Deno.test("three instances: join, replicate, survive a member loss, rejoin", asy
 
     // Restart b on the same ports and data directory: it rejoins without a MemberAdd.
     const b2 = await join(a.addr, {
-      clientPort: b.clientPort,
-      peerPort: b.peerPort,
-      dataDir: b.dataDir,
+      ...sameMember(b),
     });
     services[1] = b2;
     await b2.waitForLog(/already holds an etcd member; rejoining without MemberAdd/);

@@ -5,6 +5,7 @@ import {
   freePort,
   repoPath,
   runServiceCommand,
+  sameMember,
   sampleInfo,
   startService,
   tempDataDir,
@@ -31,9 +32,7 @@ Deno.test("restart on the same data directory keeps the entries; SIGTERM stops a
 
     second = await startService({
       psk: PSK,
-      clientPort: first.clientPort,
-      peerPort: first.peerPort,
-      dataDir: first.dataDir,
+      ...sameMember(first),
     });
     await using conn = await connectRegistry({ bootstraps: [second.addr], psk: PSK });
     assert.deepEqual(await conn.client.get("kept"), sampleInfo(7));

@@ -10,6 +10,7 @@ import { decodeWatchEvent } from "../../src/protocol/messages.ts";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
 import {
   repoPath,
+  sameMember,
   sampleInfo,
   type ServiceProcess,
   startService,
@@ -123,9 +124,7 @@ Deno.test("watch: after a restart, from etcd's history; older than the last comp
     assert.equal(await first.stop(), 0);
     second = await startService({
       psk: PSK,
-      clientPort: first.clientPort,
-      peerPort: first.peerPort,
-      dataDir: first.dataDir,
+      ...sameMember(first),
     });
     await using conn = await connectRegistry({ bootstraps: [second.addr], psk: PSK });
     const resumed = collect((signal) => conn.client.watch({ fromRevision: from, signal }));

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sampleInfo, type ServiceProcess, startService } from "../_registry.ts";
+import { sameMember, sampleInfo, type ServiceProcess, startService } from "../_registry.ts";
 import { addPayload, type WirePeer, wirePeer } from "./_wire.ts";
 import { decodeGetResponse, decodeHistoryResponse } from "../../src/protocol/messages.ts";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
@@ -236,9 +236,7 @@ Deno.test("history: who changed what, newest first; rollback; bounded; survives 
     restarted = await startService({
       psk: PSK,
       args,
-      clientPort: service.clientPort,
-      peerPort: service.peerPort,
-      dataDir: service.dataDir,
+      ...sameMember(service),
     });
     a.addr = restarted.addr;
     assert.deepEqual(await history(a, "h"), bounded);
