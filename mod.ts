@@ -58,7 +58,15 @@ export {
   type RegistryNodeOptions,
   type RegistryNodeServices,
 } from "./src/p2p/node.ts";
-export type { HistoryOp, HistoryVersion, MemberAddRequest } from "./src/protocol/messages.ts";
+export type {
+  HistoryOp,
+  HistoryVersion,
+  InstanceRecord,
+  InstanceRole,
+  JoinRequest,
+  JoinResponse,
+  MemberAddRequest,
+} from "./src/protocol/messages.ts";
 export type { Logger } from "./src/log/logger.ts";
 export type * from "./src/p2p/libp2p_types.ts";
 

@@ -15,6 +15,7 @@ import { getCommand } from "./commands/get.ts";
 import { helpCommand } from "./commands/help.ts";
 import { historyCommand } from "./commands/history.ts";
 import { listCommand } from "./commands/list.ts";
+import { membersCommand } from "./commands/members.ts";
 import { rollbackCommand } from "./commands/rollback.ts";
 import { versionCommand } from "./commands/version.ts";
 import { watchCommand } from "./commands/watch.ts";
@@ -30,6 +31,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   rollback: rollbackCommand,
   chown: chownCommand,
   watch: watchCommand,
+  members: membersCommand,
   whoami: whoamiCommand,
   help: helpCommand,
   version: versionCommand,

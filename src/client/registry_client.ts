@@ -14,8 +14,10 @@ import {
   DELETE_PROTOCOL,
   GET_PROTOCOL,
   HISTORY_PROTOCOL,
+  JOIN_PROTOCOL,
   LIST_PROTOCOL,
   MEMBER_ADD_PROTOCOL,
+  MEMBERS_PROTOCOL,
   ROLLBACK_PROTOCOL,
 } from "../protocol/ids.ts";
 import {
@@ -23,15 +25,21 @@ import {
   decodeDeleteResponse,
   decodeGetResponse,
   decodeHistoryResponse,
+  decodeJoinResponse,
   decodeListResponse,
+  decodeMembersResponse,
   decodeRollbackResponse,
   encodeAddRequest,
   encodeChownRequest,
   encodeDeleteResponse,
+  encodeJoinRequest,
   encodeMemberAddRequest,
   encodeRollbackRequest,
   type HistoryVersion,
+  type InstanceRecord,
   isErrorAnswer,
+  type JoinRequest,
+  type JoinResponse,
   type MemberAddRequest,
   validatePeerId,
   validateServiceName,
@@ -264,6 +272,16 @@ export class RegistryClient {
    */
   watch(options: WatchOptions = {}): AsyncIterable<ServiceChange> {
     return watchChanges({ requester: this.#requester, logger: this.#logger }, options);
+  }
+
+  /** Asks a registry-service to join the registry; the answer gives this instance's role. */
+  async join(request: JoinRequest, signal?: AbortSignal): Promise<JoinResponse> {
+    return decodeJoinResponse(await this.#text(JOIN_PROTOCOL, encodeJoinRequest(request), signal));
+  }
+
+  /** The registry's instances with their role and etcd member (`/members/0.1`). */
+  async members(signal?: AbortSignal): Promise<InstanceRecord[]> {
+    return decodeMembersResponse(await this.#text(MEMBERS_PROTOCOL, "", signal));
   }
 
   async #text(protocol: string, payload: string, signal?: AbortSignal): Promise<string> {

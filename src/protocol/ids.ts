@@ -14,6 +14,10 @@ export const LIST_PROTOCOL = "/list/0.1";
 export const DELETE_PROTOCOL = "/delete/0.1";
 /** `/memberadd/0.1`: add an etcd member to the registry's cluster. */
 export const MEMBER_ADD_PROTOCOL = "/memberadd/0.1";
+/** `/join/0.2`: join the registry; the answer gives the role (etcd member or client instance). */
+export const JOIN_PROTOCOL = "/join/0.2";
+/** `/members/0.1`: the registry's instances with their role and etcd member. */
+export const MEMBERS_PROTOCOL = "/members/0.1";
 /** `/history/0.1`: the recorded versions of one service, newest first. */
 export const HISTORY_PROTOCOL = "/history/0.1";
 /** `/rollback/0.1`: write an earlier version of a service again. */
@@ -30,6 +34,8 @@ export const REGISTRY_PROTOCOLS: readonly string[] = [
   LIST_PROTOCOL,
   DELETE_PROTOCOL,
   MEMBER_ADD_PROTOCOL,
+  JOIN_PROTOCOL,
+  MEMBERS_PROTOCOL,
   HISTORY_PROTOCOL,
   ROLLBACK_PROTOCOL,
   CHOWN_PROTOCOL,

@@ -410,6 +410,190 @@ export function decodeMemberAddRequest(text: string): MemberAddRequest {
   return { MemberName: value.MemberName, MemberPeerUrl: value.MemberPeerUrl };
 }
 
+/** The `/join/0.2` request: `/memberadd/0.1`'s, and whether the joiner may be a voter. */
+export interface JoinRequest extends MemberAddRequest {
+  /** Whether the joiner may run an etcd member (`-voter-eligible`). */
+  VoterEligible: boolean;
+  /** Whether the joiner's data directory already holds an etcd member (a restart). */
+  HasMember: boolean;
+}
+
+/** The `/join/0.2` answer: the role the cluster gives the joiner and what it needs for it. */
+export type JoinResponse =
+  | {
+    /** Run an etcd member. */
+    Role: "member";
+    /** `--initial-cluster` for a new learner; `""`: restart the member from its data directory. */
+    InitialCluster: string;
+  }
+  | {
+    /** Run without an etcd member, on the members' client URLs. */
+    Role: "client";
+    /** The started voters' client URLs. */
+    ClientUrls: string[];
+    /** The joiner's old member is no longer in the cluster (its data directory is stale). */
+    Removed: boolean;
+  };
+
+/**
+ * Encodes a `/join/0.2` request.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeJoinRequest, encodeJoinRequest } from "./messages.ts";
+ * const request = {
+ *   MemberName: "n", MemberPeerUrl: "https://127.0.0.1:2380", VoterEligible: true, HasMember: false,
+ * };
+ * assert.deepEqual(decodeJoinRequest(encodeJoinRequest(request)), request);
+ * ```
+ */
+export function encodeJoinRequest(request: JoinRequest): string {
+  return JSON.stringify({
+    MemberName: request.MemberName,
+    MemberPeerUrl: request.MemberPeerUrl,
+    VoterEligible: request.VoterEligible,
+    HasMember: request.HasMember,
+  });
+}
+
+/**
+ * Decodes a `/join/0.2` request (the member fields checked as `/memberadd/0.1`'s).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeJoinRequest } from "./messages.ts";
+ * assert.throws(() => decodeJoinRequest('{"MemberName":"n","MemberPeerUrl":"https://h:1"}'));
+ * ```
+ */
+export function decodeJoinRequest(text: string): JoinRequest {
+  const member = decodeMemberAddRequest(text);
+  const value = parseJsonObject(text, "join request");
+  if (typeof value.VoterEligible !== "boolean" || typeof value.HasMember !== "boolean") {
+    throw new MalformedMessageError("join request needs VoterEligible and HasMember (booleans)");
+  }
+  return { ...member, VoterEligible: value.VoterEligible, HasMember: value.HasMember };
+}
+
+/**
+ * Encodes a `/join/0.2` answer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeJoinResponse, encodeJoinResponse } from "./messages.ts";
+ * const answer = { Role: "client" as const, ClientUrls: ["https://127.0.0.1:2379"], Removed: false };
+ * assert.deepEqual(decodeJoinResponse(encodeJoinResponse(answer)), answer);
+ * ```
+ */
+export function encodeJoinResponse(response: JoinResponse): string {
+  return JSON.stringify(response);
+}
+
+/**
+ * Decodes a `/join/0.2` answer.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeJoinResponse } from "./messages.ts";
+ * assert.equal(decodeJoinResponse('{"Role":"member","InitialCluster":""}').Role, "member");
+ * ```
+ */
+export function decodeJoinResponse(text: string): JoinResponse {
+  const value = parseJsonObject(text, "join answer");
+  if (value.Role === "member" && typeof value.InitialCluster === "string") {
+    return { Role: "member", InitialCluster: value.InitialCluster };
+  }
+  if (
+    value.Role === "client" && Array.isArray(value.ClientUrls) && value.ClientUrls.length > 0 &&
+    value.ClientUrls.every((u) => typeof u === "string" && /^https?:\/\/[^\s,]+$/.test(u)) &&
+    typeof value.Removed === "boolean"
+  ) {
+    return { Role: "client", ClientUrls: value.ClientUrls as string[], Removed: value.Removed };
+  }
+  throw new MalformedMessageError(`unexpected join answer: ${text.slice(0, 120)}`);
+}
+
+/** An instance's role: a voting etcd member, a learner catching up, or a client instance. */
+export type InstanceRole = "voter" | "learner" | "client";
+
+/** One registry-service instance, as it registers itself (the `/members/0.1` answer's rows). */
+export interface InstanceRecord {
+  /** Its libp2p peer id. */
+  PeerId: string;
+  /** Its role. */
+  Role: InstanceRole;
+  /** The etcd member it runs (`""` for a client instance). */
+  Member: string;
+  /** The name of the member it runs or would run (`<ip>-<client port>-<peer port>`). */
+  MemberName: string;
+  /** Its listen multiaddrs. */
+  Addrs: string[];
+  /** Whether it may run an etcd member. */
+  VoterEligible: boolean;
+  /** The peer URL it would run a member on (what the steward adds as a learner). */
+  PeerUrl: string;
+}
+
+/**
+ * Decodes one instance record (from etcd or a `/members/0.1` answer).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeInstanceRecord } from "./messages.ts";
+ * const r = decodeInstanceRecord(JSON.stringify({
+ *   PeerId: "12D3KooW", Role: "client", Member: "", MemberName: "127.0.0.1-2379-2380", Addrs: [],
+ *   VoterEligible: true,
+ *   PeerUrl: "https://127.0.0.1:2380",
+ * }));
+ * assert.equal(r.Role, "client");
+ * ```
+ */
+export function decodeInstanceRecord(text: string): InstanceRecord {
+  const v = parseJsonObject(text, "instance record");
+  if (
+    typeof v.PeerId !== "string" || !["voter", "learner", "client"].includes(v.Role as string) ||
+    typeof v.Member !== "string" || typeof v.MemberName !== "string" || !Array.isArray(v.Addrs) ||
+    !v.Addrs.every((a) => typeof a === "string") || typeof v.VoterEligible !== "boolean" ||
+    typeof v.PeerUrl !== "string"
+  ) {
+    throw new MalformedMessageError(`malformed instance record: ${text.slice(0, 120)}`);
+  }
+  return {
+    PeerId: v.PeerId,
+    Role: v.Role as InstanceRole,
+    Member: v.Member,
+    MemberName: v.MemberName,
+    Addrs: v.Addrs as string[],
+    VoterEligible: v.VoterEligible,
+    PeerUrl: v.PeerUrl,
+  };
+}
+
+/**
+ * Decodes a `/members/0.1` answer: a JSON array of instance records.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeMembersResponse } from "./messages.ts";
+ * assert.deepEqual(decodeMembersResponse("[]"), []);
+ * ```
+ */
+export function decodeMembersResponse(text: string): InstanceRecord[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new MalformedMessageError("members answer is not JSON", { cause });
+  }
+  if (!Array.isArray(value)) throw new MalformedMessageError("members answer is not an array");
+  return value.map((row) => decodeInstanceRecord(JSON.stringify(row)));
+}
+
 /**
  * A write refused by the service is answered with text starting so.
  *

@@ -1,16 +1,19 @@
 /**
- * Forming one etcd cluster out of registry-service instances (SPEC §4):
- * a joining instance asks a running one over `/memberadd/0.1`, which adds it
- * as an etcd learner and answers the `--initial-cluster` string; the learner
- * is promoted to a voting member once it has caught up.
+ * Forming one etcd cluster out of registry-service instances (SPEC §4,
+ * docs/CLUSTER.md): a joining instance asks a running one over `/join/0.2`
+ * (instances of the original over `/memberadd/0.1`); while the voting core
+ * has fewer than `-max-voters` members the answering instance adds it as an
+ * etcd learner and answers the `--initial-cluster` string, and the learner is
+ * promoted to a voting member once it has caught up; otherwise the joiner is
+ * a client instance and gets the voters' client URLs.
  *
  * @module
  */
 import type { Etcd3 } from "etcd3";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { RegistryNode } from "../p2p/node.ts";
-import type { Bootstrap } from "../p2p/bootstrap.ts";
-import type { MemberAddRequest } from "../protocol/messages.ts";
+import { type Bootstrap, connectBootstraps } from "../p2p/bootstrap.ts";
+import type { JoinRequest, JoinResponse, MemberAddRequest } from "../protocol/messages.ts";
 import { RegistryClient } from "../client/registry_client.ts";
 import { RegistryUnreachableError, RequestRefusedError } from "../client/errors.ts";
 import {
@@ -64,6 +67,18 @@ export class MemberAddError extends Error {
   }
 }
 
+/** Thrown by the member adder when the voting core already has `-max-voters` members. */
+export class VoterLimitError extends MemberAddError {
+  /**
+   * @param members Members (voters and learners) the cluster has.
+   * @param maxVoters The limit (`-max-voters`).
+   */
+  constructor(readonly members: number, readonly maxVoters: number) {
+    super(`the voting core is full (${members} of -max-voters ${maxVoters} etcd members)`);
+    this.name = "VoterLimitError";
+  }
+}
+
 /** Components for {@linkcode joinCluster}. */
 export interface JoinComponents {
   /** A started node connected to the network. */
@@ -86,6 +101,29 @@ export interface JoinOptions extends EtcdMemberAddress {
   timeoutMs?: number;
   /** First pause after a refused request (ms, default 1 s), doubled up to 8 s. */
   retryDelayMs?: number;
+  /** Whether this instance may run an etcd member (`-voter-eligible`, default true). */
+  voterEligible?: boolean;
+}
+
+/** The role the cluster gave a joining instance. */
+export type JoinResult =
+  | { role: "member"; etcd: EtcdProcess }
+  | { role: "client"; clientUrls: string[] };
+
+/**
+ * Moves a data directory's stale etcd member (one the cluster removed while
+ * this instance was away) aside, to `member.removed-<time>`: never deleted,
+ * an operator may want it. Returns the new path.
+ *
+ * @example
+ * ```ts ignore
+ * const path = await moveMemberAside("127.0.0.1-2379-2380.etcd");
+ * ```
+ */
+export async function moveMemberAside(dataDir: string): Promise<string> {
+  const aside = `${dataDir}/member.removed-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  await Deno.rename(`${dataDir}/member`, aside);
+  return aside;
 }
 
 /**
@@ -106,57 +144,116 @@ export async function holdsMember(dataDir: string): Promise<boolean> {
 }
 
 /**
- * Starts this instance's etcd member as part of the existing cluster: asks a
- * running registry-service to add it (as a learner), starts etcd with the
- * answer and `--initial-cluster-state existing`, and once the learner has
- * caught up promotes it to a voting member and waits until it is healthy. A
- * data directory that already holds a member rejoins without asking (so a
- * restart never adds a second member), and is promoted if it is still a
- * learner.
+ * Joins the existing cluster in the role it gives (`/join/0.2`): asks a
+ * running registry-service, which adds this instance's etcd member as a
+ * learner while the voting core has fewer than `-max-voters` members (etcd
+ * is then started with its answer and `--initial-cluster-state existing`, and
+ * the learner waits for its promotion), or answers the members' client URLs
+ * for a client instance, with no member of its own.
  *
- * A refused request (another member still joining, see the answering
- * instance's log) is retried with backoff until `timeoutMs`; finding no
- * registry-service at all fails with {@linkcode JoinClusterError} without
- * starting etcd.
+ * A data directory that already holds a member (a restart) asks too: a
+ * member still in the cluster restarts from it (and is promoted if it is
+ * still a learner); one the cluster removed while this instance was away is
+ * moved aside ({@linkcode moveMemberAside}) and the instance takes the role
+ * it is given. When no registry-service answers a restart within 15 s (the
+ * whole cluster restarting), the member restarts from its data directory.
+ *
+ * A refused or unanswered request is retried with backoff (dialing the
+ * bootstraps again when no peer is connected) until `timeoutMs`, then fails
+ * with {@linkcode JoinClusterError} without starting etcd.
  *
  * @example
  * ```ts ignore
- * const etcd = await joinCluster({ node, bootstraps, logger }, {
+ * const joined = await joinCluster({ node, bootstraps, logger }, {
  *   ip: "127.0.0.1", clientPort: 2379, peerPort: 2380, dataDir: "member.etcd",
  * });
+ * if (joined.role === "client") console.log(joined.clientUrls);
  * ```
  */
 export async function joinCluster(
   components: JoinComponents,
   options: JoinOptions,
-): Promise<EtcdProcess> {
+): Promise<JoinResult> {
   const { logger } = components;
   const timeoutMs = options.timeoutMs ?? 120_000;
-  let etcd: EtcdProcess;
-  if (await holdsMember(options.dataDir)) {
-    logger.info(`${options.dataDir} already holds an etcd member; rejoining without MemberAdd`);
-    etcd = await startEtcd({ ...options, clusterState: "existing", logger, waitForHealth: false });
-  } else {
-    const initialCluster = await askForMembership(components, options, timeoutMs);
-    logger.info(`joining etcd cluster ${initialCluster} as a learner`);
-    try {
-      etcd = await startEtcd({
-        ...options,
-        initialCluster,
-        clusterState: "existing",
-        logger,
-        waitForHealth: false,
-      });
-    } catch (err) {
-      throw new JoinClusterError(
-        `etcd member ${etcdMemberName(options)} was added to the cluster but did not start: ` +
-          `${(err as Error).message}\nStart this instance again with the same -etcd-ip, ports ` +
-          "and an empty data directory within -learner-timeout of the answering instance to " +
-          "finish the join (the added member is reused)",
-        { cause: err },
-      );
-    }
+  const hasMember = await holdsMember(options.dataDir);
+  let answer: JoinResponse | undefined;
+  try {
+    answer = await askToJoin(components, options, hasMember, hasMember ? 15_000 : timeoutMs);
+  } catch (err) {
+    if (!hasMember) throw err;
+    logger.warn(
+      `${(err as Error).message}; restarting etcd member ${etcdMemberName(options)} from ` +
+        options.dataDir,
+    );
   }
+  if (answer === undefined || (answer.Role === "member" && answer.InitialCluster === "")) {
+    logger.info(`${options.dataDir} holds etcd member ${etcdMemberName(options)}; rejoining`);
+    const etcd = await startEtcd({
+      ...options,
+      clusterState: "existing",
+      logger,
+      waitForHealth: false,
+    });
+    return { role: "member", etcd: await voterOrStop(etcd, logger, timeoutMs) };
+  }
+  if (hasMember) {
+    const aside = await moveMemberAside(options.dataDir);
+    logger.warn(
+      `etcd member ${etcdMemberName(options)} was removed from the cluster while this instance ` +
+        `was away: moved its data to ${aside} (not deleted)`,
+    );
+  }
+  if (answer.Role === "client") {
+    logger.info(
+      `joining as a client instance (no etcd member of its own) on ${answer.ClientUrls.join(", ")}`,
+    );
+    return { role: "client", clientUrls: answer.ClientUrls };
+  }
+  return { role: "member", etcd: await startLearner(options, answer.InitialCluster, logger) };
+}
+
+/**
+ * Starts this instance's etcd member as the learner the cluster added with
+ * `initialCluster`, and waits until it is promoted to a healthy voter.
+ *
+ * @example
+ * ```ts ignore
+ * const etcd = await startLearner(options, "a=https://10.0.0.1:2380,b=https://10.0.0.2:2380", logger);
+ * ```
+ */
+export async function startLearner(
+  options: JoinOptions,
+  initialCluster: string,
+  logger: Logger,
+): Promise<EtcdProcess> {
+  logger.info(`joining etcd cluster ${initialCluster} as a learner`);
+  let etcd: EtcdProcess;
+  try {
+    etcd = await startEtcd({
+      ...options,
+      initialCluster,
+      clusterState: "existing",
+      logger,
+      waitForHealth: false,
+    });
+  } catch (err) {
+    throw new JoinClusterError(
+      `etcd member ${etcdMemberName(options)} was added to the cluster but did not start: ` +
+        `${(err as Error).message}\nStart this instance again with the same -etcd-ip, ports ` +
+        "and an empty data directory within -learner-timeout of the answering instance to " +
+        "finish the join (the added member is reused)",
+      { cause: err },
+    );
+  }
+  return await voterOrStop(etcd, logger, options.timeoutMs ?? 120_000);
+}
+
+async function voterOrStop(
+  etcd: EtcdProcess,
+  logger: Logger,
+  timeoutMs: number,
+): Promise<EtcdProcess> {
   try {
     await becomeVoter(etcd, logger, timeoutMs);
   } catch (err) {
@@ -166,13 +263,19 @@ export async function joinCluster(
   return etcd;
 }
 
-async function askForMembership(
+async function askToJoin(
   components: JoinComponents,
   options: JoinOptions,
+  hasMember: boolean,
   timeoutMs: number,
-): Promise<string> {
+): Promise<JoinResponse> {
   const { logger } = components;
-  const request = { MemberName: etcdMemberName(options), MemberPeerUrl: etcdPeerUrl(options) };
+  const request: JoinRequest = {
+    MemberName: etcdMemberName(options),
+    MemberPeerUrl: etcdPeerUrl(options),
+    VoterEligible: options.voterEligible ?? true,
+    HasMember: hasMember,
+  };
   const deadline = AbortSignal.timeout(timeoutMs);
   const client = new RegistryClient({
     node: components.node,
@@ -180,18 +283,30 @@ async function askForMembership(
     logger,
   });
   try {
-    return await retry(() => {
-      logger.info(`asking a registry-service to add etcd member ${request.MemberName}`);
-      return client.memberAdd(request, deadline);
+    return await retry(async () => {
+      // A busy bootstrap may have dropped the connection made at start-up: dial it again.
+      if (components.node.getPeers().length === 0) {
+        await connectBootstraps(components.node, components.bootstraps, {
+          logger,
+          signal: deadline,
+          retry: { attempts: 1, initialDelayMs: 0, maxDelayMs: 0 },
+        }).catch(() => {});
+      }
+      logger.info(`asking a registry-service to join (/join/0.2) as ${request.MemberName}`);
+      return await client.join(request, deadline);
     }, {
       initialDelayMs: options.retryDelayMs ?? 1_000,
       maxDelayMs: 8_000,
       signal: deadline,
-      isRetriable: (err) => err instanceof RequestRefusedError,
-      onRetry: (_err, _attempt, delay) =>
+      isRetriable: (err) =>
+        err instanceof RequestRefusedError || err instanceof RegistryUnreachableError,
+      onRetry: (err, _attempt, delay) =>
         logger.warn(
-          `a registry-service refused to add etcd member ${request.MemberName} (its log says ` +
-            `why; usually another member is still joining); retrying in ${delay} ms`,
+          err instanceof RegistryUnreachableError
+            ? `no registry-service answered the join of ${request.MemberName} ` +
+              `(${(err as Error).message}); retrying in ${delay} ms`
+            : `a registry-service refused the join of ${request.MemberName} (its log says ` +
+              `why; usually another member is still joining); retrying in ${delay} ms`,
         ),
     });
   } catch (err) {
@@ -199,16 +314,9 @@ async function askForMembership(
       throw new JoinClusterError(
         `could not join the etcd cluster within ${timeoutMs / 1000} s: ${
           err === deadline.reason
-            ? "every /memberadd/0.1 request was refused; see the registry-service logs"
+            ? "every /join/0.2 request was refused or unanswered; see the registry-service logs"
             : (err as Error).message
         }. Check -bootstrap and the PSK (-psk-file), or start the first instance with -new-etcd-cluster`,
-        { cause: err },
-      );
-    }
-    if (err instanceof RegistryUnreachableError) {
-      throw new JoinClusterError(
-        `no registry-service answered /memberadd/0.1 through the bootstraps (${err.message}); ` +
-          "check -bootstrap and the PSK (-psk-file), or start the first instance with -new-etcd-cluster",
         { cause: err },
       );
     }
@@ -284,6 +392,8 @@ export interface MemberAddComponents {
   learnerTimeoutMs?: number;
   /** How often started learners are looked for, to be promoted (ms, default 500). */
   promoteIntervalMs?: number;
+  /** Members (voters and learners) past which adds are refused with {@linkcode VoterLimitError}. */
+  maxVoters?: number;
 }
 
 /** The `/memberadd/0.1` action, with the learners it is looking after. */
@@ -450,6 +560,10 @@ export function createMemberAdder(components: MemberAddComponents): MemberAdder 
         );
         return { members, id: undefined };
       }
+      const maxVoters = components.maxVoters ?? Infinity;
+      if (!existing && members.length >= maxVoters) {
+        throw new VoterLimitError(members.length, maxVoters);
+      }
       if (existing) {
         throw new MemberAddError(
           `${peerUrl} already belongs to the started etcd member ${existing.name} ` +
@@ -504,5 +618,65 @@ export function createMemberAdder(components: MemberAddComponents): MemberAdder 
       stopping.abort();
       clearInterval(sweeper);
     },
+  };
+}
+
+/** Components for {@linkcode createJoinAction}. */
+export interface JoinActionComponents {
+  /** A client of the cluster (this instance's member, or several with failover). */
+  client: Etcd3;
+  /** The member adder, which refuses past `-max-voters` with {@linkcode VoterLimitError}. */
+  memberAdder: MemberAdder;
+  /** Where each decision is logged. */
+  logger: Logger;
+}
+
+/**
+ * The `/join/0.2` action: decides the joiner's role.
+ *
+ * - A joiner whose data directory holds a member the cluster still has
+ *   restarts it (`InitialCluster: ""`).
+ * - A voter-eligible joiner becomes a member (a learner, promoted once it
+ *   has caught up) while the voting core has fewer than `-max-voters`
+ *   members, through the member adder (same checks as `/memberadd/0.1`).
+ * - Any other joiner is a client instance: it gets the started voters'
+ *   client URLs, and `Removed` says whether a member it held was removed.
+ *
+ * @example
+ * ```ts ignore
+ * const join = createJoinAction({ client, memberAdder, logger });
+ * const answer = await join(request, { remoteAddress: connection.remoteAddr.toString() });
+ * ```
+ */
+export function createJoinAction(
+  components: JoinActionComponents,
+): (request: JoinRequest, context: MemberAddContext) => Promise<JoinResponse> {
+  const { client, memberAdder, logger } = components;
+  return async (request, context) => {
+    const members = await listMembers(client);
+    const existing = memberWithPeerUrl(members, request.MemberPeerUrl);
+    if (request.HasMember && existing?.started) {
+      logger.info(`${request.MemberName} rejoins with its etcd member (id ${existing.id})`);
+      return { Role: "member", InitialCluster: "" };
+    }
+    if (request.VoterEligible || (existing && !existing.started)) {
+      try {
+        const initialCluster = await memberAdder.add(request, context);
+        return { Role: "member", InitialCluster: initialCluster };
+      } catch (err) {
+        if (!(err instanceof VoterLimitError)) throw err;
+      }
+    }
+    const clientUrls = members.filter((m) => m.started && !m.isLearner)
+      .flatMap((m) => m.clientUrls);
+    if (clientUrls.length === 0) {
+      throw new MemberAddError("no started etcd voter to give a client instance");
+    }
+    logger.info(
+      `${request.MemberName} joins as a client instance` +
+        (request.VoterEligible ? " (the voting core is full)" : " (-voter-eligible=false)") +
+        (request.HasMember ? "; its old etcd member was removed while it was away" : ""),
+    );
+    return { Role: "client", ClientUrls: clientUrls, Removed: request.HasMember };
   };
 }

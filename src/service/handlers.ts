@@ -22,14 +22,17 @@ import {
   DELETE_PROTOCOL,
   GET_PROTOCOL,
   HISTORY_PROTOCOL,
+  JOIN_PROTOCOL,
   LIST_PROTOCOL,
   MEMBER_ADD_PROTOCOL,
+  MEMBERS_PROTOCOL,
   ROLLBACK_PROTOCOL,
   WATCH_PROTOCOL,
 } from "../protocol/ids.ts";
 import {
   decodeAddRequest,
   decodeChownRequest,
+  decodeJoinRequest,
   decodeMemberAddRequest,
   decodeRollbackRequest,
   encodeAddResponse,
@@ -38,9 +41,13 @@ import {
   encodeErrorAnswer,
   encodeGetResponse,
   encodeHistoryResponse,
+  encodeJoinResponse,
   encodeListResponse,
   encodeRollbackResponse,
+  type InstanceRecord,
   InvalidValueError,
+  type JoinRequest,
+  type JoinResponse,
   MalformedMessageError,
   type MemberAddRequest,
   validateServiceName,
@@ -135,6 +142,10 @@ export interface HandlerComponents {
   policy?: WritePolicy;
   /** Adds an etcd member and returns the initial-cluster string (clustering). */
   memberAdd?: (request: MemberAddRequest, ctx: RequestContext) => Promise<string>;
+  /** Decides a joiner's role (`/join/0.2`). */
+  join?: (request: JoinRequest, ctx: RequestContext) => Promise<JoinResponse>;
+  /** The registry's instances (`/members/0.1`). */
+  members?: () => Promise<InstanceRecord[]>;
   /** Whether requests should be served (false once etcd is gone). */
   isHealthy?: () => boolean;
   /** Bounds; {@linkcode DEFAULT_LIMITS} when omitted. */
@@ -259,6 +270,16 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
       ctx.audit.name = request.Name;
       ctx.audit.revision = await store.chown(request.Name, request.Owner, ctx.author);
       return { answer: encodeChownResponse(request.Name, request.Owner), outcome: "ok" };
+    },
+    [JOIN_PROTOCOL]: async (text, ctx) => {
+      if (!components.join) throw new RefusedRequest("this instance does not take joins");
+      const answer = await components.join(decodeJoinRequest(text), ctx);
+      return { answer: encodeJoinResponse(answer), outcome: "ok" };
+    },
+    [MEMBERS_PROTOCOL]: async (text) => {
+      if (!components.members) throw new RefusedRequest("this instance does not list members");
+      if (text !== "") throw new RefusedRequest("members takes no argument");
+      return { answer: JSON.stringify(await components.members()), outcome: "ok" };
     },
     [MEMBER_ADD_PROTOCOL]: async (text, ctx) => {
       if (!components.memberAdd) throw new RefusedRequest("this instance does not add members");

@@ -26,6 +26,14 @@ export interface RegistryMetrics {
   readonly watchEvents: Counter;
   /** Bytes of lines waiting for watchers that read slower than changes come. */
   readonly watchQueuedBytes: Gauge;
+  /** 1 for this instance's role (`voter`, `learner`, `client`), 0 for the others. */
+  readonly role: Gauge<"role">;
+  /** Voting etcd members. */
+  readonly voters: Gauge;
+  /** etcd learners (members catching up before their promotion). */
+  readonly learners: Gauge;
+  /** 1 while this instance is the steward (replaces lost voters), else 0. */
+  readonly steward: Gauge;
 }
 
 /** Live values read at each scrape. */
@@ -111,6 +119,27 @@ export function createRegistryMetrics(sources: MetricSources = {}): RegistryMetr
     watchQueuedBytes: new Gauge({
       name: "registry_watch_queued_bytes",
       help: "Bytes of lines queued for watchers that read slower than changes come",
+      registers: [registry],
+    }),
+    role: new Gauge({
+      name: "registry_role",
+      help: "1 for this instance's role (voter, learner, client), 0 for the others",
+      labelNames: ["role"],
+      registers: [registry],
+    }),
+    voters: new Gauge({
+      name: "registry_etcd_voters",
+      help: "Voting etcd members of the cluster",
+      registers: [registry],
+    }),
+    learners: new Gauge({
+      name: "registry_etcd_learners",
+      help: "etcd learners (members catching up before their promotion)",
+      registers: [registry],
+    }),
+    steward: new Gauge({
+      name: "registry_steward",
+      help: "1 while this instance is the steward that replaces lost voters, else 0",
       registers: [registry],
     }),
   };

@@ -67,6 +67,27 @@ export const SERVICE_FLAGS: FlagSpecs = {
     valueName: "seconds",
     defaultText: "60",
   },
+  "max-voters": {
+    type: "string",
+    description: "size of the voting etcd core (1 to 7); instances that join a full core run " +
+      "as client instances, with no etcd member of their own",
+    valueName: "n",
+    defaultText: "5",
+  },
+  "dead-member-after": {
+    type: "string",
+    description: "the steward replaces a voter unreachable for this long (only while the " +
+      "others keep quorum)",
+    valueName: "seconds",
+    defaultText: "60",
+  },
+  "voter-eligible": {
+    type: "string",
+    description: "whether this instance may run an etcd member (-voter-eligible=false: never; " +
+      "it is then always a client instance)",
+    valueName: "true|false",
+    defaultText: "true",
+  },
   "etcdctl-flags": {
     type: "boolean",
     description: "print the etcdctl flags (endpoint, TLS files) for this instance's etcd and exit",
@@ -407,6 +428,15 @@ export function parseServiceArgs(
     throw new UsageError(`-prom-listen-addr: ${(err as Error).message}`);
   }
   const learnerTimeoutMs = secondsFlag(str("learner-timeout"), "learner-timeout");
+  const maxVoters = positiveInteger(str("max-voters"), "max-voters");
+  if (maxVoters !== undefined && maxVoters > 7) {
+    throw new UsageError(`-max-voters must be 1 to 7 (etcd's guidance), got ${maxVoters}`);
+  }
+  const deadMemberAfterMs = secondsFlag(str("dead-member-after"), "dead-member-after");
+  const voterEligible = str("voter-eligible") ?? "true";
+  if (!/^(true|false)$/.test(voterEligible)) {
+    throw new UsageError(`-voter-eligible must be true or false, got "${voterEligible}"`);
+  }
   const pskFile = str("psk-file");
   if (pskFile !== undefined && str("psk") !== undefined) {
     throw new UsageError("-psk and -psk-file cannot be combined");
@@ -486,6 +516,9 @@ export function parseServiceArgs(
         maxWatchersPerPeer: positiveInteger(str("max-watchers-per-peer"), "max-watchers-per-peer"),
         maxQueuedBytes: positiveInteger(str("watch-buffer"), "watch-buffer"),
       }),
+      maxVoters,
+      deadMemberAfterMs,
+      voterEligible: voterEligible === "true",
     },
   };
 }

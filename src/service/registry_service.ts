@@ -1,6 +1,7 @@
 /**
- * The registry-service: its own etcd member, the registry store on it, and
- * a libp2p node answering registry requests on the private network.
+ * The registry-service: its own etcd member (or, as a client instance, the
+ * voting core's members over mutual TLS), the registry store on it, and a
+ * libp2p node answering registry requests on the private network.
  *
  * @module
  */
@@ -16,12 +17,17 @@ import { startAdvertising } from "../p2p/rendezvous.ts";
 import { RENDEZVOUS } from "../protocol/ids.ts";
 import {
   etcdMemberName,
+  etcdPeerUrl,
   type EtcdProcess,
   startEtcd,
   stopLeftoverEtcd,
 } from "../store/etcd_process.ts";
 import { ensureEtcdTls, type EtcdTls } from "../store/tls.ts";
-import { DEFAULT_HISTORY_LIMIT, RegistryStore } from "../store/registry_store.ts";
+import {
+  DEFAULT_HISTORY_LIMIT,
+  DEFAULT_ROOT_PREFIX,
+  RegistryStore,
+} from "../store/registry_store.ts";
 import { startCompaction } from "../store/compaction.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ComponentLogger } from "@libp2p/interface";
@@ -30,11 +36,26 @@ import { readAdminsFile, WritePolicy, type WritePolicyMode } from "./policy.ts";
 import { createRegistryMetrics } from "./metrics.ts";
 import { DEFAULT_WATCH_LIMITS, type WatchLimits } from "./watch.ts";
 import { type HttpServer, parseListenAddress, startHttpServer } from "./http_server.ts";
-import { createMemberAdder, joinCluster, type JoinComponents } from "./cluster.ts";
+import {
+  createJoinAction,
+  createMemberAdder,
+  joinCluster,
+  type JoinComponents,
+  type JoinOptions,
+  type JoinResult,
+  startLearner,
+  VoterLimitError,
+} from "./cluster.ts";
 import { type EtcdHealthMonitor, monitorEtcdHealth } from "./etcd_health.ts";
 import { assertPortsFree, listenersOfMultiaddrs, PortUnavailableError } from "./ports.ts";
 import { createEtcdClient } from "../store/etcd_cluster.ts";
 import { trackSoleWriter } from "./sole_writer.ts";
+import { listInstances, PROMOTE_KEY, type RoleTracker, trackRoles } from "./roles.ts";
+import { startSteward, type Steward } from "./steward.ts";
+import type { Etcd3 } from "etcd3";
+import type { RegistryMetrics } from "./metrics.ts";
+import type { InstanceRecord } from "../protocol/messages.ts";
+import type { PromotionRequest } from "./roles.ts";
 
 /** Everything the registry-service is configured with (flags, env). */
 export interface RegistryServiceConfig {
@@ -94,7 +115,16 @@ export interface RegistryServiceConfig {
   compaction: { retention: number; intervalMs: number };
   /** Bounds on `/watch/0.1` streams (defaults: `DEFAULT_WATCH_LIMITS`). */
   watch?: Partial<WatchLimits>;
+  /** Size of the voting etcd core (1 to 7, default 5). */
+  maxVoters?: number;
+  /** The steward replaces a voter unreachable this long (ms, default 60 s). */
+  deadMemberAfterMs?: number;
+  /** Whether this instance may run an etcd member (default true). */
+  voterEligible?: boolean;
 }
+
+/** Default `-max-voters`. */
+export const DEFAULT_MAX_VOTERS = 5;
 
 /** Components for {@linkcode startRegistryService}. */
 export interface RegistryServiceComponents {
@@ -110,8 +140,8 @@ export interface RegistryServiceComponents {
 export interface RegistryService {
   /** The libp2p node. */
   readonly node: RegistryNode;
-  /** This instance's etcd member. */
-  readonly etcd: EtcdProcess;
+  /** This instance's etcd member; `undefined` while it is a client instance. */
+  readonly etcd: EtcdProcess | undefined;
   /** The registry store. */
   readonly store: RegistryStore;
   /** The operator endpoint (metrics, probes). */
@@ -262,28 +292,46 @@ async function nodePhase(
   return node;
 }
 
+/**
+ * This instance's place in the cluster: a new cluster's first member, or
+ * the role `/join/0.2` gives (member or client instance). A member's etcd is
+ * stopped with the stack, also one started later by a promotion.
+ */
 async function etcdPhase(
   config: RegistryServiceConfig,
   components: JoinComponents,
   dataDir: string,
-  stack: AsyncDisposableStack,
-): Promise<EtcdProcess> {
+): Promise<{ joined: JoinResult; member: JoinOptions; tls?: EtcdTls }> {
   const tls = await memberTls(config, dataDir);
-  const member = { ...config.etcd, tls, dataDir };
-  const etcd = config.newEtcdCluster
-    ? await startEtcd({ ...member, clusterState: "new", logger: components.logger })
-    : await joinCluster(components, { ...member, timeoutMs: config.joinTimeoutMs });
-  deferLogged(stack, components.logger, () => etcd.stop());
-  return etcd;
+  const member: JoinOptions = {
+    ...config.etcd,
+    tls,
+    dataDir,
+    timeoutMs: config.joinTimeoutMs,
+    voterEligible: config.voterEligible,
+  };
+  const joined: JoinResult = config.newEtcdCluster
+    ? {
+      role: "member",
+      etcd: await startEtcd({ ...member, clusterState: "new", logger: components.logger }),
+    }
+    : await joinCluster(components, member);
+  return { joined, member, tls };
+}
+
+/** The store's client: its own member's, or the members' client URLs with failover. */
+function clusterClient(joined: JoinResult, tls: EtcdTls | undefined): Etcd3 {
+  return joined.role === "member"
+    ? createEtcdClient(joined.etcd.clientUrl, tls)
+    : createEtcdClient(joined.clientUrls, tls, { failover: true });
 }
 
 async function storePhase(
   config: RegistryServiceConfig,
-  etcd: EtcdProcess,
+  client: Etcd3,
   logger: Logger,
   stack: AsyncDisposableStack,
 ): Promise<RegistryStore> {
-  const client = createEtcdClient(etcd.clientUrl, etcd.tls);
   deferLogged(stack, logger, () => client.close());
   const store = new RegistryStore({
     client,
@@ -300,20 +348,33 @@ async function storePhase(
   return store;
 }
 
-/** Cluster membership on a client of its own: health, sole-writer mode, joins. */
+/**
+ * Cluster membership on a client of its own: health, roles, the steward,
+ * sole-writer mode, joins.
+ */
 async function membershipPhase(
   config: RegistryServiceConfig,
   components: {
-    etcd: EtcdProcess;
+    client: Etcd3;
+    tls?: EtcdTls;
     store: RegistryStore;
     logger: Logger;
+    metrics: RegistryMetrics;
+    self: () => Omit<InstanceRecord, "Role">;
+    peerId: string;
     isRunning: () => boolean;
     onHealthChange: (healthy: boolean) => void;
+    onPromotion: (request: PromotionRequest) => Promise<void>;
   },
   stack: AsyncDisposableStack,
-): Promise<{ health: EtcdHealthMonitor; memberAdd: HandlerComponents["memberAdd"] }> {
-  const { etcd, store, logger } = components;
-  const client = createEtcdClient(etcd.clientUrl, etcd.tls);
+): Promise<{
+  health: EtcdHealthMonitor;
+  roles: RoleTracker;
+  steward: Steward;
+  memberAdd: HandlerComponents["memberAdd"];
+  join: HandlerComponents["join"];
+}> {
+  const { client, store, logger, metrics } = components;
   deferLogged(stack, logger, () => client.close());
   const health = monitorEtcdHealth({
     client,
@@ -323,20 +384,69 @@ async function membershipPhase(
   });
   deferLogged(stack, logger, () => health.stop());
   await health.check();
-  const soleWriter = await trackSoleWriter({ client, store, logger });
+  const prefix = config.keyPrefix ?? DEFAULT_ROOT_PREFIX;
+  const roles = await trackRoles({
+    client,
+    prefix,
+    logger,
+    metrics,
+    self: components.self,
+    onPromotion: components.onPromotion,
+  });
+  deferLogged(stack, logger, () => roles.stop());
+  const maxVoters = config.maxVoters ?? DEFAULT_MAX_VOTERS;
+  const learnerTimeoutMs = config.learnerTimeoutMs ?? 60_000;
+  const steward = startSteward({
+    client,
+    prefix,
+    tls: components.tls,
+    logger,
+    metrics,
+    peerId: components.peerId,
+    maxVoters,
+    deadMemberAfterMs: config.deadMemberAfterMs ?? 60_000,
+    learnerTimeoutMs,
+  });
+  deferLogged(stack, logger, () => steward.stop());
+  const ns = client.namespace(prefix);
+  const soleWriter = await trackSoleWriter({
+    client,
+    store,
+    logger,
+    instances: async () => (await listInstances(ns)).length,
+  });
   deferLogged(stack, logger, () => soleWriter.stop());
   const memberAdder = createMemberAdder({
     client,
     logger,
-    peerScheme: etcd.tls ? "https:" : "http:",
-    learnerTimeoutMs: config.learnerTimeoutMs,
+    peerScheme: components.tls ? "https:" : "http:",
+    learnerTimeoutMs,
+    maxVoters,
   });
   deferLogged(stack, logger, () => memberAdder.stop());
+  const join = createJoinAction({ client, memberAdder, logger });
   return {
     health,
+    roles,
+    steward,
     memberAdd: async (request, context) => {
       soleWriter.memberJoining();
-      return await memberAdder.add(request, context);
+      try {
+        return await memberAdder.add(request, context);
+      } catch (err) {
+        if (err instanceof VoterLimitError) {
+          logger.warn(
+            `refused /memberadd/0.1 for ${request.MemberName}: ${err.message}; an instance of ` +
+              "the original (which has no other role) cannot join; run it as a registry-service " +
+              "of this version, which joins as a client instance (/join/0.2)",
+          );
+        }
+        throw err;
+      }
+    },
+    join: async (request, context) => {
+      soleWriter.memberJoining();
+      return await join(request, context);
     },
   };
 }
@@ -393,21 +503,70 @@ export async function startRegistryService(
     await connectBootstraps(node, bootstraps, { logger, privateNetwork: config.psk !== undefined });
   }
 
-  const etcd = await etcdPhase(config, { node, bootstraps, logger }, dataDir, stack);
+  const { joined, member, tls } = await etcdPhase(
+    config,
+    { node, bootstraps, logger },
+    dataDir,
+  );
+  // The member's etcd, now or once promoted; stopped after everything that uses it.
+  let etcd = joined.role === "member" ? joined.etcd : undefined;
+  deferLogged(stack, logger, () => etcd?.stop());
   let stopping = false;
   let etcdAlive = true;
-  void etcd.exited.then(() => (etcdAlive = false));
-  const store = await storePhase(config, etcd, logger, stack);
+  let stop: (code?: number) => Promise<void> = () => Promise.resolve();
+  const watchEtcd = (process: EtcdProcess) => {
+    void process.exited.then((exitCode) => {
+      etcdAlive = false;
+      if (stopping) return;
+      metrics.etcdUp.set(0);
+      logger.error(
+        `etcd exited unexpectedly (code ${exitCode}); stopping the registry-service so that a ` +
+          "supervisor can restart it",
+      );
+      void stop(1);
+    });
+  };
+  const client = clusterClient(joined, tls);
+  const store = await storePhase(config, client, logger, stack);
   const metrics = createRegistryMetrics({
     entries: () => store.size,
     peers: () => node.getPeers().length,
   });
+  if (etcd) watchEtcd(etcd);
+  const membershipClient = clusterClient(joined, tls);
   const membership = await membershipPhase(config, {
-    etcd,
+    client: membershipClient,
+    tls,
     store,
     logger,
+    metrics,
+    peerId: node.peerId.toString(),
+    self: () => ({
+      PeerId: node.peerId.toString(),
+      Member: etcd?.name ?? "",
+      MemberName: etcdMemberName(config.etcd),
+      Addrs: node.getMultiaddrs().map((a) => a.toString()),
+      VoterEligible: config.voterEligible ?? true,
+      PeerUrl: etcdPeerUrl({ ...config.etcd, tls }),
+    }),
     isRunning: () => etcdAlive,
     onHealthChange: (healthy) => metrics.etcdUp.set(healthy ? 1 : 0),
+    // The steward asked this client instance to run a voter: its store keeps the members'
+    // client URLs (with failover), and its own member joins them.
+    onPromotion: async (request) => {
+      if (etcd || stopping) return;
+      logger.info(`the steward asked this instance to become a voter; starting etcd`);
+      const started = await startLearner(member, request.InitialCluster, logger);
+      if (stopping) {
+        await started.stop();
+        return;
+      }
+      etcd = started;
+      watchEtcd(started);
+      await membershipClient.namespace(config.keyPrefix ?? DEFAULT_ROOT_PREFIX).delete()
+        .key(PROMOTE_KEY).exec();
+      await membership.roles.refresh();
+    },
   }, stack);
   await registerHandlers({
     node,
@@ -416,6 +575,8 @@ export async function startRegistryService(
     logger,
     policy,
     memberAdd: membership.memberAdd,
+    join: membership.join,
+    members: () => membership.roles.instances(),
     isHealthy: () => etcdAlive,
     limits: {
       ...DEFAULT_LIMITS,
@@ -430,10 +591,16 @@ export async function startRegistryService(
     registry: metrics.registry,
     health: () => {
       const state = membership.health.state();
+      const view = membership.roles.view();
       return {
         healthy: state.healthy,
         ...(state.reason ? { reason: state.reason } : {}),
-        etcd: etcdAlive ? "up" : "down",
+        etcd: etcd ? (etcdAlive ? "up" : "down") : "none (client instance)",
+        role: view.role,
+        voters: view.voters.length,
+        learners: view.learners.length,
+        steward: view.steward ?? null,
+        isSteward: membership.steward.isSteward(),
         entries: store.size,
         peers: node.getPeers().length,
         peerId: node.peerId.toString(),
@@ -448,8 +615,11 @@ export async function startRegistryService(
       `history keeps ${config.historyLimit ?? DEFAULT_HISTORY_LIMIT} versions per name`,
   );
   logger.info(
-    `registry-service ${node.peerId} ready; etcd member ${etcd.name} at ${etcd.clientUrl}` +
-      `${etcd.tls ? " (mutual TLS)" : ""}; ` +
+    `registry-service ${node.peerId} ready; ` +
+      (joined.role === "member"
+        ? `etcd member ${joined.etcd.name} at ${joined.etcd.clientUrl}`
+        : `client instance on ${joined.clientUrls.join(", ")}`) +
+      `${tls ? " (mutual TLS)" : ""}; ` +
       `metrics on http://${http.address.hostname}:${http.address.port}/metrics`,
   );
 
@@ -457,21 +627,21 @@ export async function startRegistryService(
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((resolve) => (resolveDone = resolve));
   let stopped: Promise<void> | undefined;
-  const stop = (code = 0) => {
+  stop = (code = 0) => {
     stopping = true;
     stopped ??= running.disposeAsync().then(() => resolveDone(code));
     return stopped;
   };
-  void etcd.exited.then((exitCode) => {
-    if (stopping) return;
-    metrics.etcdUp.set(0);
-    logger.error(
-      `etcd exited unexpectedly (code ${exitCode}); stopping the registry-service so that a ` +
-        "supervisor can restart it",
-    );
-    void stop(1);
-  });
-  return { node, etcd, store, http, done, stop };
+  return {
+    node,
+    get etcd() {
+      return etcd;
+    },
+    store,
+    http,
+    done,
+    stop: (code) => stop(code),
+  };
 }
 
 /**

@@ -18,6 +18,8 @@ export interface SoleWriterComponents {
   store: RegistryStore;
   /** Where mode changes are reported. */
   logger: Logger;
+  /** Registered instances, client instances included (every one writes); members only when omitted. */
+  instances?: () => Promise<number>;
   /** How often the member list is checked (ms, default 2 s). */
   intervalMs?: number;
 }
@@ -52,13 +54,14 @@ export async function trackSoleWriter(
   const check = async () => {
     const started = epoch;
     const members = await listMembers(client);
-    const sole = members.length === 1;
+    const sole = members.length === 1 && (await components.instances?.() ?? 1) <= 1;
     if (started !== epoch || sole === store.soleWriter) return;
     store.setSoleWriter(sole);
     logger.info(
       sole
         ? "this instance's etcd member is the only one: serving reads from memory"
-        : `etcd cluster has ${members.length} members: reads confirm etcd's revision first`,
+        : `etcd cluster has ${members.length} member(s) and other instances may write: reads ` +
+          "confirm etcd's revision first",
     );
   };
   await check();

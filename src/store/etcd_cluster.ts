@@ -29,6 +29,8 @@ const noFaultHandling = {
  * calls after it, as etcd3's default breaker does for 5 s. Use one for
  * membership calls and another for the registry store; close them when done.
  * With `tls` it presents that certificate and trusts only the network's CA.
+ * With `failover`, a call that fails on one of `hosts` is retried on another
+ * (a client instance's store, which has no member of its own).
  *
  * @example
  * ```ts ignore
@@ -37,10 +39,18 @@ const noFaultHandling = {
  * client.close();
  * ```
  */
-export function createEtcdClient(hosts: string | string[], tls?: MemberCertificate): Etcd3 {
+export function createEtcdClient(
+  hosts: string | string[],
+  tls?: MemberCertificate,
+  options: { failover?: boolean } = {},
+): Etcd3 {
   return new Etcd3({
     hosts,
-    faultHandling: { host: () => noFaultHandling, global: noFaultHandling },
+    // With failover (a client instance's several members), etcd3's own policies: a host that
+    // fails is skipped by its circuit breaker and the call is retried on another.
+    ...(options.failover
+      ? {}
+      : { faultHandling: { host: () => noFaultHandling, global: noFaultHandling } }),
     ...(tls
       ? {
         credentials: {

@@ -137,3 +137,47 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Flags of the self-healing tests: a core of 3 voters, dead after 8 s. */
+export const CORE_ARGS = ["-max-voters", "3", "-dead-member-after", "8", "-learner-timeout", "30"];
+
+/** The `/health` report of an instance (role, voters, learners, steward…). */
+export async function health(service: Pick<ServiceProcess, "httpUrl">): Promise<{
+  healthy: boolean;
+  reason?: string;
+  role: "voter" | "learner" | "client";
+  voters: number;
+  learners: number;
+  steward: string | null;
+  peerId: string;
+}> {
+  const res = await fetch(`${service.httpUrl}/health`);
+  return await res.json();
+}
+
+/**
+ * Starts a cluster of `count` instances with {@linkcode CORE_ARGS}: the
+ * first alone, the others joining it two at a time (each instance is a Deno
+ * process; the machine is small). Every started instance is pushed onto
+ * `services` at once.
+ */
+export async function startCore(
+  services: (ServiceProcess | undefined)[],
+  count: number,
+  options: StartServiceOptions = {},
+): Promise<ServiceProcess[]> {
+  const first = await startService({ psk: PSK, ...options, args: CORE_ARGS });
+  services.push(first);
+  const all = [first];
+  while (all.length < count) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(2, count - all.length) }, async () => {
+        const s = await join(first.addr, { ...options, args: CORE_ARGS });
+        services.push(s);
+        return s;
+      }),
+    );
+    all.push(...batch);
+  }
+  return all;
+}

@@ -1,0 +1,265 @@
+/**
+ * The steward: one instance at a time, elected with etcd's own election API
+ * (etcd3's `election()`, a key under a lease: a steward that dies or loses
+ * the cluster loses the election within the lease's TTL), that keeps the
+ * voting core at `-max-voters`:
+ *
+ * - it probes every voter; one unreachable for `-dead-member-after` is
+ *   removed, only when the voters it still reaches are a quorum (so the
+ *   removal cannot cost the cluster its quorum: etcd needs one to commit it
+ *   anyway) and only one at a time (nothing is removed while a learner is
+ *   catching up);
+ * - while there are fewer voters than `-max-voters`, it adds a voter-eligible
+ *   client instance's peer URL as a learner and asks that instance to start
+ *   etcd with a promotion request, a key under a lease
+ *   (`<prefix>cluster/promote`: its peer id and `--initial-cluster`) that
+ *   client instances look at every second; the voters' member adders promote
+ *   the learner once it has caught up;
+ * - a learner that has not started within `-learner-timeout` is removed, and
+ *   its instance is not asked again.
+ *
+ * @module
+ */
+import type { Campaign, Etcd3 } from "etcd3";
+import {
+  addLearner,
+  createEtcdClient,
+  type EtcdMember,
+  initialClusterString,
+  listMembers,
+  removeMember,
+} from "../store/etcd_cluster.ts";
+import type { MemberCertificate } from "../store/tls.ts";
+import type { Logger } from "../log/logger.ts";
+import type { RegistryMetrics } from "./metrics.ts";
+import { listInstances, PROMOTE_KEY, type PromotionRequest, STEWARD_ELECTION } from "./roles.ts";
+
+/** Components and settings for {@linkcode startSteward}. */
+export interface StewardComponents {
+  /** A client of the cluster (membership calls). */
+  client: Etcd3;
+  /** The registry's root key prefix. */
+  prefix: string;
+  /** The certificate to reach each member's client URL with (with a PSK). */
+  tls?: MemberCertificate;
+  /** Where each decision is logged. */
+  logger: Logger;
+  /** The steward gauge. */
+  metrics: Pick<RegistryMetrics, "steward">;
+  /** This instance's peer id (the election's value). */
+  peerId: string;
+  /** Voters to keep (`-max-voters`). */
+  maxVoters: number;
+  /** A voter unreachable this long is replaced (ms). */
+  deadMemberAfterMs: number;
+  /** A learner that has not started within this is removed (ms). */
+  learnerTimeoutMs: number;
+  /** Pause between rounds (ms, default 1 s). */
+  intervalMs?: number;
+  /** Lease TTL of the election (s, default 6): how long a dead steward holds it. */
+  electionTtlS?: number;
+}
+
+/** A running steward candidate. */
+export interface Steward {
+  /** Whether this instance is the steward now. */
+  isSteward(): boolean;
+  /** Stops campaigning (resigning when elected) and stops looking after the core. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Campaigns for steward and, while elected, looks after the voting core
+ * every `intervalMs`.
+ *
+ * @example
+ * ```ts ignore
+ * const steward = startSteward({
+ *   client, prefix: "physarum/registry/", logger, metrics, peerId, maxVoters: 3,
+ *   deadMemberAfterMs: 60_000, learnerTimeoutMs: 60_000,
+ * });
+ * await steward.stop();
+ * ```
+ */
+export function startSteward(components: StewardComponents): Steward {
+  const { client, logger, metrics } = components;
+  const ns = client.namespace(components.prefix);
+  const intervalMs = components.intervalMs ?? 1_000;
+  let campaign: Campaign | undefined;
+  let elected = false;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  // When each voter last answered, and when each learner was first seen (ms).
+  const lastSeen = new Map<string, number>();
+  const learnerSeen = new Map<string, number>();
+  const probes = new Map<string, Etcd3>();
+  // Instances whose learner never started: not asked again.
+  const failed = new Set<string>();
+  let pending: { peerId: string; peerUrl: string } | undefined;
+  let quorumWarned = "";
+
+  const setElected = (value: boolean) => {
+    if (elected === value) return;
+    elected = value;
+    metrics.steward.set(value ? 1 : 0);
+    logger.info(
+      value ? "this instance is now the steward" : "this instance is no longer the steward",
+    );
+  };
+
+  const campaignLoop = () => {
+    if (stopped) return;
+    const current = ns.election(STEWARD_ELECTION, components.electionTtlS ?? 6)
+      .campaign(components.peerId);
+    campaign = current;
+    current.on("elected", () => {
+      if (campaign === current) setElected(true);
+    });
+    current.on("error", (err) => {
+      if (campaign !== current) return;
+      setElected(false);
+      campaign = undefined;
+      logger.debug(`steward campaign failed (${err.message}); campaigning again`);
+      current.resign().catch(() => {});
+      if (!stopped) retryTimer = setTimeout(campaignLoop, 2_000);
+    });
+  };
+
+  const reachable = async (member: EtcdMember): Promise<boolean> => {
+    if (member.clientUrls.length === 0) return false;
+    let probe = probes.get(member.id);
+    if (!probe) {
+      probe = createEtcdClient(member.clientUrls, components.tls);
+      probes.set(member.id, probe);
+    }
+    try {
+      await probe.maintenance.status({ deadline: Date.now() + 1_000 });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  const round = async () => {
+    const members = await listMembers(client);
+    const now = Date.now();
+    for (const [id, probe] of probes) {
+      if (!members.some((m) => m.id === id)) {
+        probe.close();
+        probes.delete(id);
+        lastSeen.delete(id);
+      }
+    }
+    const voters = members.filter((m) => !m.isLearner);
+    const up = new Set<string>();
+    await Promise.all(voters.map(async (m) => {
+      if (await reachable(m)) {
+        up.add(m.id);
+        lastSeen.set(m.id, now);
+      } else if (!lastSeen.has(m.id)) {
+        lastSeen.set(m.id, now);
+      }
+    }));
+
+    const learners = members.filter((m) => m.isLearner);
+    for (const id of learnerSeen.keys()) {
+      if (!learners.some((m) => m.id === id)) learnerSeen.delete(id);
+    }
+    if (learners.length > 0) {
+      for (const learner of learners) {
+        const seen = learnerSeen.get(learner.id) ?? now;
+        learnerSeen.set(learner.id, seen);
+        if (learner.started || now - seen < components.learnerTimeoutMs) continue;
+        logger.warn(
+          `steward: etcd learner ${learner.peerUrls[0]} (id ${learner.id}) did not start within ` +
+            `${components.learnerTimeoutMs / 1000} s: removing it`,
+        );
+        await removeMember(client, learner.id);
+        if (pending && learner.peerUrls.includes(pending.peerUrl)) {
+          failed.add(pending.peerId);
+          pending = undefined;
+          await ns.delete().key(PROMOTE_KEY).exec();
+        }
+      }
+      return; // One change at a time: wait for the learner's promotion.
+    }
+    pending = undefined;
+
+    const dead = voters.filter((m) => now - lastSeen.get(m.id)! >= components.deadMemberAfterMs);
+    if (dead.length > 0) {
+      const quorum = Math.floor(voters.length / 2) + 1;
+      const victim = dead[0];
+      const name = victim.name || victim.peerUrls[0];
+      if (up.size < quorum) {
+        const warning = `${name}/${up.size}/${voters.length}`;
+        if (quorumWarned !== warning) {
+          quorumWarned = warning;
+          logger.warn(
+            `steward: not removing etcd voter ${name}, unreachable for ` +
+              `${Math.round((now - lastSeen.get(victim.id)!) / 1000)} s: only ${up.size} of ` +
+              `${voters.length} voters are reachable, and removing one needs a quorum (${quorum})`,
+          );
+        }
+        return;
+      }
+      const unreachableS = Math.round((now - lastSeen.get(victim.id)!) / 1000);
+      await removeMember(client, victim.id);
+      lastSeen.delete(victim.id);
+      logger.info(
+        `steward: removed etcd voter ${name} (id ${victim.id}), unreachable for ` +
+          `${unreachableS} s (-dead-member-after ${components.deadMemberAfterMs / 1000}); ` +
+          `${voters.length - 1} voter(s) remain`,
+      );
+      return;
+    }
+
+    if (voters.length >= components.maxVoters) return;
+    if (await ns.get(PROMOTE_KEY).string()) return; // A request is still out.
+    const candidate = (await listInstances(ns)).find((r) =>
+      r.Role === "client" && r.VoterEligible && r.PeerUrl !== "" && !failed.has(r.PeerId) &&
+      !members.some((m) => m.peerUrls.includes(r.PeerUrl))
+    );
+    if (!candidate) return;
+    const id = await addLearner(client, candidate.PeerUrl);
+    pending = { peerId: candidate.PeerId, peerUrl: candidate.PeerUrl };
+    const request: PromotionRequest = {
+      PeerId: candidate.PeerId,
+      InitialCluster: initialClusterString(await listMembers(client), {
+        name: candidate.MemberName,
+        peerUrl: candidate.PeerUrl,
+      }),
+    };
+    const lease = ns.lease(Math.ceil(components.learnerTimeoutMs / 1000), {
+      autoKeepAlive: false,
+    });
+    await lease.put(PROMOTE_KEY).value(JSON.stringify(request));
+    logger.info(
+      `steward: ${voters.length} of ${components.maxVoters} voters; added ${candidate.PeerUrl} ` +
+        `(id ${id}) as a learner and asked client instance ${candidate.PeerId} to run it`,
+    );
+  };
+
+  const loop = () => {
+    timer = setTimeout(async () => {
+      if (elected) {
+        await round().catch((err) => logger.warn(`steward: ${(err as Error).message}`));
+      }
+      if (!stopped) loop();
+    }, intervalMs);
+  };
+  campaignLoop();
+  loop();
+
+  return {
+    isSteward: () => elected,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      clearTimeout(retryTimer);
+      await campaign?.resign().catch(() => {});
+      for (const probe of probes.values()) probe.close();
+      setElected(false);
+    },
+  };
+}
