@@ -181,3 +181,16 @@ export async function startCore(
   }
   return all;
 }
+
+/** Waits until `count` of `services` report the voter role (a minute at most). */
+export async function waitForVoters(
+  services: readonly Pick<ServiceProcess, "httpUrl">[],
+  count: number,
+): Promise<void> {
+  await waitFor(
+    `${count} voters`,
+    async () =>
+      (await Promise.all(services.map(health))).filter((r) => r.role === "voter").length === count,
+    60_000,
+  );
+}

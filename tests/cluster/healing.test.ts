@@ -17,18 +17,14 @@ import {
   startCore,
   stopAll,
   waitFor,
+  waitForVoters,
 } from "./_cluster.ts";
 
 Deno.test("a dead voter is replaced by a client instance; it comes back as a client", async () => {
   const services: (ServiceProcess | undefined)[] = [];
   try {
     const all = await startCore(services, 5);
-    await waitFor(
-      "3 voters",
-      async () =>
-        (await Promise.all(all.map(health))).filter((r) => r.role === "voter").length === 3,
-      60_000,
-    );
+    await waitForVoters(all, 3);
     const before = await Promise.all(all.map(health));
     const clients = all.filter((_, i) => before[i].role === "client");
     // A voter other than the first instance, which the others bootstrap from.

@@ -15,6 +15,7 @@ import {
   startCore,
   stopAll,
   waitFor,
+  waitForVoters,
 } from "./_cluster.ts";
 
 Deno.test("two of three voters lost: nothing removed, health says so, one back heals", async () => {
@@ -22,12 +23,7 @@ Deno.test("two of three voters lost: nothing removed, health says so, one back h
   try {
     // 3 voters and one client instance (which replaces the voter that stays lost).
     const all = await startCore(services, 4);
-    await waitFor(
-      "3 voters",
-      async () =>
-        (await Promise.all(all.map(health))).filter((r) => r.role === "voter").length === 3,
-      60_000,
-    );
+    await waitForVoters(all, 3);
     const roles = (await Promise.all(all.map(health))).map((r) => r.role);
     const [first, ...others] = all;
     assert.equal(roles[0], "voter");
