@@ -21,6 +21,9 @@ export function freePort(): number {
   return port;
 }
 
+/** How long `stop()` waits for a service to exit before SIGKILL. */
+const STOP_GRACE_MS = 30_000;
+
 /**
  * The V8 flags `deno task start` and `deno task compile` give the service
  * (README, performance): tests and the bench run it the way it ships.
@@ -57,7 +60,10 @@ export interface ServiceProcess {
    * batches, a few ms late) and returns the log; throws after `timeoutMs`.
    */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Sends SIGTERM and waits; returns the exit code. */
+  /**
+   * Sends SIGTERM and waits; returns the exit code. A service still running
+   * 30 s later is killed and the call throws with its log.
+   */
   stop(signal?: Deno.Signal): Promise<number>;
 }
 
@@ -261,8 +267,22 @@ async function startServiceOnce(options: StartServiceOptions): Promise<ServicePr
         } catch {
           // Already exited.
         }
+        // A service that ignores SIGTERM is a defect to report, not a suite to hang.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const hung = await Promise.race([
+          child.status.then(() => false),
+          new Promise<boolean>((r) => (timer = setTimeout(() => r(true), STOP_GRACE_MS))),
+        ]);
+        clearTimeout(timer);
+        if (hung) child.kill("SIGKILL");
         const status = await child.status;
         await Promise.all([errPump, outPump]).catch(() => {});
+        if (hung) {
+          throw new Error(
+            `registry-service pid ${child.pid} ignored ${signal} for ${STOP_GRACE_MS / 1000} s; ` +
+              `killed:\n${logText.slice(-4000)}`,
+          );
+        }
         return status.code;
       })();
       return stopped;
