@@ -112,9 +112,11 @@ export async function stopAll(
   services: (ServiceProcess | undefined)[],
   dataDirs: string[] = [],
 ): Promise<void> {
-  await Promise.all(services.map((s) => s?.stop().catch(() => {})));
+  const stopped = await Promise.allSettled(services.map((s) => s?.stop()));
   const dirs = [...dataDirs, ...services.flatMap((s) => (s ? [s.dataDir] : []))];
   for (const dir of dirs) await killEtcd(dir);
+  // Every instance is stopped first; then one that had to be killed fails the test.
+  for (const result of stopped) if (result.status === "rejected") throw result.reason;
 }
 
 /** Asserts that no etcd process runs on any of `dataDirs`. */
