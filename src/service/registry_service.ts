@@ -48,7 +48,7 @@ import {
 } from "./cluster.ts";
 import { type EtcdHealthMonitor, monitorEtcdHealth } from "./etcd_health.ts";
 import { assertPortsFree, listenersOfMultiaddrs, PortUnavailableError } from "./ports.ts";
-import { createEtcdClient } from "../store/etcd_cluster.ts";
+import { createEtcdClient, type EtcdMember, followEndpoints } from "../store/etcd_cluster.ts";
 import { trackSoleWriter } from "./sole_writer.ts";
 import { listInstances, PROMOTE_KEY, type RoleTracker, trackRoles } from "./roles.ts";
 import { startSteward, type Steward } from "./steward.ts";
@@ -365,6 +365,7 @@ async function membershipPhase(
     isRunning: () => boolean;
     onHealthChange: (healthy: boolean) => void;
     onPromotion: (request: PromotionRequest) => Promise<void>;
+    onMembers?: (members: readonly EtcdMember[]) => void;
   },
   stack: AsyncDisposableStack,
 ): Promise<{
@@ -392,6 +393,7 @@ async function membershipPhase(
     metrics,
     self: components.self,
     onPromotion: components.onPromotion,
+    onMembers: components.onMembers,
   });
   deferLogged(stack, logger, () => roles.stop());
   const maxVoters = config.maxVoters ?? DEFAULT_MAX_VOTERS;
@@ -553,6 +555,12 @@ export async function startRegistryService(
     onHealthChange: (healthy) => metrics.etcdUp.set(healthy ? 1 : 0),
     // The steward asked this client instance to run a voter: its store keeps the members'
     // client URLs (with failover), and its own member joins them.
+    // A client instance's clients follow the voters, as they are replaced.
+    onMembers: joined.role === "member" ? undefined : (members) => {
+      const urls = members.filter((m) => m.started && !m.isLearner).flatMap((m) => m.clientUrls);
+      const moved = [client, membershipClient].map((c) => followEndpoints(c, urls));
+      if (moved.some(Boolean)) logger.info(`etcd endpoints: ${urls.join(", ")}`);
+    },
     onPromotion: async (request) => {
       if (etcd || stopping) return;
       logger.info(`the steward asked this instance to become a voter; starting etcd`);

@@ -63,6 +63,8 @@ export interface RoleComponents {
   self: () => Omit<InstanceRecord, "Role">;
   /** Called when the steward asks this (client) instance to become a voter; asked again if it fails. */
   onPromotion?: (request: PromotionRequest) => Promise<void>;
+  /** Called with the member list at each look (a client instance follows the voters with it). */
+  onMembers?: (members: readonly EtcdMember[]) => void;
   /** Pause between looks (ms, default 1 s). */
   intervalMs?: number;
 }
@@ -155,6 +157,7 @@ export async function trackRoles(components: RoleComponents): Promise<RoleTracke
 
   const refresh = async (): Promise<ClusterView> => {
     const members = await listMembers(client);
+    components.onMembers?.(members);
     const self = components.self();
     const started = members.filter((m) => m.started || m.isLearner);
     const next: ClusterView = {

@@ -65,6 +65,51 @@ export function createEtcdClient(
   });
 }
 
+/** What {@linkcode followEndpoints} reaches into: etcd3's connection pool (etcd3 pinned). */
+interface PoolHost {
+  host: string;
+  channelCredentials: unknown;
+  channelOptions: unknown;
+  close(): void;
+}
+
+/**
+ * Points a client made with `failover` at `clientUrls` (the voters' client
+ * URLs as the member list has them now), as etcd's Go client does with its
+ * endpoint auto-sync, which etcd3 lacks: a client instance that joined
+ * through voters since replaced would otherwise keep only dead endpoints.
+ * Endpoints no longer listed are closed (a call running there fails and is
+ * retried on another), new ones added. An empty list changes nothing.
+ * Returns whether the endpoints changed.
+ *
+ * @example
+ * ```ts ignore
+ * const client = createEtcdClient(["https://10.0.0.1:2379"], tls, { failover: true });
+ * followEndpoints(client, (await listMembers(client)).flatMap((m) => m.clientUrls));
+ * ```
+ */
+export function followEndpoints(client: Etcd3, clientUrls: readonly string[]): boolean {
+  const pool = (client as unknown as { pool: { hosts: PoolHost[] } }).pool;
+  const wanted = new Set(clientUrls.map((url) => url.replace(/^[a-z]+:\/\//i, "")));
+  const have = new Set(pool.hosts.map((h) => h.host));
+  if (wanted.size === 0 || (wanted.size === have.size && [...wanted].every((h) => have.has(h)))) {
+    return false;
+  }
+  const template = pool.hosts[0];
+  const Host = template.constructor as new (
+    host: string,
+    credentials: unknown,
+    options: unknown,
+  ) => PoolHost;
+  const kept = pool.hosts.filter((h) => wanted.has(h.host));
+  for (const h of pool.hosts) if (!wanted.has(h.host)) h.close();
+  const added = [...wanted].filter((h) => !have.has(h)).map((h) =>
+    new Host(h, template.channelCredentials, template.channelOptions)
+  );
+  pool.hosts = [...kept, ...added];
+  return true;
+}
+
 /** One member of the etcd cluster. */
 export interface EtcdMember {
   /** Member id (a uint64 in decimal). */

@@ -69,6 +69,14 @@ Deno.test("a dead voter is replaced by a client instance; it comes back as a cli
       const steward = survivors.find((_, i) => after[i].peerId === after[0].steward)!;
       await steward.waitForLog(/steward: removed etcd voter 127\.0\.0\.1-\d+-\d+ .*unreachable/);
       await steward.waitForLog(/steward: 2 of 3 voters; added .* as a learner and asked client/);
+      // Client instances follow the voters: the victim's endpoint gone, the new voter's in.
+      for (const c of survivors.filter((_, i) => after[i].role === "client")) {
+        const log = await c.waitForLog(
+          new RegExp(`etcd endpoints: [^\\n]*:${promoted[0].clientPort}\\b`),
+        );
+        const last = log.match(/etcd endpoints: [^\n]*/g)!.at(-1)!;
+        assert.ok(!last.includes(`:${victim.clientPort}`), last);
+      }
       const rows = await memberList(survivors.find((_, i) => after[i].role === "voter")!);
       assert.equal(rows.length, 3);
       assert.ok(!rows.some((r) => r.peerUrl.endsWith(`:${victim.peerPort}`)));

@@ -1,0 +1,35 @@
+/**
+ * A client instance's etcd client follows the voters' client URLs: moved from
+ * one real etcd to another, its calls land on the new one only.
+ */
+import assert from "node:assert/strict";
+import { createEtcdClient, followEndpoints } from "../../src/store/etcd_cluster.ts";
+import { startTestEtcd } from "../_etcd.ts";
+
+Deno.test("followEndpoints moves a failover client to the listed endpoints only", async () => {
+  await using stack = new AsyncDisposableStack();
+  const [a, b] = await Promise.all([startTestEtcd(stack), startTestEtcd(stack)]);
+  const client = createEtcdClient([a.clientUrl], undefined, { failover: true });
+  const onA = createEtcdClient(a.clientUrl);
+  const onB = createEtcdClient(b.clientUrl);
+  stack.defer(() => {
+    client.close();
+    onA.close();
+    onB.close();
+  });
+
+  await client.put("k").value("first");
+  assert.equal(followEndpoints(client, [a.clientUrl]), false, "same endpoints: no change");
+  assert.equal(followEndpoints(client, []), false, "an empty list changes nothing");
+
+  assert.equal(followEndpoints(client, [b.clientUrl]), true);
+  // Every call now goes to b: a keeps the old value, b has each new one.
+  for (let i = 0; i < 5; i++) await client.put("k").value(`second-${i}`);
+  assert.equal(await onA.get("k").string(), "first");
+  assert.equal(await onB.get("k").string(), "second-4");
+  assert.equal(await client.get("k").string(), "second-4");
+
+  // Both listed: each call reaches one of them; none fails.
+  assert.equal(followEndpoints(client, [a.clientUrl, b.clientUrl]), true);
+  for (let i = 0; i < 10; i++) assert.ok(await client.get("k").string());
+});
