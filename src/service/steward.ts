@@ -23,7 +23,7 @@
 import type { Campaign, Etcd3 } from "etcd3";
 import {
   addLearner,
-  createEtcdClient,
+  createMemberProbe,
   type EtcdMember,
   initialClusterString,
   listMembers,
@@ -93,7 +93,6 @@ export function startSteward(components: StewardComponents): Steward {
   // When each voter last answered, and when each learner was first seen (ms).
   const lastSeen = new Map<string, number>();
   const learnerSeen = new Map<string, number>();
-  const probes = new Map<string, Etcd3>();
   // Instances whose learner never started: not asked again.
   const failed = new Set<string>();
   let pending: { peerId: string; peerUrl: string } | undefined;
@@ -126,31 +125,14 @@ export function startSteward(components: StewardComponents): Steward {
     });
   };
 
-  const reachable = async (member: EtcdMember): Promise<boolean> => {
-    if (member.clientUrls.length === 0) return false;
-    let probe = probes.get(member.id);
-    if (!probe) {
-      probe = createEtcdClient(member.clientUrls, components.tls);
-      probes.set(member.id, probe);
-    }
-    try {
-      await probe.maintenance.status({ deadline: Date.now() + 1_000 });
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const probe = createMemberProbe(components.tls);
+  const reachable = (member: EtcdMember): Promise<boolean> =>
+    probe.answers(member.clientUrls, 1_000);
 
   const round = async () => {
     const members = await listMembers(client);
     const now = Date.now();
-    for (const [id, probe] of probes) {
-      if (!members.some((m) => m.id === id)) {
-        probe.close();
-        probes.delete(id);
-        lastSeen.delete(id);
-      }
-    }
+    for (const id of lastSeen.keys()) if (!members.some((m) => m.id === id)) lastSeen.delete(id);
     const voters = members.filter((m) => !m.isLearner);
     const up = new Set<string>();
     await Promise.all(voters.map(async (m) => {
@@ -258,7 +240,7 @@ export function startSteward(components: StewardComponents): Steward {
       clearTimeout(timer);
       clearTimeout(retryTimer);
       await campaign?.resign().catch(() => {});
-      for (const probe of probes.values()) probe.close();
+      probe.close();
       setElected(false);
     },
   };

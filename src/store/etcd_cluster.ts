@@ -23,6 +23,9 @@ const noFaultHandling = {
   ): Promise<T> => await fn({ signal: signal ?? new AbortController().signal }),
 } as unknown as Policy;
 
+/** Deadline of every unary etcd call (watches and lease keep-alives are streams, unbounded). */
+const UNARY_CALL_DEADLINE_MS = 15_000;
+
 /**
  * An etcd client with no retries and no circuit breaker: a failed call fails
  * at once (the registry's callers retry at their level) and never blocks the
@@ -46,6 +49,10 @@ export function createEtcdClient(
 ): Etcd3 {
   return new Etcd3({
     hosts,
+    // No single call may hang for good (a half-open connection answers nothing): a loop
+    // waiting on one, like the learner promotion sweep, would stop for the process's life.
+    defaultCallOptions: (context) =>
+      context.isStream ? {} : { deadline: Date.now() + UNARY_CALL_DEADLINE_MS },
     // With failover (a client instance's several members), etcd3's own policies: a host that
     // fails is skipped by its circuit breaker and the call is retried on another.
     ...(options.failover
@@ -63,6 +70,53 @@ export function createEtcdClient(
       }
       : {}),
   });
+}
+
+/** Asks members whether they answer, over HTTP (see {@linkcode createMemberProbe}). */
+export interface MemberProbe {
+  /** Whether the member at any of `clientUrls` answers `/health` within `timeoutMs`. */
+  answers(clientUrls: readonly string[], timeoutMs: number): Promise<boolean>;
+  /** Closes the probe's connections. */
+  close(): void;
+}
+
+/**
+ * A probe of other members that speaks HTTP/1.1 to etcd's `/health`, not
+ * gRPC: a gRPC session held open to a member that later stops gracefully
+ * gets its GOAWAY, and Deno's HTTP/2 can crash or hang the whole process on
+ * one (denoland/deno#36788). Any HTTP answer counts (a member without a
+ * leader answers 503): the question is whether its process serves.
+ *
+ * @example
+ * ```ts ignore
+ * const probe = createMemberProbe(tls);
+ * console.log(await probe.answers(["https://10.0.0.2:2379"], 1_000));
+ * probe.close();
+ * ```
+ */
+export function createMemberProbe(tls?: MemberCertificate): MemberProbe {
+  const client = Deno.createHttpClient({
+    http2: false,
+    ...(tls ? { caCerts: [tls.ca], cert: tls.cert, key: tls.key } : {}),
+  });
+  return {
+    async answers(clientUrls, timeoutMs) {
+      for (const url of clientUrls) {
+        try {
+          const res = await fetch(new URL("/health", url), {
+            client,
+            signal: AbortSignal.timeout(timeoutMs),
+          });
+          await res.body?.cancel();
+          return true;
+        } catch {
+          // Not this URL; the member may list another.
+        }
+      }
+      return false;
+    },
+    close: () => client.close(),
+  };
 }
 
 /** What {@linkcode followEndpoints} reaches into: etcd3's connection pool (etcd3 pinned). */
