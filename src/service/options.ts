@@ -81,6 +81,13 @@ export const SERVICE_FLAGS: FlagSpecs = {
     valueName: "seconds",
     defaultText: "60",
   },
+  "hang-timeout": {
+    type: "string",
+    description: "kill this process (so that a supervisor restarts it) when its event loop " +
+      "has not turned for this long",
+    valueName: "seconds",
+    defaultText: "30",
+  },
   "voter-eligible": {
     type: "string",
     description: "whether this instance may run an etcd member (-voter-eligible=false: never; " +
@@ -433,6 +440,7 @@ export function parseServiceArgs(
     throw new UsageError(`-max-voters must be 1 to 7 (etcd's guidance), got ${maxVoters}`);
   }
   const deadMemberAfterMs = secondsFlag(str("dead-member-after"), "dead-member-after");
+  const hangTimeoutMs = secondsFlag(str("hang-timeout"), "hang-timeout");
   const voterEligible = str("voter-eligible") ?? "true";
   if (!/^(true|false)$/.test(voterEligible)) {
     throw new UsageError(`-voter-eligible must be true or false, got "${voterEligible}"`);
@@ -518,6 +526,7 @@ export function parseServiceArgs(
       }),
       maxVoters,
       deadMemberAfterMs,
+      hangTimeoutMs,
       voterEligible: voterEligible === "true",
     },
   };

@@ -49,6 +49,7 @@ import {
 import { type EtcdHealthMonitor, monitorEtcdHealth } from "./etcd_health.ts";
 import { assertPortsFree, listenersOfMultiaddrs, PortUnavailableError } from "./ports.ts";
 import { createEtcdClient, type EtcdMember, followEndpoints } from "../store/etcd_cluster.ts";
+import { startLivenessWatchdog } from "./liveness.ts";
 import { trackSoleWriter } from "./sole_writer.ts";
 import { listInstances, PROMOTE_KEY, type RoleTracker, trackRoles } from "./roles.ts";
 import { startSteward, type Steward } from "./steward.ts";
@@ -119,6 +120,8 @@ export interface RegistryServiceConfig {
   maxVoters?: number;
   /** The steward replaces a voter unreachable this long (ms, default 60 s). */
   deadMemberAfterMs?: number;
+  /** Kill the process when its event loop has not turned for this long (ms, default 30 s). */
+  hangTimeoutMs?: number;
   /** Whether this instance may run an etcd member (default true). */
   voterEligible?: boolean;
 }
@@ -490,6 +493,8 @@ export async function startRegistryService(
 ): Promise<RegistryService> {
   const { logger } = components;
   await using stack = new AsyncDisposableStack();
+  const watchdog = startLivenessWatchdog(config.hangTimeoutMs ?? 30_000);
+  stack.defer(() => watchdog.stop());
   const identity = await identityPhase(config, logger);
   const bootstraps = config.local ? [] : parseBootstraps(config.bootstraps);
   if (!config.local && bootstraps.length === 0) {

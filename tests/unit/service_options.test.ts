@@ -78,26 +78,33 @@ Deno.test("registry-service -log-level and -log-format: defaults, and the log fo
   }
 });
 
-Deno.test("-max-voters, -dead-member-after, -voter-eligible: defaults, values and bounds", () => {
+Deno.test("-max-voters, -dead-member-after, -hang-timeout, -voter-eligible: defaults, values and bounds", () => {
   const base = ["-local", "-new-etcd-cluster"];
   const plain = parseServiceArgs(base, {});
   assert.ok(!plain.help);
   assert.equal(plain.config.maxVoters, undefined);
   assert.equal(plain.config.deadMemberAfterMs, undefined);
+  assert.equal(plain.config.hangTimeoutMs, undefined);
   assert.equal(plain.config.voterEligible, true);
   const set = parseServiceArgs(
-    [...base, "-max-voters", "3", "-dead-member-after", "2.5", "-voter-eligible=false"],
+    [
+      ...base,
+      ...["-max-voters", "3", "-dead-member-after", "2.5", "-hang-timeout", "12"],
+      "-voter-eligible=false",
+    ],
     {},
   );
   assert.ok(!set.help);
   assert.equal(set.config.maxVoters, 3);
   assert.equal(set.config.deadMemberAfterMs, 2_500);
+  assert.equal(set.config.hangTimeoutMs, 12_000);
   assert.equal(set.config.voterEligible, false);
   for (
     const [args, message] of [
       [["-max-voters", "0"], /-max-voters must be a positive integer/],
       [["-max-voters", "8"], /-max-voters must be 1 to 7/],
       [["-dead-member-after", "0"], /-dead-member-after must be a positive number/],
+      [["-hang-timeout", "soon"], /-hang-timeout must be a positive number/],
       [["-voter-eligible=maybe"], /-voter-eligible must be true or false/],
     ] as const
   ) {
