@@ -515,9 +515,13 @@ export async function startRegistryService(
     { node, bootstraps, logger },
     dataDir,
   );
-  // The member's etcd, now or once promoted; stopped after everything that uses it.
+  // The member's etcd, now or once promoted; stopped after everything that uses it. With
+  // SIGKILL: it loses nothing (an acknowledged write is in its fsynced WAL), and a graceful
+  // stop says GOAWAY on every connection to it, on which Deno's HTTP/2 can crash or hang the
+  // instances connected to it (denoland/deno#36788). Cost: no leadership hand-over; the others
+  // elect a leader within etcd's election timeout (1 s).
   let etcd = joined.role === "member" ? joined.etcd : undefined;
-  deferLogged(stack, logger, () => etcd?.stop());
+  deferLogged(stack, logger, () => etcd?.stop(0));
   let stopping = false;
   let etcdAlive = true;
   let stop: (code?: number) => Promise<void> = () => Promise.resolve();
