@@ -515,13 +515,9 @@ export async function startRegistryService(
     { node, bootstraps, logger },
     dataDir,
   );
-  // The member's etcd, now or once promoted; stopped after everything that uses it. With
-  // SIGKILL: it loses nothing (an acknowledged write is in its fsynced WAL), and a graceful
-  // stop says GOAWAY on every connection to it, on which Deno's HTTP/2 can crash or hang the
-  // instances connected to it (denoland/deno#36788). Cost: no leadership hand-over; the others
-  // elect a leader within etcd's election timeout (1 s).
+  // The member's etcd, now or once promoted; stopped after everything that uses it.
   let etcd = joined.role === "member" ? joined.etcd : undefined;
-  deferLogged(stack, logger, () => etcd?.stop(0));
+  deferLogged(stack, logger, () => etcd?.stop());
   let stopping = false;
   let etcdAlive = true;
   let stop: (code?: number) => Promise<void> = () => Promise.resolve();
