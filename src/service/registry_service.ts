@@ -34,6 +34,7 @@ import { createMemberAdder, joinCluster, type JoinComponents } from "./cluster.t
 import { type EtcdHealthMonitor, monitorEtcdHealth } from "./etcd_health.ts";
 import { assertPortsFree, listenersOfMultiaddrs, PortUnavailableError } from "./ports.ts";
 import { createEtcdClient } from "../store/etcd_cluster.ts";
+import { createEtcdKv } from "../store/etcd_kv.ts";
 import { trackSoleWriter } from "./sole_writer.ts";
 
 /** Everything the registry-service is configured with (flags, env). */
@@ -285,8 +286,11 @@ async function storePhase(
 ): Promise<RegistryStore> {
   const client = createEtcdClient(etcd.clientUrl, etcd.tls);
   deferLogged(stack, logger, () => client.close());
+  const kv = createEtcdKv(etcd.clientUrl, etcd.tls);
+  deferLogged(stack, logger, () => kv.close());
   const store = new RegistryStore({
     client,
+    kv,
     prefix: config.keyPrefix,
     logger,
     historyLimit: config.historyLimit,
