@@ -24,8 +24,9 @@
  *
  * Writes are checked against the name's owner inside the store, and
  * committed in groups: writes that arrive while a transaction is in flight
- * go together in the next one (a lone write goes at once). Each write is
- * checked on its own against the view, and the transaction compares the
+ * go together in the next one (a lone write goes at the end of its turn of
+ * the event loop, with no timer). Each write is checked on its own against
+ * the view, and the transaction compares the
  * revision of every owner record (and entry, for a delete) a check saw, so a
  * concurrent change of owner (two racing first adds, say) makes the batch
  * check again instead of writing past it. A refused write is answered once
