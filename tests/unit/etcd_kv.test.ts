@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
 import { createEtcdKv, EtcdCallError } from "../../src/store/etcd_kv.ts";
 import { startTestEtcd } from "../_etcd.ts";
+import { startEtcd } from "../../src/store/etcd_process.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+import { freePort, tempDataDir } from "../_registry.ts";
 
 const decoder = new TextDecoder();
 
@@ -134,4 +137,27 @@ Deno.test("etcd kv: an aborted call rejects; a member that is gone fails the cal
   assert.equal((await kv.range({ key: "a" })).kvs.length, 0);
   await etcd.stop();
   await assert.rejects(kv.range({ key: "a" }));
+});
+
+Deno.test("etcd kv: after the member restarts, the next call connects again", async () => {
+  await using stack = new AsyncDisposableStack();
+  const member = {
+    ip: "127.0.0.1",
+    clientPort: freePort(),
+    peerPort: freePort(),
+    dataDir: await tempDataDir(),
+    logger: silentLogger,
+  };
+  let etcd = await startEtcd({ ...member, clusterState: "new" });
+  stack.defer(() => etcd.stop());
+  const kv = createEtcdKv(etcd.clientUrl);
+  stack.defer(() => kv.close());
+  const put = { type: "put" as const, key: "k", value: "before" };
+  const first = await kv.txn({ compare: [], success: [put] });
+  await etcd.stop();
+  await assert.rejects(kv.range({ key: "k" }));
+  etcd = await startEtcd({ ...member, clusterState: "existing" });
+  const read = await kv.range({ key: "k" });
+  assert.deepEqual(read.kvs.map((e) => decoder.decode(e.value)), ["before"]);
+  assert.equal(read.revision, first.revision);
 });
