@@ -70,6 +70,11 @@ export interface EtcdKv {
     op: Omit<Extract<KvOp, { type: "range" }>, "type">,
     signal?: AbortSignal,
   ): Promise<KvRangeResult>;
+  /**
+   * Replaces the endpoints (an empty list changes nothing). A connection to
+   * one no longer listed is closed; the next call goes to a listed one.
+   */
+  setEndpoints(urls: readonly string[]): void;
   /** Closes the connection. */
   close(): void;
 }
@@ -87,9 +92,11 @@ export class EtcdCallError extends Error {
 }
 
 /**
- * A KV client of the etcd member at `url` (`https://…` with `tls`, else
+ * A KV client of the etcd member at `urls` (`https://…` with `tls`, else
  * `http://…`): one HTTP/2 connection, opened again on the next call after it
- * closes.
+ * closes. With several endpoints (members of one cluster), a connection that
+ * fails moves the next call to the next endpoint; a call that failed is not
+ * sent again (a write may have been applied).
  *
  * @example
  * ```ts ignore
@@ -98,20 +105,29 @@ export class EtcdCallError extends Error {
  * kv.close();
  * ```
  */
-export function createEtcdKv(url: string, tls?: MemberCertificate): EtcdKv {
+export function createEtcdKv(urls: string | readonly string[], tls?: MemberCertificate): EtcdKv {
+  let endpoints = typeof urls === "string" ? [urls] : [...urls];
+  if (endpoints.length === 0) throw new RangeError("createEtcdKv needs at least one endpoint");
+  let next = 0;
   let session: ClientHttp2Session | undefined;
+  let sessionUrl = "";
   let closed = false;
   const connect = () => {
+    const url = endpoints[next % endpoints.length];
     const opened = http2.connect(
       url,
       // Member certificates name the member's IPs and this name (see tls.ts).
       tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: ETCD_TLS_SERVER_NAME } : {},
     );
-    // A failed connection fails its calls (their streams see the error); the next call reconnects.
-    opened.on("error", () => {});
+    // A failed connection fails its calls (their streams see the error); the next call connects
+    // again, to the next endpoint.
+    opened.on("error", () => {
+      if (session === opened) next++;
+    });
     opened.on("close", () => {
       if (session === opened) session = undefined;
     });
+    sessionUrl = url;
     return opened;
   };
   /** Calls `method` with the framed request `message` ({@linkcode Writer.frame}). */
@@ -174,6 +190,15 @@ export function createEtcdKv(url: string, tls?: MemberCertificate): EtcdKv {
       const w = new Writer();
       writeRange(w, { type: "range", ...op });
       return readRangeResponse(new Reader(await call("Range", w.frame(), signal)));
+    },
+    setEndpoints(list) {
+      if (list.length === 0) return;
+      endpoints = [...list];
+      next = 0;
+      if (session && !endpoints.includes(sessionUrl)) {
+        session.close();
+        session = undefined;
+      }
     },
     close: () => {
       closed = true;

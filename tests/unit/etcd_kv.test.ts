@@ -161,3 +161,21 @@ Deno.test("etcd kv: after the member restarts, the next call connects again", as
   assert.deepEqual(read.kvs.map((e) => decoder.decode(e.value)), ["before"]);
   assert.equal(read.revision, first.revision);
 });
+
+Deno.test("etcd kv: a failed endpoint moves the next call to the next one; endpoints can change", async () => {
+  await using stack = new AsyncDisposableStack();
+  const etcd = await startTestEtcd(stack);
+  // Nothing listens on a port just freed.
+  const dead = `http://127.0.0.1:${freePort()}`;
+  const kv = createEtcdKv([dead, etcd.clientUrl]);
+  stack.defer(() => kv.close());
+  await assert.rejects(kv.range({ key: "a" }));
+  assert.equal((await kv.range({ key: "a" })).kvs.length, 0);
+  // Only the dead one listed: the working connection is closed, calls fail.
+  kv.setEndpoints([dead]);
+  await assert.rejects(kv.range({ key: "a" }));
+  kv.setEndpoints([]);
+  await assert.rejects(kv.range({ key: "a" }));
+  kv.setEndpoints([etcd.clientUrl]);
+  assert.equal((await kv.range({ key: "a" })).kvs.length, 0);
+});
