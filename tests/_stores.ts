@@ -4,12 +4,13 @@
  * other's writes through its watch).
  */
 import { createEtcdClient } from "../src/store/etcd_cluster.ts";
+import { createEtcdKv } from "../src/store/etcd_kv.ts";
 import { RegistryStore, type RegistryStoreInit } from "../src/store/registry_store.ts";
 import { silentLogger } from "../src/log/logger.ts";
 import { startTestEtcd } from "./_etcd.ts";
 
 /** Store settings of {@linkcode withStores} (the client and logger are its own). */
-export type StoreSettings = Omit<RegistryStoreInit, "client" | "logger">;
+export type StoreSettings = Omit<RegistryStoreInit, "client" | "kv" | "logger">;
 
 /** Runs `fn` with two stores on one real etcd; everything is stopped when it ends. */
 export async function withStores(
@@ -31,7 +32,9 @@ export async function startTestStore(
 ): Promise<RegistryStore> {
   const client = createEtcdClient(etcdUrl);
   stack.defer(() => client.close());
-  const store = new RegistryStore({ client, logger: silentLogger, ...settings });
+  const kv = createEtcdKv(etcdUrl);
+  stack.defer(() => kv.close());
+  const store = new RegistryStore({ client, kv, logger: silentLogger, ...settings });
   await store.start();
   stack.defer(() => store.stop());
   return store;

@@ -92,6 +92,43 @@ const NAME = new RegExp(`^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})
 const TAG = /^[\w][\w.-]{0,127}$/;
 const ANY_DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/;
 const NAME_MAX = 255;
+/**
+ * The common case in one pass: `name[:tag]@sha256:<64 lowercase hex>` or
+ * `name:tag`. What it matches, {@linkcode parseImageReference} accepts: a tag
+ * holds no `:` or `/` and a name holds a `:` only in a registry host's port,
+ * before a `/`, so its split is the one `repositoryOf` makes.
+ */
+const COMMON = new RegExp(
+  `^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*` +
+    `(?::[\\w][\\w.-]{0,127}(?:@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$`,
+);
+
+/**
+ * Whether `reference` is a well-formed image reference by tag or digest:
+ * exactly what {@linkcode parseImageReference} accepts, checked in one
+ * regular expression for the common shapes (a listing checks thousands).
+ *
+ * @param reference The reference, e.g. `localhost:5000/team/svc@sha256:<64 hex>`.
+ * @returns Whether it is valid.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isImageReference } from "./image_ref.ts";
+ * assert.equal(isImageReference(`svc@sha256:${"ab".repeat(32)}`), true);
+ * assert.equal(isImageReference("nginx"), false);
+ * ```
+ */
+export function isImageReference(reference: string): boolean {
+  // Within NAME_MAX as a whole, the name is too.
+  if (reference.length <= NAME_MAX && COMMON.test(reference)) return true;
+  try {
+    parseImageReference(reference);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Parses a Docker image reference (`name[:tag][@digest]`) by the grammar

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { parseImageReference } from "../image/image_ref.ts";
+import { isImageReference, parseImageReference } from "../image/image_ref.ts";
 
 /** Network requirements of a service (RTT in milliseconds). */
 export interface NetworkRequirements {
@@ -97,7 +97,9 @@ function requireContentHash(value: unknown): string {
 
 function requireDockerHash(value: unknown): string {
   if (typeof value !== "string") throw new InvalidServiceInfoError("DockerHash must be a string");
+  if (isImageReference(value)) return value;
   try {
+    // Not valid: the full parse says why.
     parseImageReference(value);
   } catch (cause) {
     throw new InvalidServiceInfoError(

@@ -50,6 +50,7 @@ import { type EtcdHealthMonitor, monitorEtcdHealth } from "./etcd_health.ts";
 import { assertPortsFree, listenersOfMultiaddrs, PortUnavailableError } from "./ports.ts";
 import { createEtcdClient, type EtcdMember, followEndpoints } from "../store/etcd_cluster.ts";
 import { startLivenessWatchdog } from "./liveness.ts";
+import { createEtcdKv, type EtcdKv } from "../store/etcd_kv.ts";
 import { trackSoleWriter } from "./sole_writer.ts";
 import { listInstances, PROMOTE_KEY, type RoleTracker, trackRoles } from "./roles.ts";
 import { startSteward, type Steward } from "./steward.ts";
@@ -331,13 +332,15 @@ function clusterClient(joined: JoinResult, tls: EtcdTls | undefined): Etcd3 {
 
 async function storePhase(
   config: RegistryServiceConfig,
-  client: Etcd3,
+  { client, kv }: { client: Etcd3; kv: EtcdKv },
   logger: Logger,
   stack: AsyncDisposableStack,
 ): Promise<RegistryStore> {
   deferLogged(stack, logger, () => client.close());
+  deferLogged(stack, logger, () => kv.close());
   const store = new RegistryStore({
     client,
+    kv,
     prefix: config.keyPrefix,
     logger,
     historyLimit: config.historyLimit,
@@ -534,7 +537,12 @@ export async function startRegistryService(
     });
   };
   const client = clusterClient(joined, tls);
-  const store = await storePhase(config, client, logger, stack);
+  // The store's reads and writes: its own member, or the voters (followed as they change).
+  const kv = createEtcdKv(
+    joined.role === "member" ? joined.etcd.clientUrl : joined.clientUrls,
+    tls,
+  );
+  const store = await storePhase(config, { client, kv }, logger, stack);
   const metrics = createRegistryMetrics({
     entries: () => store.size,
     peers: () => node.getPeers().length,
@@ -564,6 +572,7 @@ export async function startRegistryService(
     onMembers: joined.role === "member" ? undefined : (members) => {
       const urls = members.filter((m) => m.started && !m.isLearner).flatMap((m) => m.clientUrls);
       const moved = [client, membershipClient].map((c) => followEndpoints(c, urls));
+      kv.setEndpoints(urls);
       if (moved.some(Boolean)) logger.info(`etcd endpoints: ${urls.join(", ")}`);
     },
     onPromotion: async (request) => {

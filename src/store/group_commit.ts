@@ -1,10 +1,13 @@
 /**
  * Group commit: items that arrive while a commit is in flight wait and are
  * committed together by the next one. The first item of an idle queue goes at
- * once, so a lone write pays no wait; under load, one round trip carries many.
+ * the end of the event loop's turn it arrived in, with the items that arrived
+ * in that turn (no timer: a lone write pays no wait); under load, one round
+ * trip carries many.
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 
 /** Settings of a {@linkcode GroupCommit}. */
 export interface GroupCommitInit<T> {
@@ -53,7 +56,8 @@ export interface GroupCommitInit<T> {
  * });
  * for (let i = 0; i < 5; i++) group.submit(i);
  * await group.idle();
- * assert.deepEqual(batches, [[0], [1, 2, 3], [4]]);
+ * // Submitted in one turn: they go together, within the bounds.
+ * assert.deepEqual(batches, [[0, 1, 2], [3, 4]]);
  * assert.deepEqual(done, [0, 1, 2, 3, 4]);
  * ```
  */
@@ -77,7 +81,7 @@ export class GroupCommit<T> {
     return this.#queue.length;
   }
 
-  /** Queues `item`; it is committed at once when nothing is in flight. */
+  /** Queues `item`; it is committed at the end of this turn when nothing is in flight. */
   submit(item: T): void {
     this.#queue.push(item);
     if (this.#active) return;
@@ -91,6 +95,9 @@ export class GroupCommit<T> {
   }
 
   async #run(): Promise<void> {
+    // The first batch is taken once this turn of the event loop has run: requests that
+    // arrived together (a client's next wave) go together, a lone one waits for no timer.
+    await new Promise((resolve) => setImmediate(resolve));
     // The queue is checked and the flag cleared in one turn: an item submitted
     // after that starts a new run, none is left waiting for this one.
     while (this.#queue.length > 0) {

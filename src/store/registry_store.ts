@@ -24,12 +24,15 @@
  *
  * Writes are checked against the name's owner inside the store, and
  * committed in groups: writes that arrive while a transaction is in flight
- * go together in the next one (a lone write goes at once). Each write is
- * checked on its own against the view, and the transaction compares the
+ * go together in the next one (a lone write goes at the end of its turn of
+ * the event loop, with no timer). Each write is checked on its own against
+ * the view, and the transaction compares the
  * revision of every owner record (and entry, for a delete) a check saw, so a
  * concurrent change of owner (two racing first adds, say) makes the batch
- * check again instead of writing past it. A refused write is answered
- * without etcd and leaves the others of its batch alone; a transaction etcd
+ * check again instead of writing past it. A refused write is answered once
+ * the transaction shows the owner it was refused by (another instance's
+ * chown may not have reached this view yet; a sole writer answers at once),
+ * and leaves the others of its batch alone; a transaction etcd
  * fails fails every write in it, and stores none. Two writes of one name never
  * share a transaction: the later waits for the next, so they apply in order,
  * each with its own revision and history record.
@@ -37,7 +40,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { Etcd3, IKeyValue, IOperation, Namespace, Watcher } from "etcd3";
+import type { Etcd3, IKeyValue, Namespace, Watcher } from "etcd3";
 import type { Logger } from "../log/logger.ts";
 import type { HistoryOp, HistoryVersion } from "../protocol/messages.ts";
 import { parseServiceInfo } from "../protocol/service_info.ts";
@@ -51,6 +54,7 @@ import {
   type Subscription,
 } from "./changes.ts";
 import { GroupCommit } from "./group_commit.ts";
+import type { EtcdKv, KvCompare, KvEntry, KvOp } from "./etcd_kv.ts";
 
 /** A consistent view of every entry, with a version that changes with the content. */
 export interface RegistryView {
@@ -149,8 +153,10 @@ export interface RegistryData {
 
 /** Components and settings for {@linkcode RegistryStore}. */
 export interface RegistryStoreInit {
-  /** The etcd client (the store does not close it). */
+  /** The etcd client: the watch and the reads (the store does not close it). */
   client: Etcd3;
+  /** The same member's KV calls the store makes per request: writes and read barriers (not closed either). */
+  kv: EtcdKv;
   /** Root key prefix; entries live under `<prefix>services/` (default `physarum/registry/`). */
   prefix?: string;
   /** Where watch problems and bad entries are reported. */
@@ -222,17 +228,19 @@ interface PendingWrite {
   reject(error: Error): void;
 }
 
-/** A compare of an etcd transaction: key, target, comparison, value. */
-type Compare = [string, "Mod" | "Version", "==", number];
-
 /** A write's part of one transaction, checked against the view when the batch was built. */
 interface PlannedWrite {
   write: PendingWrite;
   serviceKey: string;
   ownerKey: string;
   /** What must still hold in etcd for the write to be what its check allowed. */
-  compares: Compare[];
-  ops: IOperation[];
+  compares: KvCompare[];
+  ops: KvOp[];
+  /**
+   * Why the write is refused, by the owner the compares hold to: it is
+   * answered with this once the transaction shows that owner current.
+   */
+  refusal?: string;
   /** Applies the committed write to the view; its answer. */
   applied(revision: number): number | undefined;
   /** Whether the view still shows what the compares expect (false: this write was stale). */
@@ -244,7 +252,7 @@ interface PlannedWrite {
  *
  * @example
  * ```ts ignore
- * const store = new RegistryStore({ client: new Etcd3({ hosts }), logger });
+ * const store = new RegistryStore({ client: new Etcd3({ hosts }), kv: createEtcdKv(hosts), logger });
  * await store.start();
  * await store.put("svc", infoStr, policy.author(peerId));
  * console.log(await store.get("svc"));
@@ -253,6 +261,7 @@ interface PlannedWrite {
  */
 export class RegistryStore implements RegistryData, ChangeSource {
   readonly #ns: Namespace;
+  readonly #kv: EtcdKv;
   readonly #prefix: string;
   readonly #logger: Logger;
   readonly #catchUpMs: number;
@@ -291,6 +300,7 @@ export class RegistryStore implements RegistryData, ChangeSource {
   constructor(init: RegistryStoreInit) {
     this.#prefix = init.prefix ?? DEFAULT_ROOT_PREFIX;
     this.#ns = init.client.namespace(this.#prefix);
+    this.#kv = init.kv;
     this.#logger = init.logger;
     this.#catchUpMs = init.catchUpMs ?? 100;
     this.#callTimeoutMs = init.callTimeoutMs ?? 5_000;
@@ -588,32 +598,35 @@ export class RegistryStore implements RegistryData, ChangeSource {
       planned.push(plan);
     }
     if (planned.length === 0) return later;
-    const [first, ...rest] = planned.flatMap((p) => p.compares);
-    const txn = this.#ns.if(...first);
-    for (const compare of rest) txn.and(...compare);
+    const read = (key: string): KvOp => ({ type: "range", key: this.#prefix + key });
+    const request = {
+      compare: planned.flatMap((p) => p.compares),
+      success: planned.flatMap((p) => p.ops),
+      failure: planned.flatMap((p) => [read(p.ownerKey), read(p.serviceKey)]),
+    };
     let res;
     try {
       res = await this.#call(
         planned.length === 1 ? planned[0].write.op : `write of ${planned.length}`,
-        () =>
-          txn.then(...planned.flatMap((p) => p.ops))
-            .else(...planned.flatMap((p) => [this.#ns.get(p.ownerKey), this.#ns.get(p.serviceKey)]))
-            .commit(),
+        (signal) => this.#kv.txn(request, signal),
       );
     } catch (err) {
       // One transaction: it failed for every write in it, and stored none of them.
       for (const plan of planned) plan.write.reject(err as Error);
       return later;
     }
-    const revision = Number(res.header.revision);
+    const revision = res.revision;
     if (res.succeeded) {
-      for (const plan of planned) plan.write.resolve(plan.applied(revision));
+      for (const plan of planned) {
+        if (plan.refusal === undefined) plan.write.resolve(plan.applied(revision));
+        else plan.write.reject(new WriteRefusedError(plan.refusal));
+      }
       return later;
     }
     for (const [i, plan] of planned.entries()) {
-      this.#learnOwner(plan.write.name, res.responses[2 * i].response_range.kvs);
-      const kv = res.responses[2 * i + 1].response_range.kvs[0];
-      if (kv) this.#apply(plan.serviceKey, decoder.decode(kv.value), Number(kv.mod_revision));
+      this.#learnOwner(plan.write.name, res.responses[2 * i]);
+      const kv = res.responses[2 * i + 1][0];
+      if (kv) this.#apply(plan.serviceKey, decoder.decode(kv.value), kv.modRevision);
       else if (this.#entries.has(plan.write.name)) {
         this.#apply(plan.serviceKey, undefined, revision);
       }
@@ -643,19 +656,25 @@ export class RegistryStore implements RegistryData, ChangeSource {
     const serviceKey = SERVICES + name;
     const ownerKey = OWNERS + name;
     const known = this.#owners.get(name);
-    const refusal = author.refusal({ op, name, owner: known?.owner });
-    if (refusal !== undefined) {
-      write.reject(new WriteRefusedError(refusal));
-      return undefined;
-    }
     const ownerAt = known?.revision ?? 0;
-    const compares: Compare[] = [[ownerKey, "Mod", "==", ownerAt]];
+    const compares: KvCompare[] = [{ key: this.#prefix + ownerKey, target: "mod", value: ownerAt }];
     const ownerHeld = () => (this.#owners.get(name)?.revision ?? 0) === ownerAt;
     const plan = { write, serviceKey, ownerKey, compares, current: ownerHeld };
+    const refusal = author.refusal({ op, name, owner: known?.owner });
+    if (refusal !== undefined) {
+      // A sole writer's view is etcd's. Another instance's change of owner (a chown it has
+      // acknowledged) may not have reached this view yet: the refusal waits for the
+      // transaction to show the owner it was checked against current, as a write would.
+      if (this.#soleWriter) {
+        write.reject(new WriteRefusedError(refusal));
+        return undefined;
+      }
+      return { ...plan, refusal, ops: [], applied: () => undefined };
+    }
     if (op === "chown") {
       return {
         ...plan,
-        ops: [this.#ns.put(ownerKey).value(value!)],
+        ops: [{ type: "put", key: this.#prefix + ownerKey, value: value! }],
         applied: (revision) => {
           this.#apply(ownerKey, value, revision);
           this.#lastWritten = Math.max(this.#lastWritten, revision);
@@ -670,10 +689,10 @@ export class RegistryStore implements RegistryData, ChangeSource {
       const current = () => ownerHeld() && entryHeld();
       if (entryAt === undefined) {
         // Nothing to delete, as long as there is still nothing.
-        compares.push([serviceKey, "Version", "==", 0]);
+        compares.push({ key: this.#prefix + serviceKey, target: "version", value: 0 });
         return { ...plan, current, ops: [], applied: () => undefined };
       }
-      compares.push([serviceKey, "Mod", "==", entryAt]);
+      compares.push({ key: this.#prefix + serviceKey, target: "mod", value: entryAt });
       return { ...plan, current, ...this.#recorded(name, value, author, known) };
     }
     return { ...plan, ...this.#recorded(name, value, author, known) };
@@ -696,16 +715,17 @@ export class RegistryStore implements RegistryData, ChangeSource {
       Time: new Date().toISOString(),
     });
     const trimmed = this.#oldestRecords(name, 1);
-    const ops: IOperation[] = [
+    const prefix = this.#prefix;
+    const ops: KvOp[] = [
       value === undefined
-        ? this.#ns.delete().key(serviceKey)
-        : this.#ns.put(serviceKey).value(value),
-      this.#ns.put(`${HISTORY}${name}/${id}`).value(record),
-      ...trimmed.map((old) => this.#ns.delete().key(`${HISTORY}${name}/${old}`)),
+        ? { type: "delete", key: prefix + serviceKey }
+        : { type: "put", key: prefix + serviceKey, value },
+      { type: "put", key: `${prefix}${HISTORY}${name}/${id}`, value: record },
+      ...trimmed.map((old): KvOp => ({ type: "delete", key: `${prefix}${HISTORY}${name}/${old}` })),
     ];
     // The first put of a name makes its writer the owner; a delete claims nothing.
     const claims = !known && value !== undefined;
-    if (claims) ops.push(this.#ns.put(ownerKey).value(author.peer));
+    if (claims) ops.push({ type: "put", key: prefix + ownerKey, value: author.peer });
     return {
       ops,
       applied: (revision) => {
@@ -729,10 +749,10 @@ export class RegistryStore implements RegistryData, ChangeSource {
   }
 
   /** Takes the owner record a transaction read (fresher than the view) into the view. */
-  #learnOwner(name: string, kvs: IKeyValue[]): Owner | undefined {
+  #learnOwner(name: string, kvs: KvEntry[]): Owner | undefined {
     const kv = kvs[0];
     if (!kv) return undefined;
-    const owner = { owner: decoder.decode(kv.value), revision: Number(kv.mod_revision) };
+    const owner = { owner: decoder.decode(kv.value), revision: kv.modRevision };
     this.#apply(OWNERS + name, owner.owner, owner.revision);
     return owner;
   }
@@ -872,21 +892,29 @@ export class RegistryStore implements RegistryData, ChangeSource {
   }
 
   async #fetchRevision(): Promise<number> {
-    const res = await this.#call("read", () => this.#ns.get(SERVICES).exec());
-    return Number(res.header.revision);
+    const res = await this.#call(
+      "read",
+      (signal) => this.#kv.range({ key: this.#prefix + SERVICES }, signal),
+    );
+    return res.revision;
   }
 
-  /** Runs one etcd call; a member that does not answer (stopped, no quorum) fails it in time. */
-  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one etcd call; a member that does not answer (stopped, no quorum)
+   * fails it in time (and `signal` aborts it, for calls that take one).
+   */
+  async #call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const abort = new AbortController();
     try {
       return await Promise.race([
-        fn(),
+        fn(abort.signal),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no answer within ${this.#callTimeoutMs} ms`)),
-            this.#callTimeoutMs,
-          );
+          timer = setTimeout(() => {
+            const error = new Error(`no answer within ${this.#callTimeoutMs} ms`);
+            abort.abort(error);
+            reject(error);
+          }, this.#callTimeoutMs);
         }),
       ]);
     } catch (cause) {
@@ -931,15 +959,18 @@ export class RegistryStore implements RegistryData, ChangeSource {
   async #reload(): Promise<void> {
     // One read at one revision: entries and owners with their values, history records by key
     // only (up to historyLimit per name: their values would be most of the data).
-    const range = (sub: string, keysOnly: boolean) => {
-      const key = Buffer.from(this.#prefix + sub);
-      return { request_range: { key, range_end: prefixEnd(key), keys_only: keysOnly } };
-    };
-    const res = await this.#call("list", () =>
-      this.#ns.kv.txn({
+    const range = (sub: string, keysOnly: boolean): KvOp => ({
+      type: "range",
+      key: this.#prefix + sub,
+      prefix: true,
+      keysOnly,
+    });
+    const res = await this.#call("list", (signal) =>
+      this.#kv.txn({
+        compare: [],
         success: [range(SERVICES, false), range(OWNERS, false), range(HISTORY, true)],
-      }));
-    const revision = Number(res.header.revision);
+      }, signal));
+    const revision = res.revision;
     const previous = { changed: this.#changed, entries: this.#entries, owners: this.#owners };
     this.#entries = new Map();
     this.#owners = new Map();
@@ -951,10 +982,10 @@ export class RegistryStore implements RegistryData, ChangeSource {
     // Changes before this read and after the old watch's last event are in no log.
     this.#recent = [];
     this.#recentFrom = revision;
-    for (const kv of res.responses.flatMap((r) => r.response_range.kvs)) {
-      const key = this.#relative(kv.key, Number(kv.mod_revision));
-      if (key !== undefined) this.#apply(key, decoder.decode(kv.value), Number(kv.mod_revision));
-      this.#lastChange = Math.max(this.#lastChange, Number(kv.mod_revision));
+    for (const kv of res.responses.flat()) {
+      const key = this.#relative(kv.key, kv.modRevision);
+      if (key !== undefined) this.#apply(key, decoder.decode(kv.value), kv.modRevision);
+      this.#lastChange = Math.max(this.#lastChange, kv.modRevision);
     }
     // Writes acknowledged while the list was in flight are newer than it: keep them.
     for (const [key, changedAt] of previous.changed) {
@@ -1020,18 +1051,6 @@ export class RegistryStore implements RegistryData, ChangeSource {
       // Only a stopped store gives up; there is no view left to reload.
     });
   }
-}
-
-/** The end of the key range of every key starting with `prefix` (etcd's `range_end`). */
-function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 /** Index of the first change after `revision` in `changes` (in revision order). */

@@ -8,16 +8,20 @@ import { StoreUnavailableError, WriteRefusedError } from "../../src/store/regist
 import { WritePolicy } from "../../src/service/policy.ts";
 import { sampleInfo } from "../_registry.ts";
 import { withStores } from "../_stores.ts";
+import { setImmediate } from "node:timers";
 
 const A = "12D3KooWSAfKFruCemBoFUZ1D8MqLY9ikMPcQ9RuAwHCKcJg5Tij";
 const B = "12D3KooWJbtXzDZKLruaNjroQ5cAJQL6QDofLLkERixdhTmNzYu7";
 const info = (n: number) => JSON.stringify(sampleInfo(n));
+/** After this turn of the event loop: the writes submitted before it are in flight. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 Deno.test("group commit: concurrent adds of different names are stored in one transaction, each answered", () =>
   withStores(async (one, two) => {
     const open = new WritePolicy();
-    // The first write goes at once; the rest arrive while it is in flight.
+    // The first write goes at the end of this turn; the rest arrive while it is in flight.
     const lead = one.put("lead", info(0), open.author(A));
+    await nextTurn();
     const names = Array.from({ length: 30 }, (_, i) => `svc-${i}`);
     const revisions = await Promise.all(names.map((n, i) => one.put(n, info(i), open.author(A))));
     assert.ok((await lead) < revisions[0]);
@@ -37,6 +41,7 @@ Deno.test("group commit: a refused or invalid write in a batch leaves the others
     // transaction then fails on the owner compare, and the batch is checked again.
     await one.put("late", info(1), policy.author(A));
     const lead = two.put("lead", info(0), policy.author(B));
+    await nextTurn();
     const writes = [
       two.put("ok-1", info(2), policy.author(B)),
       two.put("taken", info(3), policy.author(B)),
@@ -71,6 +76,7 @@ Deno.test("group commit: adds of one name end with the last one's value, each re
   withStores(async (one, two) => {
     const open = new WritePolicy();
     const lead = one.put("lead", info(0), open.author(A));
+    await nextTurn();
     const writes = [];
     for (let i = 1; i <= 5; i++) {
       writes.push(one.put("same", info(i), open.author(i % 2 ? A : B)));
@@ -98,6 +104,7 @@ Deno.test("group commit: a transaction etcd refuses fails every write of its bat
     // Each write alone is under etcd's 1.5 MiB request limit; three in one transaction are not.
     const big = (n: number) => JSON.stringify({ ...sampleInfo(n), Pad: "x".repeat(400_000) });
     const lead = one.put("lead", info(0), open.author(A));
+    await nextTurn();
     const results = await Promise.allSettled(
       [1, 2, 3].map((n) => one.put(`big-${n}`, big(n), open.author(A))),
     );
