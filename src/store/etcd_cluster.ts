@@ -58,6 +58,16 @@ export function createEtcdClient(
     ...(options.failover
       ? {}
       : { faultHandling: { host: () => noFaultHandling, global: noFaultHandling } }),
+    grpcOptions: {
+      // grpc-js retries a call that never left the client at once and without limit. When a
+      // member stops, Deno's HTTP/2 session refuses new streams before grpc-js learns that the
+      // connection is gone, so every attempt failed the same way in one endless microtask loop:
+      // the service spun at 100% CPU, its memory grew by gigabytes and it ignored SIGTERM (seen
+      // in grpc-js's LoadBalancingCall.doPick and Http2Transport.createCall). Our callers retry.
+      "grpc.enable_retries": 0,
+      // grpc-js may not send an IP address as the TLS server name; certificates carry this one.
+      ...(tls ? { "grpc.ssl_target_name_override": ETCD_TLS_SERVER_NAME } : {}),
+    },
     ...(tls
       ? {
         credentials: {
@@ -65,8 +75,6 @@ export function createEtcdClient(
           certChain: Buffer.from(tls.cert),
           privateKey: Buffer.from(tls.key),
         },
-        // grpc-js may not send an IP address as the TLS server name; certificates carry this one.
-        grpcOptions: { "grpc.ssl_target_name_override": ETCD_TLS_SERVER_NAME },
       }
       : {}),
   });
