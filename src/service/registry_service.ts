@@ -48,7 +48,12 @@ import {
 } from "./cluster.ts";
 import { type EtcdHealthMonitor, monitorEtcdHealth } from "./etcd_health.ts";
 import { assertPortsFree, listenersOfMultiaddrs, PortUnavailableError } from "./ports.ts";
-import { createEtcdClient, type EtcdMember, followEndpoints } from "../store/etcd_cluster.ts";
+import {
+  createEtcdClient,
+  type EtcdMember,
+  followEndpoints,
+  handOverLeadership,
+} from "../store/etcd_cluster.ts";
 import { startLivenessWatchdog } from "./liveness.ts";
 import { createEtcdKv, type EtcdKv } from "../store/etcd_kv.ts";
 import { trackSoleWriter } from "./sole_writer.ts";
@@ -518,9 +523,24 @@ export async function startRegistryService(
     { node, bootstraps, logger },
     dataDir,
   );
-  // The member's etcd, now or once promoted; stopped after everything that uses it.
+  // The member's etcd, now or once promoted; stopped after everything that uses it. Its
+  // leadership is handed over first, then it is killed: it loses nothing (an acknowledged
+  // write is in its fsynced WAL), where a graceful stop says GOAWAY on every connection to it,
+  // on which Deno's HTTP/2 can crash or hang the instances connected (denoland/deno#36788).
   let etcd = joined.role === "member" ? joined.etcd : undefined;
-  deferLogged(stack, logger, () => etcd?.stop());
+  deferLogged(stack, logger, async () => {
+    if (!etcd) return;
+    const own = createEtcdClient(etcd.clientUrl, tls);
+    try {
+      const leader = await handOverLeadership(own);
+      if (leader) logger.info(`handed etcd's leadership over to ${leader}`);
+    } catch (err) {
+      logger.warn(`could not hand etcd's leadership over: ${(err as Error).message}`);
+    } finally {
+      own.close();
+    }
+    await etcd.stop(0);
+  });
   let stopping = false;
   let etcdAlive = true;
   let stop: (code?: number) => Promise<void> = () => Promise.resolve();

@@ -389,6 +389,34 @@ export async function ownMemberStatus(client: Etcd3): Promise<{ id: string; isLe
 }
 
 /**
+ * Hands the raft leadership of the member behind `client` to another started
+ * voter when that member leads (etcd's MoveLeader, as a graceful etcd stop
+ * does), so that killing it costs the cluster no election. Returns the new
+ * leader's name; `undefined` when the member did not lead or had no voter to
+ * hand over to.
+ *
+ * @example
+ * ```ts ignore
+ * const own = createEtcdClient(etcd.clientUrl, etcd.tls);
+ * await handOverLeadership(own);
+ * own.close();
+ * await etcd.stop(0);
+ * ```
+ */
+export async function handOverLeadership(
+  client: Etcd3,
+  deadline = Date.now() + 5_000,
+): Promise<string | undefined> {
+  const status = await client.maintenance.status({ deadline });
+  const own = status.header.member_id;
+  if (status.leader !== own) return undefined;
+  const target = (await listMembers(client)).find((m) => m.id !== own && m.started && !m.isLearner);
+  if (!target) return undefined;
+  await client.maintenance.moveLeader({ targetID: target.id }, { deadline });
+  return target.name;
+}
+
+/**
  * Streams a snapshot of the cluster's data from the member behind `client`
  * into `path` (written to `<path>.part` first, renamed when complete). The
  * file is what `etcdctl snapshot save` writes, so `etcdctl snapshot restore`

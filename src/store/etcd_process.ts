@@ -171,7 +171,10 @@ export interface EtcdProcess {
   readonly pid: number;
   /** Resolves with the exit code when etcd exits, for whatever reason. */
   readonly exited: Promise<number>;
-  /** Stops etcd (SIGTERM, then SIGKILL after `graceMs`) and waits for it to exit. */
+  /**
+   * Stops etcd (SIGTERM, then SIGKILL after `graceMs`; 0: SIGKILL at once) and
+   * waits for it to exit.
+   */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -406,7 +409,7 @@ export async function startEtcd(options: StartEtcdOptions): Promise<EtcdProcess>
   const stop = async (graceMs = 10_000) => {
     if (hasExited) return;
     try {
-      child.kill("SIGTERM");
+      child.kill(graceMs === 0 ? "SIGKILL" : "SIGTERM");
     } catch {
       // Already gone.
     }
