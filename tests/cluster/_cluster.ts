@@ -184,6 +184,24 @@ export async function startCore(
   return all;
 }
 
+/**
+ * Starts a core of `count` instances ({@linkcode startCore}), waits for its 3
+ * voters, and tells voters from client instances (each list in start order).
+ */
+export async function startCoreByRole(
+  services: (ServiceProcess | undefined)[],
+  count: number,
+): Promise<{ all: ServiceProcess[]; voters: ServiceProcess[]; clients: ServiceProcess[] }> {
+  const all = await startCore(services, count);
+  await waitForVoters(all, 3);
+  const roles = (await Promise.all(all.map(health))).map((r) => r.role);
+  return {
+    all,
+    voters: all.filter((_, i) => roles[i] === "voter"),
+    clients: all.filter((_, i) => roles[i] === "client"),
+  };
+}
+
 /** Waits until `count` of `services` report the voter role (a minute at most). */
 export async function waitForVoters(
   services: readonly Pick<ServiceProcess, "httpUrl">[],

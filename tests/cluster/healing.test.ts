@@ -14,21 +14,17 @@ import {
   health,
   memberList,
   PSK,
-  startCore,
+  startCoreByRole,
   stopAll,
   waitFor,
-  waitForVoters,
 } from "./_cluster.ts";
 
 Deno.test("a dead voter is replaced by a client instance; it comes back as a client", async () => {
   const services: (ServiceProcess | undefined)[] = [];
   try {
-    const all = await startCore(services, 5);
-    await waitForVoters(all, 3);
-    const before = await Promise.all(all.map(health));
-    const clients = all.filter((_, i) => before[i].role === "client");
+    const { all, voters, clients } = await startCoreByRole(services, 5);
     // A voter other than the first instance, which the others bootstrap from.
-    const victim = all.find((_, i) => i > 0 && before[i].role === "voter")!;
+    const victim = voters.find((v) => v !== all[0])!;
     const survivors = all.filter((s) => s !== victim);
 
     // Writes through both client instances, before, during and after the loss.

@@ -7,25 +7,12 @@
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../src/client/registry_client.ts";
 import { sameMember, sampleInfo, type ServiceProcess } from "../_registry.ts";
-import {
-  CORE_ARGS,
-  health,
-  join,
-  PSK,
-  startCore,
-  stopAll,
-  waitFor,
-  waitForVoters,
-} from "./_cluster.ts";
+import { CORE_ARGS, health, join, PSK, startCoreByRole, stopAll, waitFor } from "./_cluster.ts";
 
 Deno.test("a rolling restart of the voters: client instances keep serving, nothing lost", async () => {
   const services: (ServiceProcess | undefined)[] = [];
   try {
-    const all = await startCore(services, 5);
-    await waitForVoters(all, 3);
-    const roles = await Promise.all(all.map(health));
-    const clients = all.filter((_, i) => roles[i].role === "client");
-    const voters = all.filter((_, i) => roles[i].role === "voter");
+    const { voters, clients } = await startCoreByRole(services, 5);
     assert.equal(clients.length, 2);
 
     await using conn = await connectRegistry({ bootstraps: [clients[0].addr], psk: PSK });
