@@ -80,20 +80,26 @@ export function createEtcdClient(
   });
 }
 
-/** Asks members whether they answer, over HTTP (see {@linkcode createMemberProbe}). */
+/** Asks members over HTTP how they are (see {@linkcode createMemberProbe}). */
 export interface MemberProbe {
-  /** Whether the member at any of `clientUrls` answers `/health` within `timeoutMs`. */
+  /**
+   * etcd's `/health` of the member at `clientUrl`: `true` or `false` as it
+   * answers, `undefined` when it does not answer within `timeoutMs`.
+   */
+  health(clientUrl: string, timeoutMs: number): Promise<boolean | undefined>;
+  /** Whether the member at any of `clientUrls` answers at all (healthy or not). */
   answers(clientUrls: readonly string[], timeoutMs: number): Promise<boolean>;
   /** Closes the probe's connections. */
   close(): void;
 }
 
 /**
- * A probe of other members that speaks HTTP/1.1 to etcd's `/health`, not
- * gRPC: a gRPC session held open to a member that later stops gracefully
- * gets its GOAWAY, and Deno's HTTP/2 can crash or hang the whole process on
- * one (denoland/deno#36788). Any HTTP answer counts (a member without a
- * leader answers 503): the question is whether its process serves.
+ * A probe of members that speaks HTTP/1.1 to etcd's `/health` (with the
+ * member certificate), not gRPC: a gRPC session held open to a member that
+ * later stops gracefully gets its GOAWAY, and Deno's HTTP/2 can crash the
+ * whole process on one (denoland/deno#36788). A member without a leader
+ * answers, unhealthy: {@linkcode MemberProbe.answers} asks whether its
+ * process serves.
  *
  * @example
  * ```ts ignore
@@ -107,19 +113,24 @@ export function createMemberProbe(tls?: MemberCertificate): MemberProbe {
     http2: false,
     ...(tls ? { caCerts: [tls.ca], cert: tls.cert, key: tls.key } : {}),
   });
+  const health = async (clientUrl: string, timeoutMs: number) => {
+    let res;
+    try {
+      res = await fetch(new URL("/health", clientUrl), {
+        client,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch {
+      return undefined;
+    }
+    const body = await res.json().catch(() => ({})) as { health?: string };
+    return res.ok && body.health === "true";
+  };
   return {
+    health,
     async answers(clientUrls, timeoutMs) {
       for (const url of clientUrls) {
-        try {
-          const res = await fetch(new URL("/health", url), {
-            client,
-            signal: AbortSignal.timeout(timeoutMs),
-          });
-          await res.body?.cancel();
-          return true;
-        } catch {
-          // Not this URL; the member may list another.
-        }
+        if (await health(url, timeoutMs) !== undefined) return true;
       }
       return false;
     },

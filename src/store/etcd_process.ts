@@ -6,7 +6,12 @@
 import type { Etcd3 } from "etcd3";
 import type { Logger } from "../log/logger.ts";
 import { retry } from "../_retry.ts";
-import { createEtcdClient, listMembers, ownMemberStatus } from "./etcd_cluster.ts";
+import {
+  createEtcdClient,
+  createMemberProbe,
+  listMembers,
+  ownMemberStatus,
+} from "./etcd_cluster.ts";
 import type { EtcdTls, MemberCertificate } from "./tls.ts";
 
 /** Thrown when the etcd binary is missing. */
@@ -498,20 +503,11 @@ export async function isHealthy(
   tls?: MemberCertificate,
   timeoutMs = 2_000,
 ): Promise<boolean> {
-  const client = tls
-    ? Deno.createHttpClient({ caCerts: [tls.ca], cert: tls.cert, key: tls.key })
-    : undefined;
+  const probe = createMemberProbe(tls);
   try {
-    const res = await fetch(`${clientUrl}/health`, {
-      signal: AbortSignal.timeout(timeoutMs),
-      client,
-    });
-    const body = await res.json() as { health?: string };
-    return res.ok && body.health === "true";
-  } catch {
-    return false;
+    return await probe.health(clientUrl, timeoutMs) === true;
   } finally {
-    client?.close();
+    probe.close();
   }
 }
 

@@ -48,6 +48,8 @@ Deno.test("a member probe says which members answer, over HTTP", async () => {
   const deadUrl = `http://127.0.0.1:${(closed.addr as Deno.NetAddr).port}`;
   closed.close();
 
+  assert.equal(await probe.health(etcd.clientUrl, 2_000), true);
+  assert.equal(await probe.health(deadUrl, 2_000), undefined);
   assert.equal(await probe.answers([etcd.clientUrl], 2_000), true);
   assert.equal(await probe.answers([deadUrl], 2_000), false);
   assert.equal(await probe.answers([deadUrl, etcd.clientUrl], 2_000), true, "any listed URL");
