@@ -4,13 +4,13 @@
  * closed; a failure resets the stream and never affects other requests.
  *
  * Each handler only decodes, calls the store and encodes. What holds for
- * every request sits in the one `serve` wrapper: limits (in flight overall
- * and per peer, bytes arriving), health, the write policy (as the
+ * every request sits in the one `serve` wrapper: limits (in flight overall,
+ * per peer and per remote host, bytes arriving), health, the write policy (as the
  * request's `author`), refusals answered as `Error: …`, the audit line of
  * every write, the log line of every other request, metrics. A streaming
  * handler (`/watch/0.1`, see `watch.ts`) goes through the same wrapper, but
- * its answer stays open and it holds a watcher slot (per peer and in all)
- * instead of a request slot.
+ * its answer stays open and it holds a watcher slot (per peer, per host and
+ * in all) instead of a request slot.
  *
  * @module
  */
@@ -80,6 +80,11 @@ export interface HandlerLimits {
   maxInFlight: number;
   /** Requests one peer may have handled at once (its share of `maxInFlight`). */
   maxInFlightPerPeer: number;
+  /**
+   * Requests one remote host (IP address; an IPv6 /64) may have handled at
+   * once, all its peer ids together: peer ids are free to make.
+   */
+  maxInFlightPerHost: number;
   /** Bytes that requests still arriving may hold, across all peers. */
   maxBufferedBytes: number;
   /** Bytes that requests still arriving on one connection may hold. */
@@ -94,6 +99,7 @@ export const DEFAULT_LIMITS: HandlerLimits = {
   maxStreamsPerConnection: 1_024,
   maxInFlight: 4_096,
   maxInFlightPerPeer: 256,
+  maxInFlightPerHost: 2_048,
   maxBufferedBytes: 128 * 1024 * 1024,
   maxBufferedBytesPerConnection: 16 * 1024 * 1024,
 };
@@ -196,9 +202,8 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   const { node, store, metrics, logger } = components;
   const limits = components.limits ?? DEFAULT_LIMITS;
   const policy = components.policy ?? new WritePolicy();
+  // One peer holding thousands of idle streams would otherwise take every slot: see `takeSlot`.
   const inFlight = new Budget(limits.maxInFlight, "requests in flight");
-  // One peer holding thousands of idle streams would otherwise take every slot.
-  const inFlightOf = new Map<string, Budget>();
   // Requests sent slowly, each under the size limit, would otherwise fill the memory together;
   // each connection gets a share, so one peer cannot take it all.
   const arriving = new Budget(limits.maxBufferedBytes, "bytes of requests still arriving");
@@ -301,25 +306,55 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
     }
     : {};
   const watchers = new Budget(watchLimits.maxWatchers, "watchers");
-  const watchersOf = new Map<string, Budget>();
 
-  /** Takes one request slot of the service and of `peer`'s share; undefined when taken. */
-  const takeSlot = (peer: string, isStream: boolean): Budget | undefined => {
-    const of = isStream ? watchersOf : inFlightOf;
-    let budget = of.get(peer);
-    if (!budget) {
-      budget = isStream
-        ? new Budget(watchLimits.maxWatchersPerPeer, "watchers of this peer", watchers)
-        : new Budget(limits.maxInFlightPerPeer, "requests in flight from this peer", inFlight);
-      of.set(peer, budget);
-    }
-    return budget.take(1);
+  // A peer id costs nothing to make: one host with many would get many per-peer shares, so each
+  // remote host also has a share, and the hosts' shares take from the service's slots.
+  const shares = new Map<string, Budget>();
+  const shareOf = (key: string, make: () => Budget): Budget => {
+    let budget = shares.get(key);
+    if (!budget) shares.set(key, budget = make());
+    return budget;
   };
-  const giveSlot = (peer: string, isStream: boolean) => {
-    const of = isStream ? watchersOf : inFlightOf;
-    const budget = of.get(peer)!;
-    budget.give(1);
-    if (budget.used === 0) of.delete(peer);
+  const forgetIfIdle = (key: string) => {
+    if (shares.get(key)?.used === 0) shares.delete(key);
+  };
+  const slotKeys = (peer: string, host: string, isStream: boolean) => {
+    const kind = isStream ? "watcher" : "request";
+    return [`${kind} peer ${peer}`, `${kind} host ${host}`] as const;
+  };
+  /** Takes one slot of `peer`'s share, `host`'s and the service's; else returns the one full. */
+  const takeSlot = (peer: string, host: string, isStream: boolean): Budget | undefined => {
+    const [peerKey, hostKey] = slotKeys(peer, host, isStream);
+    const peerShare = shareOf(
+      peerKey,
+      () =>
+        isStream
+          ? new Budget(watchLimits.maxWatchersPerPeer, "watchers of this peer")
+          : new Budget(limits.maxInFlightPerPeer, "requests in flight from this peer"),
+    );
+    const hostShare = shareOf(
+      hostKey,
+      () =>
+        isStream
+          ? new Budget(watchLimits.maxWatchersPerHost, "watchers of this host", watchers)
+          : new Budget(limits.maxInFlightPerHost, "requests in flight from this host", inFlight),
+    );
+    let exceeded = peerShare.take(1);
+    if (exceeded === undefined) {
+      exceeded = hostShare.take(1);
+      if (exceeded) peerShare.give(1);
+    }
+    if (exceeded) {
+      forgetIfIdle(peerKey);
+      forgetIfIdle(hostKey);
+    }
+    return exceeded;
+  };
+  const giveSlot = (peer: string, host: string, isStream: boolean) => {
+    for (const key of slotKeys(peer, host, isStream)) {
+      shares.get(key)!.give(1);
+      forgetIfIdle(key);
+    }
   };
 
   const serve = async (
@@ -330,6 +365,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   ) => {
     const isStream = "stream" in handler;
     const peer = connection.remotePeer.toString();
+    const host = remoteHost(connection);
     const isWrite = WRITES.has(protocol);
     const started = performance.now();
     const done = new AbortController();
@@ -347,7 +383,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
     let answer: string | Uint8Array | undefined;
     let failure: Error | undefined;
     try {
-      const exceeded = takeSlot(peer, isStream);
+      const exceeded = takeSlot(peer, host, isStream);
       if (exceeded) throw new BudgetExceededError(exceeded);
       try {
         if (components.isHealthy && !components.isHealthy()) {
@@ -381,7 +417,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           idleMs: limits.idleMs,
         });
       } finally {
-        giveSlot(peer, isStream);
+        giveSlot(peer, host, isStream);
       }
     } catch (err) {
       if (
@@ -456,6 +492,27 @@ function audit(logger: Logger, ctx: RequestContext, outcome: Outcome, failure?: 
   const line = fields.join(" ");
   if (outcome === "ok" || outcome === "not_found") logger.info(line);
   else logger.warn(line);
+}
+
+/**
+ * The host a connection comes from, whose requests share one budget: its IP
+ * address, an IPv6 one's /64 (one machine's usual allocation, so that its
+ * 2^64 addresses are one host), or the whole address when it has no IP.
+ */
+function remoteHost(connection: Pick<Connection, "remoteAddr">): string {
+  const ip = connection.remoteAddr.getComponents().find((c) =>
+    c.name === "ip4" || c.name === "ip6"
+  );
+  if (ip?.value === undefined) return connection.remoteAddr.toString();
+  if (ip.name === "ip4" || ip.value.includes(".")) return ip.value;
+  // Expand `::` to find the first four groups of the address.
+  const [head, tail = ""] = ip.value.toLowerCase().split("::");
+  const headGroups = head === "" ? [] : head.split(":");
+  const tailGroups = tail === "" ? [] : tail.split(":");
+  const groups = ip.value.includes("::")
+    ? [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups]
+    : headGroups;
+  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":") + "::/64";
 }
 
 function decodeUtf8(bytes: Uint8Array): string {

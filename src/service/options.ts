@@ -196,6 +196,14 @@ export const SERVICE_FLAGS: FlagSpecs = {
     valueName: "n",
     defaultText: "256",
   },
+  "max-host-share": {
+    type: "string",
+    description:
+      "percent of the service's requests in flight (4096) and watchers (-max-watchers) " +
+      "that one remote host (IP address; IPv6: its /64) may hold, all its peer ids together",
+    valueName: "percent",
+    defaultText: "50",
+  },
   "compaction-retention": {
     type: "string",
     description: "revisions of etcd's history kept (older ones are compacted away; 0: never)",
@@ -289,6 +297,12 @@ function positiveInteger(value: string | undefined, flag: string): number | unde
     throw new UsageError(`-${flag} must be a positive integer, got "${value}"`);
   }
   return Number(value);
+}
+
+function percent(value: string | undefined, flag: string): number | undefined {
+  const n = positiveInteger(value, flag);
+  if (n !== undefined && n > 100) throw new UsageError(`-${flag} must be 1 to 100, got ${n}`);
+  return n;
 }
 
 /** `values` without its undefined fields (so defaults spread under it survive). */
@@ -518,6 +532,7 @@ export function parseServiceArgs(
       writePolicy: writePolicy(values),
       historyLimit: positiveInteger(str("history"), "history"),
       maxInFlightPerPeer: positiveInteger(str("max-in-flight-per-peer"), "max-in-flight-per-peer"),
+      hostSharePercent: percent(str("max-host-share"), "max-host-share"),
       learnerTimeoutMs,
       watch: definedOnly({
         maxWatchers: positiveInteger(str("max-watchers"), "max-watchers"),

@@ -118,6 +118,11 @@ export interface RegistryServiceConfig {
   historyLimit?: number;
   /** Requests one peer may have in flight (default 256). */
   maxInFlightPerPeer?: number;
+  /**
+   * Percent of the requests in flight and of the watchers that one remote host, all its peer
+   * ids together, may hold (default 50).
+   */
+  hostSharePercent?: number;
   /** etcd history compaction: revisions kept (0: never compact) and how often (ms). */
   compaction: { retention: number; intervalMs: number };
   /** Bounds on `/watch/0.1` streams (defaults: `DEFAULT_WATCH_LIMITS`). */
@@ -610,6 +615,8 @@ export async function startRegistryService(
       await membership.roles.refresh();
     },
   }, stack);
+  const watchLimits = { ...DEFAULT_WATCH_LIMITS, ...config.watch };
+  const hostShare = (slots: number) => Math.ceil(slots * (config.hostSharePercent ?? 50) / 100);
   await registerHandlers({
     node,
     store,
@@ -623,9 +630,10 @@ export async function startRegistryService(
     limits: {
       ...DEFAULT_LIMITS,
       maxInFlightPerPeer: config.maxInFlightPerPeer ?? DEFAULT_LIMITS.maxInFlightPerPeer,
+      maxInFlightPerHost: hostShare(DEFAULT_LIMITS.maxInFlight),
     },
     changes: store,
-    watchLimits: { ...DEFAULT_WATCH_LIMITS, ...config.watch },
+    watchLimits: { ...watchLimits, maxWatchersPerHost: hostShare(watchLimits.maxWatchers) },
   });
   if (bootstraps.length > 0) await advertisePhase(node, bootstraps, logger, stack);
   const http = startHttpServer({

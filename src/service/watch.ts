@@ -24,6 +24,8 @@ export interface WatchLimits {
   maxWatchers: number;
   /** Watchers one peer may have open at once. */
   maxWatchersPerPeer: number;
+  /** Watchers one remote host (all its peer ids) may have open at once. */
+  maxWatchersPerHost: number;
   /** Bytes of lines that may wait for one watcher that does not read; more closes it. */
   maxQueuedBytes: number;
   /** A ping is sent after this long without a line (ms). */
@@ -34,6 +36,7 @@ export interface WatchLimits {
 export const DEFAULT_WATCH_LIMITS: WatchLimits = {
   maxWatchers: 10_000,
   maxWatchersPerPeer: 100,
+  maxWatchersPerHost: 5_000,
   maxQueuedBytes: 1024 * 1024,
   pingMs: 15_000,
 };

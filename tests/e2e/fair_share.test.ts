@@ -55,3 +55,46 @@ Deno.test("4,500 idle streams from 5 peers: a sixth peer's get is answered withi
     await service.stop();
   }
 });
+
+Deno.test("many peer ids from one host hold at most the host's share of the requests in flight", async () => {
+  // A 1% share of the service's 4,096 slots is 41; each peer id may hold 8.
+  const service = await startService({
+    psk: PSK,
+    args: ["-max-in-flight-per-peer", "8", "-max-host-share", "1"],
+  });
+  const identities = await Promise.all(
+    Array.from({ length: 9 }, () => wirePeer(PSK, service.addr)),
+  );
+  const latecomer = identities.pop()!;
+  const held: Stream[] = [];
+  try {
+    await latecomer.ask("/add/0.1", addPayload("shared-host", sampleInfo(1)));
+    const target = multiaddr(service.addr);
+    // Eight fresh identities of one host open 64 idle streams: within each one's 8, past the 41.
+    await Promise.all(identities.map(async (peer) => {
+      await peer.node.dial(target);
+      const streams = await Promise.all(
+        Array.from(
+          { length: 8 },
+          () => peer.node.dialProtocol(target, "/get/0.1").catch(() => undefined),
+        ),
+      );
+      held.push(...streams.filter((s) => s !== undefined));
+    }));
+    await service.waitForLog(/requests in flight from this host: 41 of 41 in use/);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const open = held.filter((s) => s.status === "open").length;
+    assert.ok(open <= 41, `${open} idle streams held by one host`);
+    // A further identity of that host is refused as busy, though it holds nothing itself.
+    const refused = await latecomer.send("/get/0.1", "shared-host");
+    assert.ok(refused.error, `answered past the host's share: ${refused.text}`);
+    for (const stream of held) stream.abort(new Error("done"));
+    // The host's slots come back with its streams.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(JSON.parse(await latecomer.ask("/get/0.1", "shared-host")).LookupOk, true);
+  } finally {
+    for (const stream of held) stream.abort(new Error("done"));
+    await Promise.all([...identities, latecomer].map((p) => p.node.stop()));
+    await service.stop();
+  }
+});

@@ -29,10 +29,13 @@ Deno.test("service flags: write policy, admins, history, per-peer share", () => 
     "5",
     "-max-in-flight-per-peer",
     "64",
+    "-max-host-share",
+    "25",
   ]);
   assert.deepEqual(c.writePolicy, { mode: "owner", admins: [A, B], adminsFile: "/etc/admins" });
   assert.equal(c.historyLimit, 5);
   assert.equal(c.maxInFlightPerPeer, 64);
+  assert.equal(c.hostSharePercent, 25);
 });
 
 Deno.test("service flags: bad policy values are usage errors naming the flag", () => {
@@ -44,6 +47,8 @@ Deno.test("service flags: bad policy values are usage errors naming the flag", (
       [["-history", "many"], /-history must be a positive integer/],
       [["-max-in-flight-per-peer", "-1"], /-max-in-flight-per-peer must be a positive integer/],
       [["-admins-file", ""], /-admins-file needs a file name/],
+      [["-max-host-share", "0"], /-max-host-share must be a positive integer/],
+      [["-max-host-share", "101"], /-max-host-share must be 1 to 100/],
     ] as const
   ) {
     assert.throws(
