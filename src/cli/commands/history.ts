@@ -8,6 +8,7 @@ import { type Command, serviceNameArg } from "../command.ts";
 import type { HistoryVersion } from "../../protocol/messages.ts";
 import { parseServiceInfo } from "../../protocol/service_info.ts";
 import { escapeLogText } from "../../log/logger.ts";
+import { quoteName } from "../quote.ts";
 
 /** The `history` command. */
 export const historyCommand: Command = {
@@ -26,7 +27,7 @@ export const historyCommand: Command = {
     if (ctx.json) {
       ctx.io.stdout(JSON.stringify({ Versions: versions }));
     } else if (versions.length === 0) {
-      ctx.io.stdout(`No recorded versions of ${escapeLogText(name)}`);
+      ctx.io.stdout(`No recorded versions of ${quoteName(name)}`);
     } else {
       ctx.io.stdout(historyTable(versions));
     }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { Command } from "../command.ts";
+import { escapeInvisible, quoteName } from "../quote.ts";
 
 /** The `list` command. */
 export const listCommand: Command = {
@@ -12,6 +13,8 @@ export const listCommand: Command = {
   summary: "show every service",
   description: 'Prints "Response:" and one line per service:\n' +
     "Service Name: <name>, Info: <json>\n" +
+    'A name that is not printable ASCII without spaces is quoted, with \\", \\\\ and\n' +
+    "\\uXXXX escapes (as git quotes paths): no name passes for two entries or another.\n" +
     'With -json, {"services": {<name>: <info>, …}, "invalid": {<name>: <reason>, …}}.\n' +
     "Entries that are not a valid ServiceInfo (written by an older or foreign\n" +
     "instance) are skipped with a warning on stderr naming each one (with -json, they\n" +
@@ -22,7 +25,9 @@ export const listCommand: Command = {
     const { services, invalid } = await (await ctx.client(signal)).listDetailed(signal);
     for (const [name, reason] of Object.entries(invalid)) {
       ctx.io.stderr(
-        `registry-cli: warning: skipped invalid entry ${JSON.stringify(name)}: ${reason}`,
+        escapeInvisible(
+          `registry-cli: warning: skipped invalid entry ${JSON.stringify(name)}: ${reason}`,
+        ),
       );
     }
     if (ctx.json) {
@@ -30,7 +35,7 @@ export const listCommand: Command = {
       return 0;
     }
     const lines = Object.entries(services).map(([name, info]) =>
-      `Service Name: ${name}, Info: ${JSON.stringify(info)}`
+      `Service Name: ${quoteName(name)}, Info: ${escapeInvisible(JSON.stringify(info))}`
     );
     ctx.io.stdout(["Response:", ...lines].join("\n"));
     return 0;

@@ -7,7 +7,7 @@
 import type { Command } from "../command.ts";
 import { serviceNameArg } from "../command.ts";
 import { UsageError } from "../errors.ts";
-import { escapeLogText } from "../../log/logger.ts";
+import { escapeInvisible, quoteName } from "../quote.ts";
 import type { ServiceChange } from "../../client/watch.ts";
 
 /** The `watch` command. */
@@ -19,7 +19,9 @@ export const watchCommand: Command = {
     "interrupted (Ctrl-C exits 0): put <name> <revision> <InfoStr>, delete <name> <revision>,\n" +
     "synced <revision>; reset when -from is older than the registry keeps (the current\n" +
     "entries follow). With -from, every change after that revision comes first instead of\n" +
-    'the entries. With -json, one object per line: {"Type", "Name", "InfoStr", "Revision"}.\n' +
+    'the entries. A name that is not printable ASCII without spaces is quoted, with \\",\n' +
+    "\\\\ and \\uXXXX escapes (as git quotes paths), so that it reads as one name.\n" +
+    'With -json, one object per line: {"Type", "Name", "InfoStr", "Revision"}.\n' +
     "It reconnects by itself (through another registry-service if needed) without missing\n" +
     "or repeating a change.",
   flags: {
@@ -77,15 +79,13 @@ function changeJson(change: ServiceChange): string {
   }
 }
 
-/** A change as one line of text (names and entries escaped: a service could send anything). */
+/** A change as one line of text (names quoted, entries escaped: a service could send anything). */
 function changeLine(change: ServiceChange): string {
   switch (change.type) {
     case "put":
-      return `put ${escapeLogText(change.name)} ${change.revision} ${
-        escapeLogText(change.infoStr)
-      }`;
+      return `put ${quoteName(change.name)} ${change.revision} ${escapeInvisible(change.infoStr)}`;
     case "delete":
-      return `delete ${escapeLogText(change.name)} ${change.revision}`;
+      return `delete ${quoteName(change.name)} ${change.revision}`;
     case "synced":
       return `synced ${change.revision}`;
     case "reset":

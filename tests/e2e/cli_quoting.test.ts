@@ -1,0 +1,118 @@
+/**
+ * The CLI's text output of `list` and `watch` cannot be spoofed by a name:
+ * spaces, braces, line breaks, bidi controls and look-alike letters are
+ * quoted, so that each entry is one line that reads back as its own name.
+ */
+import assert from "node:assert/strict";
+import { connectRegistry } from "../../mod.ts";
+import { cliMain } from "../../src/cli/main.ts";
+import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
+import { DEFAULT_KEY_PREFIX } from "../../src/store/registry_store.ts";
+import { retry } from "../../src/_retry.ts";
+import { sampleInfo, startService } from "../_registry.ts";
+import { cli } from "../_cli_io.ts";
+
+const PSK = "cli-quoting";
+
+/** Names the service takes (spaces and braces are allowed in names). */
+const ADDED = [
+  "good",
+  'svc, Info: {"CpuReq":1}',
+  'good 3 {"forged":1}',
+  "\u0440aypal",
+];
+/** Names an older or foreign writer could have put straight into etcd. */
+const FOREIGN = [
+  'x\nService Name: good, Info: {"DockerHash":"evil"}',
+  "\u202Edoog",
+  "put good 1 {}\u2028put",
+];
+const NAMES = [...ADDED, ...FOREIGN];
+
+/** Reads a name back from its text form: plain, or quoted (JSON string escapes). */
+function unquote(text: string): string {
+  return text.startsWith('"') ? JSON.parse(text) : text;
+}
+
+const NAME = String.raw`([!#-\[\]-~]+|"(?:[^"\\]|\\.)*")`;
+
+Deno.test("list and watch print each name as one unambiguous, reversible token", async (t) => {
+  const service = await startService({ psk: PSK });
+  const etcd = createEtcdClient(service.etcdUrl, service.etcdTls);
+  const keyDir = await Deno.makeTempDir();
+  try {
+    const target = { bootstraps: [service.addr], psk: PSK };
+    await using conn = await connectRegistry(target);
+    for (const [i, name] of ADDED.entries()) await conn.client.add(name, sampleInfo(i));
+    for (const [i, name] of FOREIGN.entries()) {
+      await etcd.put(`${DEFAULT_KEY_PREFIX}${name}`).value(JSON.stringify(sampleInfo(10 + i)));
+    }
+    await retry(async () => {
+      assert.equal(Object.keys(await conn.client.list()).length, NAMES.length);
+    }, { deadline: Date.now() + 10_000, initialDelayMs: 50, maxDelayMs: 500 });
+    const flags = ["-bootstrap", service.addr, "-psk", PSK, "-keyfile", `${keyDir}/key`];
+
+    await t.step("list: one line per entry, each naming its own entry", async () => {
+      const res = await cli([...flags, "list"]);
+      assert.equal(res.code, 0, res.stderr);
+      const [head, ...lines] = res.stdout.trimEnd().split("\n");
+      assert.equal(head, "Response:");
+      assert.equal(lines.length, NAMES.length, res.stdout);
+      const pattern = new RegExp(`^Service Name: ${NAME}, Info: (\\{.*\\})$`);
+      const listed = lines.map((line) => {
+        const match = line.match(pattern);
+        assert.ok(match, `not one entry: ${JSON.stringify(line)}`);
+        assert.match(line, /^[ -~]*$/, "a line of visible ASCII only");
+        JSON.parse(match[2]);
+        return unquote(match[1]);
+      });
+      assert.deepEqual(listed.sort(), [...NAMES].sort());
+      assert.equal(lines.filter((l) => l.startsWith("Service Name: good,")).length, 1);
+      assert.ok(
+        lines.includes(`Service Name: "\\u0440aypal", Info: ${JSON.stringify(sampleInfo(3))}`),
+      );
+    });
+
+    await t.step("list -json keeps the names exact", async () => {
+      const res = await cli([...flags, "list", "-json"]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.deepEqual(Object.keys(JSON.parse(res.stdout).services).sort(), [...NAMES].sort());
+    });
+
+    await t.step("watch: one put line per entry, each naming its own entry", async () => {
+      const lines: string[] = [];
+      const stopped = Promise.withResolvers<void>();
+      let interrupt = () => {};
+      const code = await cliMain([...flags, "watch"], {
+        env: {},
+        stdout: (text) => {
+          lines.push(...text.split("\n"));
+          if (text.startsWith("synced ")) interrupt();
+        },
+        stderr: () => {},
+        onInterrupt: (listener) => {
+          interrupt = () => {
+            listener();
+            stopped.resolve();
+          };
+          return () => {};
+        },
+      });
+      await stopped.promise;
+      assert.equal(code, 0);
+      assert.match(lines.at(-1)!, /^synced \d+$/);
+      const pattern = new RegExp(`^put ${NAME} (\\d+) (\\{.*\\})$`);
+      const watched = lines.slice(0, -1).map((line) => {
+        const match = line.match(pattern);
+        assert.ok(match, `not one change: ${JSON.stringify(line)}`);
+        assert.match(line, /^[ -~]*$/, "a line of visible ASCII only");
+        return unquote(match[1]);
+      });
+      assert.deepEqual(watched.sort(), [...NAMES].sort());
+    });
+  } finally {
+    etcd.close();
+    await Deno.remove(keyDir, { recursive: true });
+    await service.stop();
+  }
+});
