@@ -90,7 +90,9 @@ function invalidName(name: string, reason: string): InvalidValueError {
 /**
  * Checks a service name and returns it NFC-normalized, the form under which
  * it is stored. Refused: empty; longer than 253 characters; control or
- * format characters (bidi overrides, zero-width ones included); line and
+ * format characters (bidi overrides, zero-width ones included) and other
+ * invisible ones (Unicode's default-ignorable code points: Hangul fillers,
+ * variation selectors, the combining grapheme joiner); line and
  * paragraph separators (U+2028, U+2029: they break lines in output); `/`; lone
  * surrogates (they cannot be stored as UTF-8); leading or trailing white
  * space (the service trims requests, so such a name could never be read back).
@@ -107,6 +109,7 @@ function invalidName(name: string, reason: string): InvalidValueError {
  * assert.throws(() => validateServiceName("pay\u202Ements"), /format character U\+202E/);
  * assert.throws(() => validateServiceName("a\u200Bb"), /format character U\+200B/);
  * assert.throws(() => validateServiceName("a\u2028b"), /separator U\+2028/);
+ * assert.throws(() => validateServiceName("a\u3164b"), /invisible character U\+3164/);
  * assert.throws(() => validateServiceName("sur\ud800x"), /lone surrogate/);
  * assert.throws(() => validateServiceName("team/svc"), /"\/"/);
  * assert.throws(() => validateServiceName("x".repeat(254)), /longer than 253/);
@@ -123,11 +126,13 @@ export function validateServiceName(name: string): string {
     if (++length > MAX_SERVICE_NAME_LENGTH) {
       throw invalidName(name, `longer than ${MAX_SERVICE_NAME_LENGTH} characters`);
     }
-    if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(char)) {
+    if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u.test(char)) {
       const code = char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
       const kind = /\p{Z}/u.test(char)
         ? "line or paragraph separator"
-        : "control or format character";
+        : /[\p{Cc}\p{Cf}]/u.test(char)
+        ? "control or format character"
+        : "invisible character";
       throw invalidName(name, `contains the ${kind} U+${code}`);
     }
     if (char === "/") throw invalidName(name, 'contains "/"');

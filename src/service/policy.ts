@@ -81,6 +81,13 @@ export class WritePolicy {
     const { name, owner } = change;
     if (owner === peer || this.#admins.has(peer)) return undefined;
     const quoted = JSON.stringify(name);
+    if (change.lookAlike) {
+      // Under either mode: a name that can pass for another's would impersonate it everywhere.
+      const other = change.lookAlike;
+      return `not authorized: ${quoted} looks like ${JSON.stringify(other.name)} (` +
+        (other.owner === undefined ? "which has no owner" : `owned by ${other.owner}`) +
+        "); a name that can pass for another's is refused: choose a distinct name, or ask an admin";
+    }
     if (change.op === "chown") {
       return owner === undefined
         ? `not authorized: ${quoted} has no owner; only an admin may give it one`

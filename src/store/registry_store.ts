@@ -22,6 +22,11 @@
  * (its etcd member is the cluster's only member), reads are served from the
  * view with no etcd round trip at all.
  *
+ * A name's first put is also checked against the names it looks like (see
+ * `look_alikes.ts`): the view keeps every name, entry or owner record, by its
+ * confusable skeleton, and the author's rule is told of a look-alike another
+ * peer owns.
+ *
  * Writes are checked against the name's owner inside the store, and
  * committed in groups: writes that arrive while a transaction is in flight
  * go together in the next one (a lone write goes at the end of its turn of
@@ -54,6 +59,7 @@ import {
   type Subscription,
 } from "./changes.ts";
 import { GroupCommit } from "./group_commit.ts";
+import { LookAlikeIndex } from "./look_alikes.ts";
 import type { EtcdKv, KvCompare, KvEntry, KvOp } from "./etcd_kv.ts";
 
 /** A consistent view of every entry, with a version that changes with the content. */
@@ -100,6 +106,11 @@ export interface WriteChange {
   name: string;
   /** The name's owner now, `undefined` when it has none. */
   owner: string | undefined;
+  /**
+   * For a put that would create `name`: an existing name that looks like it
+   * (same confusable skeleton) and that another peer owns (or no one does).
+   */
+  lookAlike?: { name: string; owner: string | undefined };
 }
 
 /**
@@ -269,6 +280,8 @@ export class RegistryStore implements RegistryData, ChangeSource {
   readonly #historyLimit: number;
   #entries = new Map<string, string>();
   #owners = new Map<string, Owner>();
+  /** Every name with an entry or an owner record, by confusable skeleton. */
+  #lookAlikes = new LookAlikeIndex();
   /** Revision of each history record by record id, by name (for trimming). */
   #history = new Map<string, Map<string, number>>();
   #version = 0;
@@ -660,7 +673,10 @@ export class RegistryStore implements RegistryData, ChangeSource {
     const compares: KvCompare[] = [{ key: this.#prefix + ownerKey, target: "mod", value: ownerAt }];
     const ownerHeld = () => (this.#owners.get(name)?.revision ?? 0) === ownerAt;
     const plan = { write, serviceKey, ownerKey, compares, current: ownerHeld };
-    const refusal = author.refusal({ op, name, owner: known?.owner });
+    const lookAlike = !known && value !== undefined && op !== "chown"
+      ? this.#lookAlikeOf(name, author.peer)
+      : undefined;
+    const refusal = author.refusal({ op, name, owner: known?.owner, lookAlike });
     if (refusal !== undefined) {
       // A sole writer's view is etcd's. Another instance's change of owner (a chown it has
       // acknowledged) may not have reached this view yet: the refusal waits for the
@@ -696,6 +712,15 @@ export class RegistryStore implements RegistryData, ChangeSource {
       return { ...plan, current, ...this.#recorded(name, value, author, known) };
     }
     return { ...plan, ...this.#recorded(name, value, author, known) };
+  }
+
+  /** A name `name` could pass for that a peer other than `peer` owns (or no one does). */
+  #lookAlikeOf(name: string, peer: string): WriteChange["lookAlike"] {
+    for (const other of this.#lookAlikes.find(name)) {
+      const owner = this.#owners.get(other)?.owner;
+      if (owner !== peer) return { name: other, owner };
+    }
+    return undefined;
   }
 
   /** The operations of a put (`value`) or delete with its history record, and their view update. */
@@ -806,8 +831,9 @@ export class RegistryStore implements RegistryData, ChangeSource {
     this.#changed.set(key, revision);
     if (value === undefined) this.#deleted.set(key, revision);
     else this.#deleted.delete(key);
+    let name: string;
     if (key.startsWith(SERVICES)) {
-      const name = key.slice(SERVICES.length);
+      name = key.slice(SERVICES.length);
       if (value === undefined) {
         this.#entries.delete(name);
       } else {
@@ -816,10 +842,14 @@ export class RegistryStore implements RegistryData, ChangeSource {
       }
       this.#version++;
     } else if (key.startsWith(OWNERS)) {
-      const name = key.slice(OWNERS.length);
+      name = key.slice(OWNERS.length);
       if (value === undefined) this.#owners.delete(name);
       else this.#owners.set(name, { owner: value, revision });
+    } else {
+      return;
     }
+    if (value !== undefined) this.#lookAlikes.add(name);
+    else if (!this.#entries.has(name) && !this.#owners.has(name)) this.#lookAlikes.remove(name);
   }
 
   /**
@@ -974,6 +1004,7 @@ export class RegistryStore implements RegistryData, ChangeSource {
     const previous = { changed: this.#changed, entries: this.#entries, owners: this.#owners };
     this.#entries = new Map();
     this.#owners = new Map();
+    this.#lookAlikes = new LookAlikeIndex();
     this.#history = new Map();
     this.#changed = new Map();
     this.#deleted = new Map();
