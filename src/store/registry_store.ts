@@ -831,9 +831,11 @@ export class RegistryStore implements RegistryData, ChangeSource {
     this.#changed.set(key, revision);
     if (value === undefined) this.#deleted.set(key, revision);
     else this.#deleted.delete(key);
-    let name: string;
-    if (key.startsWith(SERVICES)) {
-      name = key.slice(SERVICES.length);
+    const isEntry = key.startsWith(SERVICES);
+    if (!isEntry && !key.startsWith(OWNERS)) return;
+    const name = key.slice((isEntry ? SERVICES : OWNERS).length);
+    const known = this.#entries.has(name) || this.#owners.has(name);
+    if (isEntry) {
       if (value === undefined) {
         this.#entries.delete(name);
       } else {
@@ -841,15 +843,16 @@ export class RegistryStore implements RegistryData, ChangeSource {
         if (!validated) this.#check(key, name, value, revision);
       }
       this.#version++;
-    } else if (key.startsWith(OWNERS)) {
-      name = key.slice(OWNERS.length);
-      if (value === undefined) this.#owners.delete(name);
-      else this.#owners.set(name, { owner: value, revision });
+    } else if (value === undefined) {
+      this.#owners.delete(name);
     } else {
-      return;
+      this.#owners.set(name, { owner: value, revision });
     }
-    if (value !== undefined) this.#lookAlikes.add(name);
-    else if (!this.#entries.has(name) && !this.#owners.has(name)) this.#lookAlikes.remove(name);
+    // The index changes when a name comes or goes, not with each write of it.
+    if (value !== undefined && !known) this.#lookAlikes.add(name);
+    else if (value === undefined && known && !this.#entries.has(name) && !this.#owners.has(name)) {
+      this.#lookAlikes.remove(name);
+    }
   }
 
   /**
