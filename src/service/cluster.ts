@@ -29,6 +29,7 @@ import {
 import {
   addLearner,
   createEtcdClient,
+  createMemberProbe,
   initialClusterString,
   isLearnerNotReady,
   isNotEnoughStartedMembers,
@@ -39,7 +40,7 @@ import {
   promoteMember,
   removeMember,
 } from "../store/etcd_cluster.ts";
-import type { EtcdTls } from "../store/tls.ts";
+import type { EtcdTls, MemberCertificate } from "../store/tls.ts";
 import type { Logger } from "../log/logger.ts";
 import { retry } from "../_retry.ts";
 
@@ -388,8 +389,10 @@ export interface MemberAddComponents {
   retryForMs?: number;
   /** First pause between tries (ms, default 250), doubled up to 2 s. */
   retryDelayMs?: number;
-  /** A learner this instance added that has not started within this is removed (ms, default 60 s). */
+  /** A learner this instance added that has not started within this is removed (ms, default 120 s). */
   learnerTimeoutMs?: number;
+  /** The certificate to reach a learner's client URLs with before promoting it (with a PSK). */
+  tls?: MemberCertificate;
   /** How often started learners are looked for, to be promoted (ms, default 500). */
   promoteIntervalMs?: number;
   /** Members (voters and learners) past which adds are refused with {@linkcode VoterLimitError}. */
@@ -427,7 +430,11 @@ function urlHost(url: URL): string {
  *   refused; the joiner retries.
  * - Each learner it added is removed if it has not started within
  *   `learnerTimeoutMs`. Every started learner in the cluster (whoever added
- *   it) is promoted to a voter once it has caught up.
+ *   it) is promoted to a voter once it has caught up and answers on its
+ *   client URLs: etcd checks only that its log is in step, so a member that
+ *   started and then died (or never serves clients) would become a voter
+ *   that cannot vote, and could cost a small cluster its quorum. The
+ *   steward removes a learner never promoted.
  * - A peer URL that belongs to a member that was added but never started
  *   (the joiner crashed, or lost our answer) is answered again without a
  *   second MemberAdd.
@@ -450,8 +457,11 @@ function urlHost(url: URL): string {
 export function createMemberAdder(components: MemberAddComponents): MemberAdder {
   const { client, logger } = components;
   const retryForMs = components.retryForMs ?? 20_000;
-  const learnerTimeoutMs = components.learnerTimeoutMs ?? 60_000;
+  const learnerTimeoutMs = components.learnerTimeoutMs ?? 120_000;
   const promoteIntervalMs = components.promoteIntervalMs ?? 500;
+  const probe = createMemberProbe(components.tls);
+  // Learners already reported as not answering (one warning each).
+  const unanswered = new Set<string>();
   const stopping = new AbortController();
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -490,6 +500,17 @@ export function createMemberAdder(components: MemberAddComponents): MemberAdder 
   const promoteStartedLearners = async () => {
     for (const member of await listMembers(client)) {
       if (!member.isLearner || !member.started) continue;
+      if (!(await probe.answers(member.clientUrls, 1_000))) {
+        if (!unanswered.has(member.id)) {
+          unanswered.add(member.id);
+          logger.warn(
+            `etcd learner ${member.name} (id ${member.id}) does not answer on its client URLs ` +
+              `${member.clientUrls.join(", ") || "(none)"}: not promoting it`,
+          );
+        }
+        continue;
+      }
+      unanswered.delete(member.id);
       try {
         await promoteMember(client, member.id);
         logger.info(`promoted etcd learner ${member.name} (id ${member.id}) to a voting member`);
@@ -617,6 +638,7 @@ export function createMemberAdder(components: MemberAddComponents): MemberAdder 
     stop() {
       stopping.abort();
       clearInterval(sweeper);
+      probe.close();
     },
   };
 }

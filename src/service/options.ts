@@ -62,10 +62,10 @@ export const SERVICE_FLAGS: FlagSpecs = {
   },
   "learner-timeout": {
     type: "string",
-    description: "remove a joining etcd member (learner) this instance added if it has not " +
-      "started within this",
+    description: "remove a joining etcd member (learner) that has not started, answered on " +
+      "its client URL and caught up (been promoted) within this",
     valueName: "seconds",
-    defaultText: "60",
+    defaultText: "120",
   },
   "max-voters": {
     type: "string",

@@ -98,7 +98,7 @@ export interface RegistryServiceConfig {
   insecureEtcd?: boolean;
   /** How long a joining instance keeps asking to be added (ms, default 120 s). */
   joinTimeoutMs?: number;
-  /** A learner this instance added that has not started within this is removed (ms, default 60 s). */
+  /** A learner not started and promoted within this is removed (ms, default 120 s). */
   learnerTimeoutMs?: number;
   /** libp2p listen multiaddrs. */
   listen: string[];
@@ -413,7 +413,7 @@ async function membershipPhase(
   });
   deferLogged(stack, logger, () => roles.stop());
   const maxVoters = config.maxVoters ?? DEFAULT_MAX_VOTERS;
-  const learnerTimeoutMs = config.learnerTimeoutMs ?? 60_000;
+  const learnerTimeoutMs = config.learnerTimeoutMs ?? 120_000;
   const steward = startSteward({
     client,
     prefix,
@@ -438,6 +438,7 @@ async function membershipPhase(
     client,
     logger,
     peerScheme: components.tls ? "https:" : "http:",
+    tls: components.tls,
     learnerTimeoutMs,
     maxVoters,
   });

@@ -15,8 +15,13 @@
  *   (`<prefix>cluster/promote`: its peer id and `--initial-cluster`) that
  *   client instances look at every second; the voters' member adders promote
  *   the learner once it has caught up;
- * - a learner that has not started within `-learner-timeout` is removed, and
- *   its instance is not asked again.
+ * - a learner not promoted within `-learner-timeout` of being first seen is
+ *   removed, whoever added it: one that never started, and one that started
+ *   but does not answer on its client URLs or never catches up (the member
+ *   adders promote only those that answer). etcd takes one learner at a
+ *   time, so a peer with the PSK could otherwise keep that slot with a ghost
+ *   member and refuse every real join. An instance whose learner the steward
+ *   asked for and removed is not asked again.
  *
  * @module
  */
@@ -52,7 +57,7 @@ export interface StewardComponents {
   maxVoters: number;
   /** A voter unreachable this long is replaced (ms). */
   deadMemberAfterMs: number;
-  /** A learner that has not started within this is removed (ms). */
+  /** A learner not promoted within this of being first seen is removed (ms). */
   learnerTimeoutMs: number;
   /** Pause between rounds (ms, default 1 s). */
   intervalMs?: number;
@@ -152,10 +157,17 @@ export function startSteward(components: StewardComponents): Steward {
       for (const learner of learners) {
         const seen = learnerSeen.get(learner.id) ?? now;
         learnerSeen.set(learner.id, seen);
-        if (learner.started || now - seen < components.learnerTimeoutMs) continue;
+        if (now - seen < components.learnerTimeoutMs) continue;
+        // Promoted meanwhile (the adders promote on their own clock): not a learner to remove.
+        if (!(await listMembers(client)).some((m) => m.id === learner.id && m.isLearner)) continue;
+        const name = learner.name || learner.peerUrls[0];
         logger.warn(
-          `steward: etcd learner ${learner.peerUrls[0]} (id ${learner.id}) did not start within ` +
-            `${components.learnerTimeoutMs / 1000} s: removing it`,
+          `steward: etcd learner ${name} (id ${learner.id}) was not promoted within ` +
+            `${components.learnerTimeoutMs / 1000} s (-learner-timeout): ` +
+            (learner.started
+              ? "it started but does not answer on its client URLs or has not caught up"
+              : "it never started") +
+            "; removing it, so that another member can join",
         );
         await removeMember(client, learner.id);
         if (pending && learner.peerUrls.includes(pending.peerUrl)) {

@@ -2,14 +2,15 @@
  * `/memberadd/0.1` under faults: refusals are errors on the stream, a joiner
  * that crashed after being added can retry, racing MemberAdds both succeed
  * (one learner at a time), a ghost learner never costs quorum and is
- * removed, a peer URL on another host is refused, and a join that finds no
- * registry-service fails in bounded time.
+ * removed (one that never starts, and one that starts but does not answer:
+ * never promoted), a peer URL on another host is refused, and a join that
+ * finds no registry-service fails in bounded time.
  */
 import assert from "node:assert/strict";
 import { connectRegistry } from "../../src/client/registry_client.ts";
 import { RequestRefusedError } from "../../src/client/errors.ts";
 import { createRegistryNode } from "../../src/p2p/node.ts";
-import { type EtcdProcess, startEtcd } from "../../src/store/etcd_process.ts";
+import { type EtcdProcess, etcdTlsFlags, startEtcd } from "../../src/store/etcd_process.ts";
 import { ensureEtcdTls } from "../../src/store/tls.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import {
@@ -19,7 +20,17 @@ import {
   startService,
   tempDataDir,
 } from "../_registry.ts";
-import { assertNoEtcd, etcdctl, join, memberList, PSK, stopAll, waitFor } from "./_cluster.ts";
+import {
+  assertNoEtcd,
+  etcdctl,
+  health,
+  join,
+  killEtcd,
+  memberList,
+  PSK,
+  stopAll,
+  waitFor,
+} from "./_cluster.ts";
 
 function member(clientPort = freePort(), peerPort = freePort()) {
   return {
@@ -181,6 +192,72 @@ Deno.test("a ghost learner never costs quorum and is removed; another host's URL
     assert.equal((await memberList(a)).length, 1);
     await client.add("after-ghost", sampleInfo(9));
   } finally {
+    await conn?.close();
+    await stopAll(services);
+  }
+});
+
+Deno.test("a ghost learner that starts but does not answer is never promoted, and is removed for a real join", async () => {
+  const services: (ServiceProcess | undefined)[] = [];
+  const ghostDir = await tempDataDir();
+  let conn: Awaited<ReturnType<typeof connectRegistry>> | undefined;
+  let ghostEtcd: Deno.ChildProcess | undefined;
+  try {
+    const a = await startService({ psk: PSK, args: ["-learner-timeout", "8"] });
+    services.push(a);
+    conn = await connectRegistry({ bootstraps: [a.addr], psk: PSK });
+    // A peer with the PSK adds a member and runs it: it serves its peers, so it starts and
+    // catches up, but the client URL it gives is one where nothing listens.
+    const ghost = member();
+    const initialCluster = await conn.client.memberAdd({
+      MemberName: ghost.name,
+      MemberPeerUrl: ghost.peerUrl,
+    });
+    const tls = await ensureEtcdTls(PSK, { dataDir: ghostDir, name: ghost.name, ip: "127.0.0.1" });
+    ghostEtcd = new Deno.Command("setpriv", {
+      args: [
+        ...["--pdeathsig", "SIGKILL", "--", "etcd", "--name", ghost.name],
+        ...["--data-dir", ghostDir, "--initial-cluster-state", "existing"],
+        ...["--listen-client-urls", `https://127.0.0.1:${ghost.clientPort}`],
+        ...["--advertise-client-urls", `https://127.0.0.1:${freePort()}`],
+        ...["--listen-peer-urls", ghost.peerUrl, "--initial-advertise-peer-urls", ghost.peerUrl],
+        ...["--initial-cluster", initialCluster, ...etcdTlsFlags(tls)],
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    // It starts (the cluster learns its name) and stays a learner until it is removed.
+    let started = false;
+    await waitFor("the ghost learner's removal", async () => {
+      const row = (await memberList(a)).find((r) => r.peerUrl === ghost.peerUrl);
+      assert.ok(!row || row.isLearner, "the ghost learner was promoted to a voter");
+      started ||= row?.name === ghost.name;
+      return row === undefined;
+    }, 40_000);
+    assert.ok(started, "the ghost learner never started: this test tests nothing");
+    await a.waitForLog(
+      /etcd learner \S+ \(id \d+\) does not answer on its client URLs .*: not promoting it/,
+    );
+    await a.waitForLog(
+      /steward: etcd learner \S+ \(id \d+\) was not promoted within 8 s \(-learner-timeout\): it started but does not answer/,
+    );
+    // The learner slot is free again: a real instance joins and becomes a voter.
+    const b = await join(a.addr);
+    services.push(b);
+    await waitFor("b as a voter", async () => (await health(b)).role === "voter", 60_000);
+    const rows = await memberList(a);
+    assert.equal(rows.length, 2, JSON.stringify(rows));
+    assert.ok(rows.every((r) => !r.isLearner && r.name !== ""), JSON.stringify(rows));
+    await conn.client.add("after-ghost", sampleInfo(1));
+  } finally {
+    try {
+      ghostEtcd?.kill("SIGKILL");
+    } catch {
+      // Exited when it was removed.
+    }
+    await ghostEtcd?.status;
+    await killEtcd(ghostDir);
     await conn?.close();
     await stopAll(services);
   }
