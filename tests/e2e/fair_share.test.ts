@@ -98,3 +98,44 @@ Deno.test("many peer ids from one host hold at most the host's share of the requ
     await service.stop();
   }
 });
+
+Deno.test("many peer ids from one host hold at most the host's share of the watchers", async () => {
+  // A 1% share of 200 watchers is 2; each peer id may hold 100.
+  const service = await startService({
+    psk: PSK,
+    args: ["-max-watchers", "200", "-max-host-share", "1"],
+  });
+  const identities = await Promise.all(Array.from({ length: 3 }, () => wirePeer(PSK)));
+  const watches: Stream[] = [];
+  try {
+    const watch = async (peer: (typeof identities)[number]) => {
+      const stream = await peer.node.dialProtocol(multiaddr(service.addr), "/watch/0.1");
+      watches.push(stream);
+      let text = "";
+      stream.addEventListener("message", (evt) => {
+        text += new TextDecoder().decode(evt.data.subarray());
+      });
+      try {
+        stream.send(new TextEncoder().encode("{}"));
+        await stream.close();
+      } catch {
+        // Refused (reset) before the request went out.
+      }
+      const deadline = Date.now() + 10_000;
+      while (!text.includes('"synced"') && stream.status === "open") {
+        assert.ok(Date.now() < deadline, "neither synced nor reset");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return text.includes('"synced"');
+    };
+    assert.equal(await watch(identities[0]), true);
+    assert.equal(await watch(identities[1]), true);
+    // A third identity of the same host is reset, though it holds no watcher itself.
+    assert.equal(await watch(identities[2]), false);
+    await service.waitForLog(/watchers of this host: 2 of 2 in use/);
+  } finally {
+    for (const stream of watches) stream.abort(new Error("done"));
+    await Promise.all(identities.map((p) => p.node.stop()));
+    await service.stop();
+  }
+});
