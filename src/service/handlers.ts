@@ -5,8 +5,8 @@
  *
  * Each handler only decodes, calls the store and encodes. What holds for
  * every request sits in the one `serve` wrapper: limits (in flight overall,
- * per peer and per remote host, bytes arriving), health, the write policy (as the
- * request's `author`), refusals answered as `Error: …`, the audit line of
+ * per peer and per remote host, bytes arriving), health, the write policy
+ * (as the request's `author`), refusals answered as `Error: …`, the audit line of
  * every write, the log line of every other request, metrics. A streaming
  * handler (`/watch/0.1`, see `watch.ts`) goes through the same wrapper, but
  * its answer stays open and it holds a watcher slot (per peer, per host and
@@ -318,6 +318,13 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   const forgetIfIdle = (key: string) => {
     if (shares.get(key)?.used === 0) shares.delete(key);
   };
+  // The host of each connection, worked out once (its requests come many to a connection).
+  const hostOf = new WeakMap<Connection, string>();
+  const hostOfConnection = (connection: Connection) => {
+    let host = hostOf.get(connection);
+    if (host === undefined) hostOf.set(connection, host = remoteHost(connection));
+    return host;
+  };
   const slotKeys = (peer: string, host: string, isStream: boolean) => {
     const kind = isStream ? "watcher" : "request";
     return [`${kind} peer ${peer}`, `${kind} host ${host}`] as const;
@@ -365,7 +372,7 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   ) => {
     const isStream = "stream" in handler;
     const peer = connection.remotePeer.toString();
-    const host = remoteHost(connection);
+    const host = hostOfConnection(connection);
     const isWrite = WRITES.has(protocol);
     const started = performance.now();
     const done = new AbortController();
