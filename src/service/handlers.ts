@@ -503,23 +503,43 @@ function audit(logger: Logger, ctx: RequestContext, outcome: Outcome, failure?: 
 
 /**
  * The host a connection comes from, whose requests share one budget: its IP
- * address, an IPv6 one's /64 (one machine's usual allocation, so that its
- * 2^64 addresses are one host), or the whole address when it has no IP.
+ * address; for IPv6 its /64 (one machine's usual allocation, so that its
+ * 2^64 addresses are one host), an IPv4-mapped one as the IPv4 address; the
+ * whole address when it has no IP.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { multiaddr } from "@multiformats/multiaddr";
+ * import { remoteHost } from "./handlers.ts";
+ * const host = (addr: string) => remoteHost({ remoteAddr: multiaddr(addr) });
+ * assert.equal(host("/ip4/10.0.0.7/tcp/4001"), "10.0.0.7");
+ * assert.equal(host("/ip6/2001:db8::1/tcp/4001"), "2001:db8:0:0::/64");
+ * assert.equal(host("/ip6/2001:db8:0:0:ffff::2/tcp/4001"), "2001:db8:0:0::/64");
+ * assert.equal(host("/ip6/::ffff:10.0.0.7/tcp/4001"), "10.0.0.7");
+ * ```
  */
-function remoteHost(connection: Pick<Connection, "remoteAddr">): string {
+export function remoteHost(connection: Pick<Connection, "remoteAddr">): string {
   const ip = connection.remoteAddr.getComponents().find((c) =>
     c.name === "ip4" || c.name === "ip6"
   );
   if (ip?.value === undefined) return connection.remoteAddr.toString();
-  if (ip.name === "ip4" || ip.value.includes(".")) return ip.value;
-  // Expand `::` to find the first four groups of the address.
+  if (ip.name === "ip4") return ip.value;
+  const mappedV4 = ip.value.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i)?.[1];
+  if (mappedV4) return mappedV4;
+  // Expand `::` to the eight groups of the address.
   const [head, tail = ""] = ip.value.toLowerCase().split("::");
   const headGroups = head === "" ? [] : head.split(":");
   const tailGroups = tail === "" ? [] : tail.split(":");
-  const groups = ip.value.includes("::")
-    ? [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill("0"), ...tailGroups]
-    : headGroups;
-  return groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":") + "::/64";
+  const groups = [
+    ...headGroups,
+    ...Array(8 - headGroups.length - tailGroups.length).fill("0"),
+    ...tailGroups,
+  ].map((g) => parseInt(g, 16));
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join(".");
+  }
+  return groups.slice(0, 4).map((g) => g.toString(16)).join(":") + "::/64";
 }
 
 function decodeUtf8(bytes: Uint8Array): string {
