@@ -152,7 +152,9 @@ export class ListAnswerDecoder<T> {
         return;
       }
       const nameEnd = stringEnd(text, at);
-      const infoEnd = nameEnd < 0 ? nameEnd : nameEnd >= text.length
+      const infoEnd = nameEnd < 0
+        ? nameEnd
+        : nameEnd >= text.length
         ? INCOMPLETE
         : text.charCodeAt(nameEnd) !== COLON
         ? INVALID
