@@ -12,7 +12,8 @@ export interface DecodedList<T> {
   LookupOk: boolean;
   /**
    * Each entry's InfoStr as given to the decoder's `map`, by name. A name
-   * given twice keeps its last value, as `JSON.parse` of the answer does.
+   * given twice keeps its last value, as `JSON.parse` of the answer does;
+   * an object made of them (`Object.fromEntries`) has that parse's key order.
    */
   entries: Map<string, T>;
 }
@@ -23,33 +24,19 @@ const PREFIX = '{"NameToInfoStr":{';
 const SUFFIX = /^,"LookupOk":(true|false)\}[ \t\n\r]*$/;
 /**
  * Longest unfinished entry kept for scanning: a stored InfoStr is at most 64 KiB, at most 6
- * characters each once escaped. Anything longer goes to the whole-answer parse, so an answer that
- * never ends a string costs no more than it does there.
+ * characters each once escaped. Anything longer goes to the whole-answer decoding, so an answer
+ * that never ends a string costs no more than it does there.
  */
 const MAX_PENDING = 1 << 20;
+/**
+ * A JSON string literal as the JSON grammar delimits it: from a quote to the next quote that is not
+ * escaped. It fails only for a literal that has not ended yet; its escapes are JSON.parse's to check.
+ */
+const STRING = /"[^"\\]*(?:\\[^][^"\\]*)*"/y;
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const COMMA = 0x2c;
 const CLOSE = 0x7d;
-const INCOMPLETE = -1;
-const INVALID = -2;
-
-/** Where the string literal starting at `from` ends (after its quote), or why there is no end. */
-function stringEnd(text: string, from: number): number {
-  if (from >= text.length) return INCOMPLETE;
-  if (text.charCodeAt(from) !== QUOTE) return INVALID;
-  let at = from + 1;
-  for (;;) {
-    const quote = text.indexOf('"', at);
-    if (quote < 0) return INCOMPLETE;
-    // A quote after an odd run of backslashes is escaped.
-    let before = quote - 1;
-    while (before > from && text.charCodeAt(before) === BACKSLASH) before--;
-    if ((quote - 1 - before) % 2 === 0) return quote + 1;
-    at = quote + 1;
-  }
-}
 
 type State = "prefix" | "first" | "next" | "suffix" | "whole";
 
@@ -144,47 +131,53 @@ export class ListAnswerDecoder<T> {
       at = PREFIX.length;
       this.#state = "first";
     }
+    if (this.#state === "first" && text.charCodeAt(at) === CLOSE) {
+      this.#state = "suffix";
+      this.#pending = text.slice(at + 1);
+      return;
+    }
+    // The entries complete in this text: `"name":"InfoStr"` and the `,` or `}` after it.
+    const literals: string[] = [];
+    let closed = false;
     for (;;) {
-      // Here an entry starts, or (before the first entry only) the map ends.
-      if (this.#state === "first" && text.charCodeAt(at) === CLOSE) {
-        this.#state = "suffix";
-        this.#pending = text.slice(at + 1);
-        return;
+      if (at < text.length && text.charCodeAt(at) !== QUOTE) return this.#decodeWhole();
+      STRING.lastIndex = at;
+      if (!STRING.test(text)) break;
+      const nameEnd = STRING.lastIndex;
+      if (nameEnd >= text.length) break;
+      if (text.charCodeAt(nameEnd) !== COLON) return this.#decodeWhole();
+      STRING.lastIndex = nameEnd + 1;
+      if (nameEnd + 1 < text.length && text.charCodeAt(nameEnd + 1) !== QUOTE) {
+        return this.#decodeWhole();
       }
-      const nameEnd = stringEnd(text, at);
-      const infoEnd = nameEnd < 0
-        ? nameEnd
-        : nameEnd >= text.length
-        ? INCOMPLETE
-        : text.charCodeAt(nameEnd) !== COLON
-        ? INVALID
-        : stringEnd(text, nameEnd + 1);
-      if (infoEnd === INVALID) return this.#decodeWhole();
-      // The separator after the InfoStr is needed too: only a `,` or `}` ends an entry.
-      if (infoEnd === INCOMPLETE || infoEnd >= text.length) {
-        this.#pending = text.slice(at);
-        if (this.#pending.length > MAX_PENDING) this.#decodeWhole();
-        return;
-      }
+      if (!STRING.test(text)) break;
+      const infoEnd = STRING.lastIndex;
+      if (infoEnd >= text.length) break;
       const separator = text.charCodeAt(infoEnd);
       if (separator !== COMMA && separator !== CLOSE) return this.#decodeWhole();
-      let name: string, infoStr: unknown;
+      literals.push(text.slice(at, nameEnd), text.slice(nameEnd + 1, infoEnd));
+      at = infoEnd + 1;
+      if (separator === CLOSE) {
+        closed = true;
+        break;
+      }
+    }
+    if (literals.length > 0) {
+      let strings: string[];
       try {
-        name = JSON.parse(text.slice(at, nameEnd));
-        infoStr = JSON.parse(text.slice(nameEnd + 1, infoEnd));
+        // Only string literals, as the answer has them, in one native parse: an array of strings.
+        strings = JSON.parse(`[${literals.join(",")}]`);
       } catch {
         return this.#decodeWhole();
       }
-      // The slices are string literals by the scan; JSON.parse checked their escapes.
-      this.#entries.set(name, this.#map(name, infoStr as string));
-      at = infoEnd + 1;
-      if (separator === CLOSE) {
-        this.#state = "suffix";
-        this.#pending = text.slice(at);
-        return;
+      // A name given twice keeps its first place and its last value, as in JSON.parse of objects.
+      for (let i = 0; i < strings.length; i += 2) {
+        this.#entries.set(strings[i], this.#map(strings[i], strings[i + 1]));
       }
-      this.#state = "next";
+      this.#state = closed ? "suffix" : "next";
     }
+    this.#pending = text.slice(at);
+    if (this.#pending.length > MAX_PENDING) this.#decodeWhole();
   }
 
   /** Leaves the answer to `decodeListResponse` at the end. */
