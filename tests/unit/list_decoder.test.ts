@@ -321,3 +321,13 @@ Deno.test("the decoder maps each entry as soon as it has arrived, before the ans
     assert.ok(mapped.length >= names.size);
   }
 });
+
+Deno.test("the decoder: a name is not taken for the one an earlier answer had in its place", () => {
+  // Deno 2.9's V8 (15.0) JSON.parse of objects reads the key `x\"` as `x\` once an object with the
+  // keys `k`, `x\` was parsed: names decoded as strings, not as keys, are not confused so.
+  const earlier = String.raw`{"NameToInfoStr":{"k":"1","x\\":"2"},"LookupOk":true}`;
+  JSON.parse(earlier);
+  const decoder = new ListAnswerDecoder((_, infoStr) => infoStr);
+  decoder.push(encoder.encode(String.raw`{"NameToInfoStr":{"k":"1","x\"":"3"},"LookupOk":true}`));
+  assert.deepEqual([...decoder.end().entries], [["k", "1"], ['x"', "3"]]);
+});
