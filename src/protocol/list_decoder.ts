@@ -28,15 +28,24 @@ const SUFFIX = /^,"LookupOk":(true|false)\}[ \t\n\r]*$/;
  * that never ends a string costs no more than it does there.
  */
 const MAX_PENDING = 1 << 20;
-/**
- * A JSON string literal as the JSON grammar delimits it: from a quote to the next quote that is not
- * escaped. It fails only for a literal that has not ended yet; its escapes are JSON.parse's to check.
- */
-const STRING = /"[^"\\]*(?:\\[^][^"\\]*)*"/y;
 const QUOTE = 0x22;
-const COLON = 0x3a;
-const COMMA = 0x2c;
+const BACKSLASH = 0x5c;
 const CLOSE = 0x7d;
+
+/**
+ * Where `pattern` (a quote and what follows it) first occurs from `from` on with its quote ending
+ * a string literal, or -1. Inside a literal every quote is escaped, so a quote after an even run
+ * of backslashes ends one. The searches are what make the scan cheap: a literal's content cannot
+ * hold `":"`, `","` or `"}` with an unescaped quote, so each is usually found at the first try.
+ */
+function findDelimiter(text: string, pattern: string, from: number): number {
+  for (let at = text.indexOf(pattern, from); at >= 0; at = text.indexOf(pattern, at + 1)) {
+    let run = 0;
+    while (text.charCodeAt(at - 1 - run) === BACKSLASH) run++;
+    if (run % 2 === 0) return at;
+  }
+  return -1;
+}
 
 type State = "prefix" | "first" | "next" | "suffix" | "whole";
 
@@ -136,28 +145,25 @@ export class ListAnswerDecoder<T> {
       this.#pending = text.slice(at + 1);
       return;
     }
-    // The entries complete in this text: `"name":"InfoStr"` and the `,` or `}` after it.
+    // The entries complete in this text, `"name":"InfoStr"` and the `,` or `}` after it, taken as
+    // two slices each. Any slice that is not exactly one string literal (a malformed answer) makes
+    // the JSON.parse below fail or give another count of strings: then the whole answer decides.
     const literals: string[] = [];
     let closed = false;
-    for (;;) {
-      if (at < text.length && text.charCodeAt(at) !== QUOTE) return this.#decodeWhole();
-      STRING.lastIndex = at;
-      if (!STRING.test(text)) break;
-      const nameEnd = STRING.lastIndex;
-      if (nameEnd >= text.length) break;
-      if (text.charCodeAt(nameEnd) !== COLON) return this.#decodeWhole();
-      STRING.lastIndex = nameEnd + 1;
-      if (nameEnd + 1 < text.length && text.charCodeAt(nameEnd + 1) !== QUOTE) {
-        return this.#decodeWhole();
-      }
-      if (!STRING.test(text)) break;
-      const infoEnd = STRING.lastIndex;
-      if (infoEnd >= text.length) break;
-      const separator = text.charCodeAt(infoEnd);
-      if (separator !== COMMA && separator !== CLOSE) return this.#decodeWhole();
-      literals.push(text.slice(at, nameEnd), text.slice(nameEnd + 1, infoEnd));
-      at = infoEnd + 1;
-      if (separator === CLOSE) {
+    // The first `"}` that ends a literal, looked for once per text (-1: there is none).
+    let mapEnd = -2;
+    while (at < text.length) {
+      if (text.charCodeAt(at) !== QUOTE) return this.#decodeWhole();
+      const nameEnd = findDelimiter(text, '":"', at + 1);
+      if (nameEnd < 0) break;
+      const infoStart = nameEnd + 2;
+      if (mapEnd !== -1 && mapEnd <= infoStart) mapEnd = findDelimiter(text, '"}', infoStart + 1);
+      const next = findDelimiter(text, '","', infoStart + 1);
+      const infoEnd = mapEnd >= 0 && (next < 0 || mapEnd < next) ? mapEnd : next;
+      if (infoEnd < 0) break;
+      literals.push(text.slice(at, nameEnd + 1), text.slice(infoStart, infoEnd + 1));
+      at = infoEnd + 2;
+      if (infoEnd === mapEnd) {
         closed = true;
         break;
       }
@@ -165,11 +171,12 @@ export class ListAnswerDecoder<T> {
     if (literals.length > 0) {
       let strings: string[];
       try {
-        // Only string literals, as the answer has them, in one native parse: an array of strings.
+        // One native parse for all: an array of strings, no object keys to build.
         strings = JSON.parse(`[${literals.join(",")}]`);
       } catch {
         return this.#decodeWhole();
       }
+      if (strings.length !== literals.length) return this.#decodeWhole();
       // A name given twice keeps its first place and its last value, as in JSON.parse of objects.
       for (let i = 0; i < strings.length; i += 2) {
         this.#entries.set(strings[i], this.#map(strings[i], strings[i + 1]));
