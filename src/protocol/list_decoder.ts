@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { concatBytes } from "../_bytes.ts";
 import { decodeListResponse } from "./messages.ts";
 
 /** What {@linkcode ListAnswerDecoder.end} returns. */
@@ -85,8 +86,11 @@ type State = "prefix" | "first" | "next" | "suffix" | "whole";
 export class ListAnswerDecoder<T> {
   readonly #map: (name: string, infoStr: string) => T;
   readonly #decoder = new TextDecoder();
-  /** The whole answer's text, for the whole-answer decoding. */
-  readonly #pieces: string[] = [];
+  /**
+   * The answer's bytes, for the whole-answer decoding. Kept as received: the text decoded from
+   * them is garbage once scanned, so the young generation does not carry it from piece to piece.
+   */
+  readonly #chunks: Uint8Array[] = [];
   #entries = new Map<string, T>();
   #state: State = "prefix";
   /** Text received and not yet taken: the start of an unfinished entry, or what follows the map. */
@@ -97,9 +101,10 @@ export class ListAnswerDecoder<T> {
     this.#map = map;
   }
 
-  /** Takes the next bytes of the answer. */
+  /** Takes the next bytes of the answer; they are kept as they are (not copied) until the end. */
   push(bytes: Uint8Array): void {
-    this.#take(this.#decoder.decode(bytes, { stream: true }));
+    this.#chunks.push(bytes);
+    if (this.#state !== "whole") this.#take(this.#decoder.decode(bytes, { stream: true }));
   }
 
   /**
@@ -107,12 +112,12 @@ export class ListAnswerDecoder<T> {
    * for an answer `decodeListResponse` refuses.
    */
   end(): DecodedList<T> {
-    this.#take(this.#decoder.decode());
+    if (this.#state !== "whole") this.#take(this.#decoder.decode());
     if (this.#state === "suffix") {
       const suffix = SUFFIX.exec(this.#pending);
       if (suffix) return { LookupOk: suffix[1] === "true", entries: this.#entries };
     }
-    const res = decodeListResponse(this.#pieces.join(""));
+    const res = decodeListResponse(new TextDecoder().decode(concatBytes(this.#chunks)));
     const entries = new Map<string, T>();
     for (const [name, infoStr] of Object.entries(res.NameToInfoStr)) {
       entries.set(name, this.#map(name, infoStr));
@@ -122,8 +127,6 @@ export class ListAnswerDecoder<T> {
 
   #take(piece: string): void {
     if (piece === "") return;
-    this.#pieces.push(piece);
-    if (this.#state === "whole") return;
     if (this.#state === "suffix") {
       this.#pending += piece;
       return;
