@@ -81,6 +81,62 @@ export function stripSelectionEcho(answer: Uint8Array, protocol: string): Uint8A
   return answer.subarray(offset);
 }
 
+/** What {@linkcode echoStripper} returns. */
+export interface EchoStripper {
+  /** Takes the next bytes of the answer. */
+  push(bytes: Uint8Array): void;
+  /** Ends the answer; throws as {@linkcode stripSelectionEcho} for an answer it refuses. */
+  end(): void;
+}
+
+/**
+ * {@linkcode stripSelectionEcho} for an answer that arrives in pieces: what
+ * follows the echo goes to `take` as it comes. An echo that is not byte for
+ * byte the one a dialer sends is left to `stripSelectionEcho` over the whole
+ * answer at `end()`, which accepts or refuses it as it would without pieces.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { echoStripper, selectionPrefix } from "./_lazy_select.ts";
+ * const taken: number[] = [];
+ * const stripper = echoStripper("/list/0.1", (bytes) => taken.push(...bytes));
+ * const answer = new Uint8Array([...selectionPrefix("/list/0.1"), 123, 125]);
+ * stripper.push(answer.subarray(0, 5));
+ * stripper.push(answer.subarray(5));
+ * stripper.end();
+ * assert.deepEqual(taken, [123, 125]);
+ * ```
+ */
+export function echoStripper(protocol: string, take: (bytes: Uint8Array) => void): EchoStripper {
+  const expected = selectionPrefix(protocol);
+  // The answer so far, while the echo is not known to be the expected one.
+  let head: Uint8Array[] | undefined = [];
+  let headBytes = 0;
+  let unexpected = false;
+  return {
+    push(bytes) {
+      if (head === undefined) return take(bytes);
+      head.push(bytes);
+      headBytes += bytes.byteLength;
+      if (unexpected || headBytes < expected.byteLength) return;
+      const answer = concatBytes(head);
+      if (!expected.every((byte, i) => answer[i] === byte)) {
+        head = [answer];
+        unexpected = true;
+        return;
+      }
+      head = undefined;
+      if (answer.byteLength > expected.byteLength) take(answer.subarray(expected.byteLength));
+    },
+    end() {
+      if (head === undefined) return;
+      const rest = stripSelectionEcho(concatBytes(head), protocol);
+      if (rest.byteLength > 0) take(rest);
+    },
+  };
+}
+
 function lengthPrefixed(text: string): Uint8Array {
   const bytes = encoder.encode(text);
   // Protocol ids are short; two varint bytes cover anything multistream-select allows (1 KiB).

@@ -26,7 +26,6 @@ import {
   decodeGetResponse,
   decodeHistoryResponse,
   decodeJoinResponse,
-  decodeListResponse,
   decodeMembersResponse,
   decodeRollbackResponse,
   encodeAddRequest,
@@ -49,6 +48,7 @@ import {
   type ServiceInfo,
   validateServiceInfo,
 } from "../protocol/service_info.ts";
+import { ListAnswerDecoder } from "../protocol/list_decoder.ts";
 import { type Logger, silentLogger } from "../log/logger.ts";
 import type { ComponentLogger, PeerId, PrivateKey } from "../p2p/libp2p_types.ts";
 import { Requester, type RetryOptions } from "./requester.ts";
@@ -162,15 +162,18 @@ export class RegistryClient {
    * fail to parse (with the reason); one bad entry never fails the call.
    */
   async listDetailed(signal?: AbortSignal): Promise<ServiceListing> {
-    const res = decodeListResponse(await this.#text(LIST_PROTOCOL, "", signal));
+    // Each entry is parsed and checked as it arrives, while the rest of the answer is in transit.
+    const res = await this.#requester.requestWith(
+      LIST_PROTOCOL,
+      new Uint8Array(),
+      () => new ListAnswerDecoder(parseEntry),
+      signal,
+    );
     const services: [string, ServiceInfo][] = [];
     const invalid: [string, string][] = [];
-    for (const [name, infoStr] of res.LookupOk ? Object.entries(res.NameToInfoStr) : []) {
-      try {
-        services.push([name, parseServiceInfo(infoStr)]);
-      } catch (err) {
-        invalid.push([name, (err as Error).message]);
-      }
+    for (const [name, entry] of res.LookupOk ? res.entries : []) {
+      if (typeof entry === "string") invalid.push([name, entry]);
+      else services.push([name, entry]);
     }
     // fromEntries defines own properties: a service called "__proto__" stays an entry.
     return { services: Object.fromEntries(services), invalid: Object.fromEntries(invalid) };
@@ -294,6 +297,15 @@ export class RegistryClient {
     // Refusals of writes are answered (not reset), with text starting "Error: ".
     if (isErrorAnswer(answer)) throw new WriteRefusedError(protocol, answer);
     return answer;
+  }
+}
+
+/** A listed entry's ServiceInfo, or why it is not one. */
+function parseEntry(_name: string, infoStr: string): ServiceInfo | string {
+  try {
+    return parseServiceInfo(infoStr);
+  } catch (err) {
+    return (err as Error).message;
   }
 }
 

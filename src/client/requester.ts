@@ -9,9 +9,9 @@ import type { PeerId, Stream } from "@libp2p/interface";
 import type { RegistryNode } from "../p2p/node.ts";
 import { findProviders } from "../p2p/rendezvous.ts";
 import { RENDEZVOUS } from "../protocol/ids.ts";
-import { readToEnd, sendAndClose } from "../protocol/stream_io.ts";
+import { readInto, sendAndClose } from "../protocol/stream_io.ts";
 import { concatBytes } from "../_bytes.ts";
-import { connectionMuxer, selectionPrefix, stripSelectionEcho } from "./_lazy_select.ts";
+import { connectionMuxer, echoStripper, selectionPrefix } from "./_lazy_select.ts";
 import type { Logger } from "../log/logger.ts";
 import { silentLogger } from "../log/logger.ts";
 import { retry } from "../_retry.ts";
@@ -54,6 +54,27 @@ export interface RequesterInit {
   logger?: Logger;
   /** Finds registry-services beyond the connected peers; the node's own DHT by default. */
   discover?: (signal: AbortSignal) => AsyncIterable<PeerId>;
+}
+
+/**
+ * Takes an answer while it arrives and decodes it once it is complete (see
+ * {@linkcode Requester.requestWith}).
+ */
+export interface AnswerReader<T> {
+  /** Takes the next bytes of the answer; an error thrown fails the request on this peer. */
+  push(bytes: Uint8Array): void;
+  /** Decodes the complete answer; what it throws goes to the caller as is, never retried. */
+  end(): T;
+}
+
+/** An answer as text (UTF-8, malformed bytes replaced), decoded as it arrives. */
+function textAnswer(): AnswerReader<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  return {
+    push: (bytes) => void (text += decoder.decode(bytes, { stream: true })),
+    end: () => text + decoder.decode(),
+  };
 }
 
 class UnsupportedPeerError extends Error {}
@@ -106,11 +127,26 @@ export class Requester {
    * when `signal` times out; {@linkcode RequestRefusedError} when one refuses.
    */
   async request(protocol: string, payload: Uint8Array, signal?: AbortSignal): Promise<string> {
+    return await this.requestWith(protocol, payload, textAnswer, signal);
+  }
+
+  /**
+   * {@linkcode Requester.request} with the answer given, as it arrives, to a
+   * reader from `reader()` (a fresh one for each try); returns what the
+   * reader of the answer that completed decodes it to.
+   */
+  async requestWith<T>(
+    protocol: string,
+    payload: Uint8Array,
+    reader: () => AnswerReader<T>,
+    signal?: AbortSignal,
+  ): Promise<T> {
     let last: RegistryUnreachableError | undefined;
+    let answer: AnswerReader<T>;
     try {
-      return await retry(async () => {
+      answer = await retry(async () => {
         try {
-          return await this.#round(protocol, payload, signal);
+          return await this.#round(protocol, payload, reader, signal);
         } catch (err) {
           // A round cut short by our own signal says less than the one before it.
           if (err instanceof RegistryUnreachableError && (!signal?.aborted || !last)) last = err;
@@ -138,10 +174,16 @@ export class Requester {
       }
       throw err;
     }
+    return answer.end();
   }
 
   /** One round: every candidate once. */
-  async #round(protocol: string, payload: Uint8Array, signal?: AbortSignal): Promise<string> {
+  async #round<T>(
+    protocol: string,
+    payload: Uint8Array,
+    reader: () => AnswerReader<T>,
+    signal?: AbortSignal,
+  ): Promise<AnswerReader<T>> {
     const tried = new Set<string>();
     const unsupported: string[] = [];
     let lastError: unknown;
@@ -150,7 +192,7 @@ export class Requester {
       if (tried.has(key)) continue;
       tried.add(key);
       try {
-        const answer = await this.#requestPeer(peer, protocol, payload, confirmed, signal);
+        const answer = await this.#requestPeer(peer, protocol, payload, confirmed, reader, signal);
         this.#last = peer;
         return answer;
       } catch (err) {
@@ -272,13 +314,14 @@ export class Requester {
     }
   }
 
-  async #requestPeer(
+  async #requestPeer<T>(
     peer: PeerId,
     protocol: string,
     payload: Uint8Array,
     confirmed: boolean,
+    reader: () => AnswerReader<T>,
     signal?: AbortSignal,
-  ): Promise<string> {
+  ): Promise<AnswerReader<T>> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     // An open connection is reused as is; dial() only connects when there is none.
@@ -297,19 +340,26 @@ export class Requester {
             : err;
         });
     let responded = false;
+    const answer = reader();
+    // With lazy negotiation the answer starts with the peer's echo of it.
+    const echo = muxer ? echoStripper(protocol, (bytes) => answer.push(bytes)) : undefined;
     try {
       // Reading starts first, so every event of the answer is seen (an answer is complete only
       // when the peer closes; a connection that goes first fails the read).
-      const reading = readToEnd(stream, { maxBytes: this.#maxResponse, signal: combined });
+      const reading = readInto(stream, (bytes) => (echo ?? answer).push(bytes), {
+        maxBytes: this.#maxResponse,
+        signal: combined,
+      });
       reading.catch(() => {}); // awaited below; a failed send aborts the stream first
       await sendAndClose(
         stream,
         muxer ? concatBytes([selectionPrefix(protocol), payload]) : payload,
         { signal: combined },
       );
-      const bytes = await reading;
+      await reading;
       responded = true;
-      return new TextDecoder().decode(muxer ? stripSelectionEcho(bytes, protocol) : bytes);
+      echo?.end();
+      return answer;
     } catch (err) {
       stream.abort(err as Error);
       if (isUnsupported(err)) throw new UnsupportedPeerError(`${peer} does not speak ${protocol}`);

@@ -30,7 +30,7 @@ export class StreamTimeoutError extends Error {
   }
 }
 
-/** Limits for {@linkcode readToEnd}. */
+/** Limits for {@linkcode readInto} and {@linkcode readToEnd}. */
 export interface ReadLimits {
   /** Largest message accepted; more is refused without buffering it. */
   maxBytes: number;
@@ -62,10 +62,28 @@ export class StreamEndedEarlyError extends Error {
 
 /**
  * Reads a stream until the remote closes its write side and returns the
- * bytes. A stream that ends any other way (reset, aborted, its connection
- * closed or lost) fails with {@linkcode StreamEndedEarlyError}, never with
- * the part that arrived. On a limit breach the stream is aborted (reset) and
- * the matching error thrown.
+ * bytes: {@linkcode readInto} with the pieces joined at the end.
+ *
+ * @example
+ * ```ts ignore
+ * const bytes = await readToEnd(stream, { maxBytes: 1 << 20, idleMs: 10_000 });
+ * ```
+ */
+export async function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  await readInto(stream, (bytes) => chunks.push(bytes), limits);
+  return concatBytes(chunks);
+}
+
+/**
+ * Reads a stream until the remote closes its write side, handing each piece
+ * to `take` as it arrives (a reader that decodes the message as it comes in
+ * overlaps that work with the transfer). Resolves once the remote closed its
+ * write side and every piece was taken. A stream that ends any other way
+ * (reset, aborted, its connection closed or lost) fails with
+ * {@linkcode StreamEndedEarlyError}: what arrived until then is no message.
+ * On a limit breach, or when `take` throws, the stream is aborted (reset)
+ * and the error thrown.
  *
  * Start reading before closing your own write side: a stream closed both
  * ways before the reader attaches cannot be told from one whose connection
@@ -78,16 +96,20 @@ export class StreamEndedEarlyError extends Error {
  *
  * @example
  * ```ts ignore
- * const bytes = await readToEnd(stream, { maxBytes: 1 << 20, idleMs: 10_000 });
+ * const chunks: Uint8Array[] = [];
+ * await readInto(stream, (bytes) => chunks.push(bytes), { maxBytes: 1 << 20 });
  * ```
  */
-export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
+export function readInto(
+  stream: Stream,
+  take: (bytes: Uint8Array) => void,
+  limits: ReadLimits,
+): Promise<void> {
   let size = 0;
   const started = Date.now();
   let lastData = started;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const { promise, resolve, reject } = Promise.withResolvers<Uint8Array>();
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
   let settled = false;
   // Only a close of the remote's write side completes a message. js-libp2p
   // also marks that side closed when the stream is reset or its connection
@@ -113,7 +135,7 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
   const finish = () => {
     if (settled) return;
     cleanup();
-    resolve(concatBytes(chunks));
+    resolve();
   };
   // Everything the remote sent has been delivered once its write side is
   // closed and nothing is left in the stream's read buffer.
@@ -132,7 +154,11 @@ export function readToEnd(stream: Stream, limits: ReadLimits): Promise<Uint8Arra
     const exceeded = limits.budget?.take(bytes.byteLength);
     if (exceeded) return fail(new BudgetExceededError(exceeded));
     taken += bytes.byteLength;
-    chunks.push(bytes);
+    try {
+      take(bytes);
+    } catch (err) {
+      return fail(err as Error);
+    }
     lastData = Date.now();
     maybeDone();
   }

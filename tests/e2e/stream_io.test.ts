@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import type { Connection } from "@libp2p/interface";
 import { createRegistryNode } from "../../mod.ts";
-import { readToEnd, sendAndClose, StreamEndedEarlyError } from "../../src/protocol/stream_io.ts";
+import { concatBytes } from "../../src/_bytes.ts";
+import {
+  readInto,
+  readToEnd,
+  sendAndClose,
+  StreamEndedEarlyError,
+} from "../../src/protocol/stream_io.ts";
 
 // A message is complete only when the remote closed its write side; a stream or connection
 // that ends any other way must fail the read, never hand back what arrived so far.
@@ -30,6 +36,48 @@ async function readBigAnswer(cut?: (connection: Connection) => void): Promise<Ui
 
 Deno.test("an answer larger than the flow-control window is read whole", async () => {
   assert.deepEqual(await readBigAnswer(), new Uint8Array(BIG).fill(7));
+});
+
+/** Reads a 1 MiB answer with readInto, handing each piece to `take`: how the read ended. */
+async function readBigInto(
+  take: (bytes: Uint8Array) => void,
+): Promise<{ error?: unknown; status: string }> {
+  const server = await createRegistryNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+  const client = await createRegistryNode({ clientOnly: true });
+  try {
+    await server.handle("/test/big/1", (stream) => {
+      stream.send(new Uint8Array(BIG).fill(7));
+      // A reader that resets the stream makes this close fail; that is the reader's test.
+      stream.close().catch(() => {});
+    });
+    const stream = await client.dialProtocol(server.getMultiaddrs()[0], "/test/big/1");
+    const limits = { maxBytes: 2 * BIG, signal: AbortSignal.timeout(10_000) };
+    const reading = readInto(stream, take, limits).then(() => undefined, (err) => err);
+    await stream.close();
+    return { error: await reading, status: stream.status };
+  } finally {
+    await client.stop();
+    await server.stop();
+  }
+}
+
+Deno.test("readInto hands the answer over piece by piece as it arrives", async () => {
+  const pieces: Uint8Array[] = [];
+  const { error } = await readBigInto((bytes) => pieces.push(bytes.slice()));
+  assert.equal(error, undefined);
+  assert.ok(pieces.length > 1, `${pieces.length} piece(s)`);
+  assert.deepEqual(concatBytes(pieces), new Uint8Array(BIG).fill(7));
+});
+
+Deno.test("readInto fails with what its taker throws, and resets the stream", async () => {
+  let taken = 0;
+  const refused = new Error("refused by the taker");
+  const { error, status } = await readBigInto(() => {
+    if (++taken === 2) throw refused;
+  });
+  assert.equal(error, refused);
+  assert.equal(status, "aborted");
+  assert.equal(taken, 2, "nothing is handed over after the taker threw");
 });
 
 Deno.test("an answer cut off by a closed connection fails the read", async () => {
