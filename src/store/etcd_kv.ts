@@ -119,12 +119,14 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
     if (current && !current.closed) return { conn: current, url: connectionUrl };
     const url = new URL(endpoints[next % endpoints.length]);
     connectionUrl = url.href;
+    const secure = url.protocol === "https:";
+    if (secure && !tls) throw new EtcdCallError(16, `${url.host} needs a member certificate`);
     const opening = connectH2({
       host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
       port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
       // Member certificates name the member's IPs and this name (see tls.ts).
-      tls: url.protocol === "https:" && tls
-        ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: ETCD_TLS_SERVER_NAME }
+      tls: secure
+        ? { ca: tls!.ca, cert: tls!.cert, key: tls!.key, servername: ETCD_TLS_SERVER_NAME }
         : undefined,
     });
     connection = opening;
