@@ -130,9 +130,16 @@ console.log(
 );
 
 if (PROFILE) {
-  const [file] = [...Deno.readDirSync(profileDir)].filter((e) => e.name.endsWith(".cpuprofile"));
+  // The liveness watchdog's worker writes a profile too: the main thread's is the largest.
+  const [file] = [...Deno.readDirSync(profileDir)]
+    .filter((e) => e.name.endsWith(".cpuprofile"))
+    .map((e) => ({
+      path: `${profileDir}/${e.name}`,
+      size: Deno.statSync(`${profileDir}/${e.name}`).size,
+    }))
+    .sort((a, b) => b.size - a.size);
   if (!file) throw new Error(`no profile written to ${profileDir}`);
-  printProfile(JSON.parse(Deno.readTextFileSync(`${profileDir}/${file.name}`)));
+  printProfile(JSON.parse(Deno.readTextFileSync(file.path)));
   await Deno.remove(profileDir, { recursive: true });
 }
 

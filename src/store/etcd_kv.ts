@@ -1,10 +1,11 @@
 /**
- * etcd's KV `Range` and `Txn` as unary gRPC calls straight over `node:http2`
- * (mutual TLS with the member's certificate): the store's per-request calls.
+ * etcd's KV `Range` and `Txn` as unary gRPC calls over our own HTTP/2
+ * connection (`_h2.ts`, mutual TLS with the member's certificate): the
+ * store's per-request calls.
  *
  * etcd3's calls go through grpc-js (channels, interceptors, protobuf.js
- * objects) on top of the same `node:http2`; a call costs the caller's thread
- * 0.6–1.0 ms of CPU, this one 0.4–0.5 ms, and answers 0.3–0.5 ms sooner: what a
+ * objects) on top of Deno's `node:http2`; a call costs the caller's thread
+ * 0.6–1.0 ms of CPU, and its body leaves a tick after its headers: what a
  * lone add waits for and every add of a busy service pays. (Deno's `fetch` is
  * as cheap alone, but its connection runs only when the event loop is idle: a
  * busy service's calls waited ~11 ms each.) etcd3 stays for the rest (the
@@ -16,9 +17,8 @@
  *
  * @module
  */
-import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from "node:http2";
-import { Buffer } from "node:buffer";
 import { ETCD_TLS_SERVER_NAME, type MemberCertificate } from "./tls.ts";
+import { connectH2, type H2Connection, H2Error } from "./_h2.ts";
 
 /** A compare of a transaction: the key's `mod_revision` or `version` equals `value`. */
 export interface KvCompare {
@@ -93,10 +93,11 @@ export class EtcdCallError extends Error {
 
 /**
  * A KV client of the etcd member at `urls` (`https://…` with `tls`, else
- * `http://…`): one HTTP/2 connection, opened again on the next call after it
- * closes. With several endpoints (members of one cluster), a connection that
- * fails moves the next call to the next endpoint; a call that failed is not
- * sent again (a write may have been applied).
+ * `http://…`): one HTTP/2 connection ({@linkcode connectH2}), opened again on
+ * the next call after it closes. With several endpoints (members of one
+ * cluster), a connection that fails moves the next call to the next
+ * endpoint; a call that failed is not sent again (a write may have been
+ * applied), unless etcd said it never ran it (GOAWAY, REFUSED_STREAM).
  *
  * @example
  * ```ts ignore
@@ -109,75 +110,75 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
   let endpoints = typeof urls === "string" ? [urls] : [...urls];
   if (endpoints.length === 0) throw new RangeError("createEtcdKv needs at least one endpoint");
   let next = 0;
-  let session: ClientHttp2Session | undefined;
-  let sessionUrl = "";
+  let connection: Promise<H2Connection> | undefined;
+  let connectionUrl = "";
   let closed = false;
-  const connect = () => {
-    const url = endpoints[next % endpoints.length];
-    const opened = http2.connect(
-      url,
+  /** The open connection, or a new one to the next endpoint. */
+  const connected = async (): Promise<{ conn: H2Connection; url: string }> => {
+    const current = connection && await connection.catch(() => undefined);
+    if (current && !current.closed) return { conn: current, url: connectionUrl };
+    const url = new URL(endpoints[next % endpoints.length]);
+    connectionUrl = url.href;
+    const secure = url.protocol === "https:";
+    if (secure && !tls) throw new EtcdCallError(16, `${url.host} needs a member certificate`);
+    const opening = connectH2({
+      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
       // Member certificates name the member's IPs and this name (see tls.ts).
-      tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: ETCD_TLS_SERVER_NAME } : {},
-    );
-    // A failed connection fails its calls (their streams see the error); the next call connects
-    // again, to the next endpoint.
-    opened.on("error", () => {
-      if (session === opened) next++;
+      tls: secure
+        ? { ca: tls!.ca, cert: tls!.cert, key: tls!.key, servername: ETCD_TLS_SERVER_NAME }
+        : undefined,
     });
-    opened.on("close", () => {
-      if (session === opened) session = undefined;
-    });
-    sessionUrl = url;
-    return opened;
+    connection = opening;
+    try {
+      return { conn: await opening, url: url.href };
+    } catch (err) {
+      if (connection === opening) {
+        connection = undefined;
+        next++;
+      }
+      throw new EtcdCallError(14, `cannot reach etcd at ${url.host}: ${(err as Error).message}`);
+    }
   };
   /** Calls `method` with the framed request `message` ({@linkcode Writer.frame}). */
-  const call = (method: string, message: Uint8Array, signal?: AbortSignal) =>
-    new Promise<Uint8Array>((resolve, reject) => {
-      if (closed) return reject(new EtcdCallError(1, "the etcd KV client is closed"));
+  const call = async (method: string, message: Uint8Array, signal?: AbortSignal) => {
+    for (let attempt = 0;; attempt++) {
+      if (closed) throw new EtcdCallError(1, "the etcd KV client is closed");
       signal?.throwIfAborted();
-      if (!session || session.closed || session.destroyed) session = connect();
-      const stream = session.request({
-        ":method": "POST",
-        ":path": `/etcdserverpb.KV/${method}`,
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      const chunks: Uint8Array[] = [];
-      let status: string | undefined;
-      let detail: string | undefined;
-      const onAbort = () => stream.close(http2.constants.NGHTTP2_CANCEL);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const settle = (error?: Error) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (error) return reject(error);
-        if (status !== "0") {
-          // etcd answers an error with headers only ("trailers-only"): status and message.
-          const text = detail === undefined
-            ? "no status in etcd's answer"
-            : decodeURIComponent(detail);
-          return reject(new EtcdCallError(Number(status ?? 2), text));
-        }
-        try {
-          resolve(unframe(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-        } catch (err) {
-          reject(err);
-        }
-      };
-      const read = (headers: IncomingHttpHeaders) => {
-        if (headers["grpc-status"] !== undefined) status = String(headers["grpc-status"]);
-        if (headers["grpc-message"] !== undefined) detail = String(headers["grpc-message"]);
-      };
-      stream.on("response", read);
-      stream.on("trailers", read);
-      stream.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-      stream.on("end", () => settle());
-      stream.on("close", () => {
-        // Closed before its end: reset, cancelled or the connection lost.
-        settle(signal?.aborted ? signal.reason : new EtcdCallError(14, "etcd's stream closed"));
-      });
-      stream.on("error", (err) => settle(err));
-      stream.end(message);
-    });
+      const { conn, url } = await connected();
+      let res;
+      try {
+        res = await conn.request(
+          [
+            [":method", "POST"],
+            [":scheme", url.startsWith("https:") ? "https" : "http"],
+            [":path", `/etcdserverpb.KV/${method}`],
+            [":authority", new URL(url).host],
+            ["content-type", "application/grpc"],
+            ["te", "trailers"],
+          ],
+          message,
+          signal,
+        );
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        // Never processed by etcd: safe to send once more, on a new connection.
+        if (err instanceof H2Error && err.unprocessed && attempt === 0) continue;
+        if (conn.closed && connection && connectionUrl === url) next++;
+        throw new EtcdCallError(14, `etcd's stream failed: ${(err as Error).message}`);
+      }
+      const status = res.headers.get("grpc-status");
+      if (status !== "0") {
+        // etcd answers an error with headers only ("trailers-only"): status and message.
+        const detail = res.headers.get("grpc-message");
+        throw new EtcdCallError(
+          Number(status ?? 2),
+          detail === undefined ? "no status in etcd's answer" : decodeURIComponent(detail),
+        );
+      }
+      return unframe(res.body);
+    }
+  };
   return {
     async txn({ compare, success, failure = [] }, signal) {
       const w = new Writer();
@@ -195,14 +196,17 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
       if (list.length === 0) return;
       endpoints = [...list];
       next = 0;
-      if (session && !endpoints.includes(sessionUrl)) {
-        session.close();
-        session = undefined;
+      if (connection && !endpoints.some((e) => new URL(e).href === connectionUrl)) {
+        const old = connection;
+        connection = undefined;
+        // Calls in flight on it finish first: a write sent there is not abandoned.
+        old.then((conn) => conn.drain(), () => {});
       }
     },
     close: () => {
       closed = true;
-      session?.close();
+      connection?.then((conn) => conn.close(), () => {});
+      connection = undefined;
     },
   };
 }

@@ -1,6 +1,7 @@
 /**
- * The store's KV calls over fetch, against a real etcd (plain HTTP/2 here; the
- * service's own, with mutual TLS, is run by every test that starts one).
+ * The store's KV calls over our HTTP/2 connection, against a real etcd (plain
+ * HTTP/2 here; the service's own, with mutual TLS, is run by every test that
+ * starts one).
  * Each answer is checked against etcd3's view of the same keys.
  */
 import assert from "node:assert/strict";
@@ -102,6 +103,33 @@ Deno.test("etcd kv: a prefix read returns its keys (with or without values) and 
     });
     assert.deepEqual(both.responses.map((r) => r.length), [2, 1]);
     assert.equal(both.revision, revision);
+  }));
+
+Deno.test("etcd kv: many calls at once share the connection; an answer spans many frames", () =>
+  withKv(async (kv, etcd3) => {
+    // 40 values of 50 kB: a 2 MB answer, in frames of at most 16 KiB.
+    const value = (i: number) => String(i % 10).repeat(50_000);
+    await Promise.all(
+      Array.from(
+        { length: 40 },
+        (_, i) =>
+          kv.txn({ compare: [], success: [{ type: "put", key: `big/${i}`, value: value(i) }] }),
+      ),
+    );
+    const all = await kv.range({ key: "big/", prefix: true });
+    assert.equal(all.kvs.length, 40);
+    for (const kv of all.kvs) {
+      const i = Number(decoder.decode(kv.key).slice("big/".length));
+      assert.equal(decoder.decode(kv.value), value(i));
+    }
+    // 300 reads in flight, each answered with its own key's value.
+    const reads = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => kv.range({ key: `big/${i % 40}` })),
+    );
+    for (const [i, read] of reads.entries()) {
+      assert.equal(decoder.decode(read.kvs[0].value), value(i % 40));
+    }
+    assert.equal((await etcd3.getAll().prefix("big/").keys()).length, 40);
   }));
 
 Deno.test("etcd kv: etcd's refusal is an error with its message, and changes nothing", () =>
