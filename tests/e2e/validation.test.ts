@@ -50,6 +50,15 @@ Deno.test("each bad name and ServiceInfo is refused with an Error answer and not
       ["ContentHash newline", { ...good, ContentHash: "Qm\nx" }, /ContentHash contains control/],
       ["DockerHash no tag", { ...good, DockerHash: "attacker/miner" }, /tag or a digest/],
       ["DockerHash garbage", { ...good, DockerHash: "a b:1" }, /DockerHash/],
+      // Go nodes match keys case-insensitively (last wins): they would run the second one.
+      ...["dockerhash", "DOCKERHASH", "DockerHa\u017Fh", "Doc\u212Aerhash"].map((key) =>
+        [
+          `a second ${JSON.stringify(key)}`,
+          { ...good, [key]: "evil.example/pwn:latest" },
+          new RegExp(`^Error: invalid service info: key ${JSON.stringify(key)} is not DockerHash`),
+        ] as [string, unknown, RegExp]
+      ),
+      ["a second rtt", { ...good, NetworkHardReq: { RTT: 1, rtt: "x" } }, /key "rtt" is not RTT/],
       ["not JSON", "nope", /^Error: invalid service info: ServiceInfo is not valid JSON/],
       // Near a MiB, the entry and its history record would pass etcd's request limit.
       ["too large", { ...good, Notes: "x".repeat(700_000) }, /700\d{3} bytes, more than the 65536/],
