@@ -89,6 +89,10 @@ export interface HandlerLimits {
   maxBufferedBytes: number;
   /** Bytes that requests still arriving on one connection may hold. */
   maxBufferedBytesPerConnection: number;
+  /** Bytes that requests still arriving from one peer (all its connections) may hold. */
+  maxBufferedBytesPerPeer: number;
+  /** Bytes that requests still arriving from one remote host (all its peers) may hold. */
+  maxBufferedBytesPerHost: number;
 }
 
 /** The limits the service runs with unless told otherwise. */
@@ -102,6 +106,8 @@ export const DEFAULT_LIMITS: HandlerLimits = {
   maxInFlightPerHost: 2_048,
   maxBufferedBytes: 128 * 1024 * 1024,
   maxBufferedBytesPerConnection: 16 * 1024 * 1024,
+  maxBufferedBytesPerPeer: 32 * 1024 * 1024,
+  maxBufferedBytesPerHost: 64 * 1024 * 1024,
 };
 
 /** What a handler knows of the request it serves, besides its payload. */
@@ -205,20 +211,35 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   // One peer holding thousands of idle streams would otherwise take every slot: see `takeSlot`.
   const inFlight = new Budget(limits.maxInFlight, "requests in flight");
   // Requests sent slowly, each under the size limit, would otherwise fill the memory together;
-  // each connection gets a share, so one peer cannot take it all.
+  // each connection gets a share of its peer's, each peer of its host's, each host of the
+  // service's, so neither one peer on many connections nor one host of many peers takes it all.
   const arriving = new Budget(limits.maxBufferedBytes, "bytes of requests still arriving");
-  const arrivingOn = new WeakMap<Connection, Budget>();
-  const arrivingBudget = (connection: Connection) => {
-    let budget = arrivingOn.get(connection);
-    if (!budget) {
-      budget = new Budget(
+  const held = new HeldBudgets();
+  const holdArriving = (connection: Connection, peer: string, host: string) => {
+    const keys = [
+      `arriving host ${host}`,
+      `arriving peer ${peer} ${host}`,
+      `arriving connection ${connection.id}`,
+    ] as const;
+    const hostShare = held.hold(keys[0], () =>
+      new Budget(
+        limits.maxBufferedBytesPerHost,
+        "bytes of requests still arriving from this host",
+        arriving,
+      ));
+    const peerShare = held.hold(keys[1], () =>
+      new Budget(
+        limits.maxBufferedBytesPerPeer,
+        "bytes of requests still arriving from this peer",
+        hostShare,
+      ));
+    const budget = held.hold(keys[2], () =>
+      new Budget(
         limits.maxBufferedBytesPerConnection,
         "bytes of requests still arriving on this connection",
-        arriving,
-      );
-      arrivingOn.set(connection, budget);
-    }
-    return budget;
+        peerShare,
+      ));
+    return { budget, [Symbol.dispose]: () => keys.forEach((key) => held.release(key)) };
   };
   // list is encoded once per change of the view, not once per request.
   let listCache: { version: number; bytes: Uint8Array } | undefined;
@@ -396,12 +417,16 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         if (components.isHealthy && !components.isHealthy()) {
           throw new Error("etcd is not healthy");
         }
-        const bytes = await readToEnd(stream, {
-          maxBytes: limits.maxRequestBytes,
-          idleMs: limits.idleMs,
-          totalMs: limits.totalMs,
-          budget: arrivingBudget(connection),
-        });
+        let bytes: Uint8Array;
+        {
+          using share = holdArriving(connection, peer, host);
+          bytes = await readToEnd(stream, {
+            maxBytes: limits.maxRequestBytes,
+            idleMs: limits.idleMs,
+            totalMs: limits.totalMs,
+            budget: share.budget,
+          });
+        }
         request = decodeUtf8(bytes).trim();
         if (isStream) {
           outcome = await handler.stream(request, ctx, stream);
@@ -540,6 +565,29 @@ export function remoteHost(connection: Pick<Connection, "remoteAddr">): string {
     return [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join(".");
   }
   return groups.slice(0, 4).map((g) => g.toString(16)).join(":") + "::/64";
+}
+
+/**
+ * Budgets shared by the requests that hold them, kept while any does: a
+ * budget taking from a parent needs that parent to stay the one its
+ * siblings take from, so a parent is not forgotten while a child is held.
+ */
+class HeldBudgets {
+  readonly #held = new Map<string, { budget: Budget; holders: number }>();
+
+  /** The budget under `key` (made by `make` when none is held), held until {@linkcode release}. */
+  hold(key: string, make: () => Budget): Budget {
+    let entry = this.#held.get(key);
+    if (!entry) this.#held.set(key, entry = { budget: make(), holders: 0 });
+    entry.holders++;
+    return entry.budget;
+  }
+
+  /** Lets go of one hold of `key`; the budget is forgotten with its last holder. */
+  release(key: string): void {
+    const entry = this.#held.get(key);
+    if (entry && --entry.holders === 0) this.#held.delete(key);
+  }
 }
 
 function decodeUtf8(bytes: Uint8Array): string {

@@ -632,6 +632,7 @@ export async function startRegistryService(
       ...DEFAULT_LIMITS,
       maxInFlightPerPeer: config.maxInFlightPerPeer ?? DEFAULT_LIMITS.maxInFlightPerPeer,
       maxInFlightPerHost: hostShare(DEFAULT_LIMITS.maxInFlight),
+      maxBufferedBytesPerHost: hostShare(DEFAULT_LIMITS.maxBufferedBytes),
     },
     changes: store,
     watchLimits: { ...watchLimits, maxWatchersPerHost: hostShare(watchLimits.maxWatchers) },
