@@ -5,7 +5,8 @@
  *
  * Each handler only decodes, calls the store and encodes. What holds for
  * every request sits in the one `serve` wrapper: limits (in flight overall,
- * per peer and per remote host, bytes arriving), health, the write policy
+ * per peer and per remote host, bytes of requests arriving and of answers
+ * being sent, an answer's total time), health, the write policy
  * (as the request's `author`), refusals answered as `Error: …`, the audit line of
  * every write, the log line of every other request, metrics. A streaming
  * handler (`/watch/0.1`, see `watch.ts`) goes through the same wrapper, but
@@ -72,7 +73,7 @@ export interface HandlerLimits {
   maxRequestBytes: number;
   /** A stream whose request sends no data, or whose reader takes none of the answer, for this long is reset (ms). */
   idleMs: number;
-  /** A request not complete after this long is reset (ms). */
+  /** A request not complete, or an answer not all taken, after this long is reset (ms). */
   totalMs: number;
   /** Streams per protocol per connection. */
   maxStreamsPerConnection: number;
@@ -93,6 +94,12 @@ export interface HandlerLimits {
   maxBufferedBytesPerPeer: number;
   /** Bytes that requests still arriving from one remote host (all its peers) may hold. */
   maxBufferedBytesPerHost: number;
+  /** Bytes of answers encoded for a request and not yet taken by their readers, across all peers. */
+  maxAnswerBytes: number;
+  /** Bytes of answers one peer's requests may hold (a larger answer counts as this much). */
+  maxAnswerBytesPerPeer: number;
+  /** Bytes of answers one remote host's requests (all its peers) may hold. */
+  maxAnswerBytesPerHost: number;
 }
 
 /** The limits the service runs with unless told otherwise. */
@@ -108,6 +115,9 @@ export const DEFAULT_LIMITS: HandlerLimits = {
   maxBufferedBytesPerConnection: 16 * 1024 * 1024,
   maxBufferedBytesPerPeer: 32 * 1024 * 1024,
   maxBufferedBytesPerHost: 64 * 1024 * 1024,
+  maxAnswerBytes: 128 * 1024 * 1024,
+  maxAnswerBytesPerPeer: 16 * 1024 * 1024,
+  maxAnswerBytesPerHost: 64 * 1024 * 1024,
 };
 
 /** What a handler knows of the request it serves, besides its payload. */
@@ -181,6 +191,12 @@ const WRITES: ReadonlySet<string> = new Set([
 
 const encoder = new TextEncoder();
 /**
+ * Bytes of answer taken before the handler runs, for protocols whose answer is large for a small
+ * request: a history answer (20 versions of up to 64 KiB) is read from etcd and encoded for each
+ * request, so the reading, not only the sending, must wait for room.
+ */
+const ANSWER_RESERVE: Readonly<Record<string, number>> = { [HISTORY_PROTOCOL]: 1024 * 1024 };
+/**
  * Why a request's signal aborts. One shared reason: `abort()` without one
  * builds a DOMException with its stack, ~3% of the service's CPU per request.
  */
@@ -240,6 +256,52 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         peerShare,
       ));
     return { budget, [Symbol.dispose]: () => keys.forEach((key) => held.release(key)) };
+  };
+  // An answer is kept until its reader has taken it: a history answer is ~1.4 MB for a request
+  // of a few bytes, so readers that take little would otherwise fill the memory.
+  const answering = new Budget(limits.maxAnswerBytes, "bytes of answers being sent");
+  /** Takes `amount` from `peer`'s share of the answers' bytes, else throws the busy error. */
+  /**
+   * `peer`'s hold on the answers' bytes: `set` takes or gives back to reach an amount (throwing
+   * the busy error when there is no room); disposing gives everything back.
+   */
+  const holdAnswer = (peer: string, host: string) => {
+    const keys = [`answer host ${host}`, `answer peer ${peer} ${host}`] as const;
+    let peerShare: Budget | undefined;
+    let taken = 0;
+    return {
+      set(amount: number): void {
+        // One answer larger than a peer's share is still sent, as long as it has nothing else.
+        amount = Math.min(amount, limits.maxAnswerBytesPerPeer);
+        if (amount === taken) return;
+        if (!peerShare) {
+          const hostShare = held.hold(keys[0], () =>
+            new Budget(
+              limits.maxAnswerBytesPerHost,
+              "bytes of answers being sent to this host",
+              answering,
+            ));
+          peerShare = held.hold(keys[1], () =>
+            new Budget(
+              limits.maxAnswerBytesPerPeer,
+              "bytes of answers being sent to this peer",
+              hostShare,
+            ));
+        }
+        if (amount < taken) {
+          peerShare.give(taken - amount);
+        } else {
+          const exceeded = peerShare.take(amount - taken);
+          if (exceeded) throw new BudgetExceededError(exceeded);
+        }
+        taken = amount;
+      },
+      [Symbol.dispose](): void {
+        if (!peerShare) return;
+        peerShare.give(taken);
+        keys.forEach((key) => held.release(key));
+      },
+    };
   };
   // list is encoded once per change of the view, not once per request.
   let listCache: { version: number; bytes: Uint8Array } | undefined;
@@ -432,6 +494,8 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           outcome = await handler.stream(request, ctx, stream);
           return;
         }
+        using answerShare = holdAnswer(peer, host);
+        answerShare.set(ANSWER_RESERVE[protocol] ?? 0);
         try {
           ({ answer, outcome } = await handler.handle(request, ctx));
         } catch (err) {
@@ -445,9 +509,13 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           outcome = "refused";
           failure = err;
         }
-        await sendAndClose(stream, typeof answer === "string" ? encoder.encode(answer) : answer, {
-          idleMs: limits.idleMs,
-        });
+        // Cached answers (list) are one copy for all readers; a write's answer is small, and
+        // refusing it would leave the writer unsure whether the write was done.
+        const encoded = typeof answer === "string";
+        // The text is not kept beside its bytes while the reader takes them.
+        if (typeof answer === "string") answer = encoder.encode(answer);
+        answerShare.set(encoded && !isWrite ? answer.byteLength : 0);
+        await sendAndClose(stream, answer, { idleMs: limits.idleMs, totalMs: limits.totalMs });
       } finally {
         giveSlot(peer, host, isStream);
       }

@@ -199,7 +199,8 @@ export const SERVICE_FLAGS: FlagSpecs = {
   "max-host-share": {
     type: "string",
     description:
-      "percent of the service's requests in flight (4096), bytes of requests arriving (128 MiB) " +
+      "percent of the service's requests in flight (4096), bytes of requests arriving and of " +
+      "answers being sent (128 MiB each) " +
       "and watchers (-max-watchers) " +
       "that one remote host (IP address; IPv6: its /64) may hold, all its peer ids together",
     valueName: "percent",

@@ -633,6 +633,7 @@ export async function startRegistryService(
       maxInFlightPerPeer: config.maxInFlightPerPeer ?? DEFAULT_LIMITS.maxInFlightPerPeer,
       maxInFlightPerHost: hostShare(DEFAULT_LIMITS.maxInFlight),
       maxBufferedBytesPerHost: hostShare(DEFAULT_LIMITS.maxBufferedBytes),
+      maxAnswerBytesPerHost: hostShare(DEFAULT_LIMITS.maxAnswerBytes),
     },
     changes: store,
     watchLimits: { ...watchLimits, maxWatchersPerHost: hostShare(watchLimits.maxWatchers) },

@@ -379,3 +379,43 @@ Deno.test("one peer on many connections holds at most its share of the bytes of 
     await service.stop();
   }
 });
+
+Deno.test("one peer's unread history answers are refused past its share of the answers' bytes", async () => {
+  // Each history answer is encoded for its request (here ~1.3 MB for 3 bytes asked) and kept
+  // until read: 200 unread ones grew the service's RSS by 440 MiB.
+  const service = await startService({ psk: PSK });
+  const node = await createRegistryNode({ psk: PSK });
+  const streams: Stream[] = [];
+  const rss = async () => {
+    const text = await (await fetch(`${service.httpUrl}/metrics`)).text();
+    return Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)![1]);
+  };
+  try {
+    {
+      await using writer = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+      for (let n = 0; n < 20; n++) {
+        const info = { ...sampleInfo(n), Pad: "x".repeat(64_000) };
+        await writer.client.add("big", info);
+      }
+    }
+    const before = await rss();
+    for (let i = 0; i < 200; i++) {
+      const stream = await node.dialProtocol(multiaddr(service.addr), "/history/0.1", {
+        maxOutboundStreams: 1_024,
+      });
+      stream.pause(); // takes none of the answer
+      stream.send(encoder.encode("big"));
+      await stream.close().catch(() => {});
+      streams.push(stream);
+    }
+    // The answers are all encoded by then (each history read takes a few ms).
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    const grown = (await rss() - before) / 2 ** 20;
+    assert.ok(grown < 128, `the service's RSS grew by ${grown.toFixed(0)} MiB`);
+    assert.match(service.log(), /bytes of answers being sent to this peer: \d+ of 16777216 in use/);
+  } finally {
+    for (const stream of streams) stream.abort(new Error("done"));
+    await node.stop();
+    await service.stop();
+  }
+});
