@@ -134,3 +134,46 @@ Deno.test("serve: a peer holds at most its share of the requests in flight", () 
       }
     },
   ));
+
+Deno.test("serve: requests still arriving hold at most their peer's and their host's share of the bytes", () =>
+  withHandlers(
+    {
+      limits: {
+        maxBufferedBytesPerConnection: 1_000_000,
+        maxBufferedBytesPerPeer: 100_000,
+        maxBufferedBytesPerHost: 150_000,
+        maxBufferedBytes: 1_000_000,
+      },
+      peers: 3,
+    },
+    async ({ peers, lines }) => {
+      const [first, second, third] = peers;
+      await first.ask("/add/0.1", addPayload("svc", sampleInfo(1)));
+      const target = multiaddr(first.addr);
+      const unfinished: Stream[] = [];
+      /** Sends `bytes` of a request it never finishes; true when the service reset it. */
+      const hold = async (peer: WirePeer, bytes: number) => {
+        const stream = await peer.node.dialProtocol(target, "/add/0.1");
+        unfinished.push(stream);
+        stream.send(new Uint8Array(bytes).fill(0x20));
+        const deadline = Date.now() + 1_000;
+        while (stream.status === "open" && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return stream.status !== "open";
+      };
+      try {
+        assert.equal(await hold(first, 90_000), false);
+        assert.equal(await hold(first, 20_000), true, "past the peer's share");
+        assert.ok(lines.some((l) => /arriving from this peer: 90000 of 100000 in use/.test(l)));
+        // All three peers are one host (loopback): the second fills the host's share.
+        assert.equal(await hold(second, 50_000), false);
+        assert.equal(await hold(second, 20_000), true, "past the host's share");
+        assert.ok(lines.some((l) => /arriving from this host: 140000 of 150000 in use/.test(l)));
+        // A small request still fits.
+        assert.equal(JSON.parse(await third.ask("/get/0.1", "svc")).LookupOk, true);
+      } finally {
+        for (const stream of unfinished) stream.abort(new Error("done"));
+      }
+    },
+  ));
