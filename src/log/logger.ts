@@ -40,31 +40,44 @@ export interface LoggerOptions {
   format?: LogFormat;
 }
 
+/** `\uXXXX` for each UTF-16 code unit of `c`. */
+function unicodeEscape(c: string): string {
+  let escaped = "";
+  for (let i = 0; i < c.length; i++) {
+    escaped += `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`;
+  }
+  return escaped;
+}
+
 /**
- * Makes text safe for one log line: line breaks and other control characters
- * become escapes, so no input can start a line of its own (forged log lines).
+ * Makes text safe for one log line: every control character (C0, DEL and
+ * C1, such as NEL U+0085, which some log readers take as a line break),
+ * format character (bidi overrides, zero-width ones), line and paragraph
+ * separator (U+2028, U+2029) and lone surrogate becomes an escape, so no
+ * input can start a line of its own (forged log lines) or reorder one.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { escapeLogText } from "./logger.ts";
  * assert.equal(escapeLogText("a\nINFO forged"), "a\\nINFO forged");
+ * assert.equal(escapeLogText("a\u0085b\u202ec\u2028"), "a\\u0085b\\u202ec\\u2028");
  * ```
  */
 export function escapeLogText(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => {
+  return text.replace(/[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029]/gu, (c) => {
     if (c === "\n") return "\\n";
     if (c === "\r") return "\\r";
     if (c === "\t") return "\\t";
-    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+    return unicodeEscape(c);
   });
 }
 
 /**
  * A logger writing timestamped lines to a text sink (stderr by default).
- * Each message is one line: control characters in it are escaped (in the
- * `json` format, by JSON itself, plus U+2028 and U+2029).
+ * Each message is one line: control and format characters in it are escaped
+ * (in the `json` format, C0 by JSON itself, and the same others as
+ * {@linkcode escapeLogText} as `\uXXXX`).
  *
  * @example
  * ```ts
@@ -80,8 +93,13 @@ export function escapeLogText(text: string): string {
  * assert.ok(lines[1].endsWith("WARN two\\nlines"));
  *
  * const json: string[] = [];
- * createLogger({ write: (line) => json.push(line) }, { format: "json" }).error("a\nb");
- * assert.deepEqual({ ...JSON.parse(json[0]), time: "" }, { time: "", level: "error", msg: "a\nb" });
+ * createLogger({ write: (line) => json.push(line) }, { format: "json" }).error("a\nb\u0085");
+ * assert.ok(json[0].endsWith('"msg":"a\\nb\\u0085"}'));
+ * assert.deepEqual({ ...JSON.parse(json[0]), time: "" }, {
+ *   time: "",
+ *   level: "error",
+ *   msg: "a\nb\u0085",
+ * });
  * ```
  */
 export function createLogger(
@@ -94,8 +112,9 @@ export function createLogger(
     if (options.format === "json") {
       return (message: string) =>
         sink.write(
+          // JSON.stringify escapes C0 and lone surrogates only.
           JSON.stringify({ time: new Date().toISOString(), level, msg: message })
-            .replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`),
+            .replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, unicodeEscape),
         );
     }
     const label = level.toUpperCase();

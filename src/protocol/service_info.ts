@@ -110,10 +110,50 @@ function requireDockerHash(value: unknown): string {
   return value;
 }
 
+/** The characters outside ASCII that Go's JSON key matching folds onto ASCII letters. */
+const GO_FOLDS_TO_ASCII: Record<string, string> = {
+  "\u017F": "s", // LATIN SMALL LETTER LONG S
+  "\u212A": "k", // KELVIN SIGN
+  "\u0130": "i", // LATIN CAPITAL LETTER I WITH DOT ABOVE (ToUpper(ToLower) since Go 1.21)
+  "\u0131": "i", // LATIN SMALL LETTER DOTLESS I
+};
+
+function goFold(key: string): string {
+  return key.replace(/[\u017F\u212A\u0130\u0131]/g, (c) => GO_FOLDS_TO_ASCII[c]).toLowerCase();
+}
+
+/**
+ * Go nodes decode an InfoStr with encoding/json, which matches keys to fields
+ * case-insensitively and lets the last match win: a second `dockerhash` would
+ * be what they run, unvalidated. Such keys are refused, not dropped, so the
+ * stored InfoStr stays the bytes that were sent.
+ */
+function refuseFoldedKeys(value: Record<string, unknown>, fields: readonly string[]): void {
+  const folded = new Map(fields.map((field) => [goFold(field), field]));
+  for (const key of Object.keys(value)) {
+    const field = folded.get(goFold(key));
+    if (field !== undefined && field !== key) {
+      throw new InvalidServiceInfoError(
+        `key ${JSON.stringify(key)} is not ${field} but Go nodes would read it as ${field}`,
+      );
+    }
+  }
+}
+
+const SERVICE_INFO_FIELDS = [
+  "ContentHash",
+  "DockerHash",
+  "NetworkSoftReq",
+  "NetworkHardReq",
+  "CpuReq",
+  "MemoryReq",
+] as const;
+
 function requireNetwork(value: unknown, field: string): NetworkRequirements {
   if (!isObject(value)) {
     throw new InvalidServiceInfoError(`${field} must be an object like {"RTT": 100}`);
   }
+  refuseFoldedKeys(value, ["RTT"]);
   return { ...value, RTT: requireInteger(value.RTT, `${field}.RTT`) };
 }
 
@@ -122,7 +162,9 @@ function requireNetwork(value: unknown, field: string): NetworkRequirements {
  * typed: field types; integers >= 0 where the original has ints (RTT,
  * CpuReq, MemoryReq); ContentHash a non-empty string without control or
  * format characters; DockerHash a well-formed image reference by digest or
- * tag. Unknown fields are kept (newer clients may add fields).
+ * tag. Unknown fields are kept (newer clients may add fields), except keys
+ * that only differ from a known field in case (Go nodes would read them as
+ * that field).
  *
  * @example
  * ```ts
@@ -140,10 +182,12 @@ function requireNetwork(value: unknown, field: string): NetworkRequirements {
  * assert.throws(() => validateServiceInfo({ ...valid, CpuReq: "lots" }), /CpuReq must be an integer/);
  * assert.throws(() => validateServiceInfo({ ...valid, DockerHash: ["x"] }), /DockerHash/);
  * assert.throws(() => validateServiceInfo({ ...valid, ContentHash: "" }), /ContentHash/);
+ * assert.throws(() => validateServiceInfo({ ...valid, dockerhash: "x:1" }), /"dockerhash"/);
  * ```
  */
 export function validateServiceInfo(value: unknown): ServiceInfo {
   if (!isObject(value)) throw new InvalidServiceInfoError("ServiceInfo must be a JSON object");
+  refuseFoldedKeys(value, SERVICE_INFO_FIELDS);
   return {
     ...value,
     ContentHash: requireContentHash(value.ContentHash),

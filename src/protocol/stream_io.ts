@@ -228,6 +228,12 @@ export interface SendOptions {
    * reader is waited for; one that stopped is not.
    */
   idleMs?: number;
+  /**
+   * Reset the stream when the answer is not all taken after this long (ms):
+   * a reader taking a little before each idle limit would otherwise hold
+   * the answer for ever.
+   */
+  totalMs?: number;
 }
 
 /**
@@ -236,7 +242,7 @@ export interface SendOptions {
  * {@linkcode StreamEndedEarlyError} when the stream is reset or aborted
  * before everything was handed to the connection, and with
  * {@linkcode StreamTimeoutError} (the stream reset) when the reader takes
- * nothing for `idleMs`.
+ * nothing for `idleMs`, or has not taken it all after `totalMs`.
  *
  * @example
  * ```ts ignore
@@ -248,17 +254,24 @@ export async function sendAndClose(
   bytes: Uint8Array,
   options: SendOptions = {},
 ): Promise<void> {
-  const { signal, idleMs } = options;
-  let idle = false;
-  // Each wait for the reader gets its own idle limit; the timer is cleared when
-  // the wait ends, so the many answers that never wait leave no timers behind.
+  const { signal, idleMs, totalMs } = options;
+  const deadline = totalMs === undefined ? Infinity : Date.now() + totalMs;
+  let timedOut: StreamTimeoutError | undefined;
+  // Each wait for the reader gets its own idle limit (cut to what is left of the total); the
+  // timer is cleared when the wait ends, so the many answers that never wait leave no timers.
   const wait = async (waitFor: (options: { signal?: AbortSignal }) => Promise<void>) => {
-    if (idleMs === undefined) return await waitFor({ signal });
+    const totalLeft = deadline - Date.now();
+    const limit = Math.min(idleMs ?? Infinity, totalLeft);
+    if (limit === Infinity) return await waitFor({ signal });
     const controller = new AbortController();
     const timer = setTimeout(() => {
-      idle = true;
+      timedOut = new StreamTimeoutError(
+        limit === totalLeft
+          ? `the answer was not all taken after ${totalMs} ms: the reader is too slow`
+          : `the answer made no progress for ${idleMs} ms: the reader stopped taking data`,
+      );
       controller.abort();
-    }, idleMs);
+    }, Math.max(0, limit));
     try {
       await waitFor({
         signal: signal ? AbortSignal.any([signal, controller.signal]) : controller.signal,
@@ -276,12 +289,9 @@ export async function sendAndClose(
     await wait((o) => stream.close(o));
   } catch (err) {
     if (signal?.aborted) throw err;
-    if (idle) {
-      const timeout = new StreamTimeoutError(
-        `the answer made no progress for ${idleMs} ms: the reader stopped taking data`,
-      );
-      stream.abort(timeout);
-      throw timeout;
+    if (timedOut) {
+      stream.abort(timedOut);
+      throw timedOut;
     }
     // js-libp2p rejects with the stream's close event when the stream ends while it waits.
     const cause = err instanceof Error ? err : (err as { error?: Error }).error;

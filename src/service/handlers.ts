@@ -5,7 +5,8 @@
  *
  * Each handler only decodes, calls the store and encodes. What holds for
  * every request sits in the one `serve` wrapper: limits (in flight overall,
- * per peer and per remote host, bytes arriving), health, the write policy
+ * per peer and per remote host, bytes of requests arriving and of answers
+ * being sent, an answer's total time), health, the write policy
  * (as the request's `author`), refusals answered as `Error: …`, the audit line of
  * every write, the log line of every other request, metrics. A streaming
  * handler (`/watch/0.1`, see `watch.ts`) goes through the same wrapper, but
@@ -72,7 +73,7 @@ export interface HandlerLimits {
   maxRequestBytes: number;
   /** A stream whose request sends no data, or whose reader takes none of the answer, for this long is reset (ms). */
   idleMs: number;
-  /** A request not complete after this long is reset (ms). */
+  /** A request not complete, or an answer not all taken, after this long is reset (ms). */
   totalMs: number;
   /** Streams per protocol per connection. */
   maxStreamsPerConnection: number;
@@ -89,6 +90,16 @@ export interface HandlerLimits {
   maxBufferedBytes: number;
   /** Bytes that requests still arriving on one connection may hold. */
   maxBufferedBytesPerConnection: number;
+  /** Bytes that requests still arriving from one peer (all its connections) may hold. */
+  maxBufferedBytesPerPeer: number;
+  /** Bytes that requests still arriving from one remote host (all its peers) may hold. */
+  maxBufferedBytesPerHost: number;
+  /** Bytes of answers encoded for a request and not yet taken by their readers, across all peers. */
+  maxAnswerBytes: number;
+  /** Bytes of answers one peer's requests may hold (a larger answer counts as this much). */
+  maxAnswerBytesPerPeer: number;
+  /** Bytes of answers one remote host's requests (all its peers) may hold. */
+  maxAnswerBytesPerHost: number;
 }
 
 /** The limits the service runs with unless told otherwise. */
@@ -102,6 +113,11 @@ export const DEFAULT_LIMITS: HandlerLimits = {
   maxInFlightPerHost: 2_048,
   maxBufferedBytes: 128 * 1024 * 1024,
   maxBufferedBytesPerConnection: 16 * 1024 * 1024,
+  maxBufferedBytesPerPeer: 32 * 1024 * 1024,
+  maxBufferedBytesPerHost: 64 * 1024 * 1024,
+  maxAnswerBytes: 128 * 1024 * 1024,
+  maxAnswerBytesPerPeer: 16 * 1024 * 1024,
+  maxAnswerBytesPerHost: 64 * 1024 * 1024,
 };
 
 /** What a handler knows of the request it serves, besides its payload. */
@@ -175,6 +191,12 @@ const WRITES: ReadonlySet<string> = new Set([
 
 const encoder = new TextEncoder();
 /**
+ * Bytes of answer taken before the handler runs, for protocols whose answer is large for a small
+ * request: a history answer (20 versions of up to 64 KiB) is read from etcd and encoded for each
+ * request, so the reading, not only the sending, must wait for room.
+ */
+const ANSWER_RESERVE: Readonly<Record<string, number>> = { [HISTORY_PROTOCOL]: 1024 * 1024 };
+/**
  * Why a request's signal aborts. One shared reason: `abort()` without one
  * builds a DOMException with its stack, ~3% of the service's CPU per request.
  */
@@ -205,20 +227,81 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   // One peer holding thousands of idle streams would otherwise take every slot: see `takeSlot`.
   const inFlight = new Budget(limits.maxInFlight, "requests in flight");
   // Requests sent slowly, each under the size limit, would otherwise fill the memory together;
-  // each connection gets a share, so one peer cannot take it all.
+  // each connection gets a share of its peer's, each peer of its host's, each host of the
+  // service's, so neither one peer on many connections nor one host of many peers takes it all.
   const arriving = new Budget(limits.maxBufferedBytes, "bytes of requests still arriving");
-  const arrivingOn = new WeakMap<Connection, Budget>();
-  const arrivingBudget = (connection: Connection) => {
-    let budget = arrivingOn.get(connection);
-    if (!budget) {
-      budget = new Budget(
+  const held = new HeldBudgets();
+  const holdArriving = (connection: Connection, peer: string, host: string) => {
+    const keys = [
+      `arriving host ${host}`,
+      `arriving peer ${peer} ${host}`,
+      `arriving connection ${connection.id}`,
+    ] as const;
+    const hostShare = held.hold(keys[0], () =>
+      new Budget(
+        limits.maxBufferedBytesPerHost,
+        "bytes of requests still arriving from this host",
+        arriving,
+      ));
+    const peerShare = held.hold(keys[1], () =>
+      new Budget(
+        limits.maxBufferedBytesPerPeer,
+        "bytes of requests still arriving from this peer",
+        hostShare,
+      ));
+    const budget = held.hold(keys[2], () =>
+      new Budget(
         limits.maxBufferedBytesPerConnection,
         "bytes of requests still arriving on this connection",
-        arriving,
-      );
-      arrivingOn.set(connection, budget);
-    }
-    return budget;
+        peerShare,
+      ));
+    return { budget, [Symbol.dispose]: () => keys.forEach((key) => held.release(key)) };
+  };
+  // An answer is kept until its reader has taken it: a history answer is ~1.4 MB for a request
+  // of a few bytes, so readers that take little would otherwise fill the memory.
+  const answering = new Budget(limits.maxAnswerBytes, "bytes of answers being sent");
+  /** Takes `amount` from `peer`'s share of the answers' bytes, else throws the busy error. */
+  /**
+   * `peer`'s hold on the answers' bytes: `set` takes or gives back to reach an amount (throwing
+   * the busy error when there is no room); disposing gives everything back.
+   */
+  const holdAnswer = (peer: string, host: string) => {
+    const keys = [`answer host ${host}`, `answer peer ${peer} ${host}`] as const;
+    let peerShare: Budget | undefined;
+    let taken = 0;
+    return {
+      set(amount: number): void {
+        // One answer larger than a peer's share is still sent, as long as it has nothing else.
+        amount = Math.min(amount, limits.maxAnswerBytesPerPeer);
+        if (amount === taken) return;
+        if (!peerShare) {
+          const hostShare = held.hold(keys[0], () =>
+            new Budget(
+              limits.maxAnswerBytesPerHost,
+              "bytes of answers being sent to this host",
+              answering,
+            ));
+          peerShare = held.hold(keys[1], () =>
+            new Budget(
+              limits.maxAnswerBytesPerPeer,
+              "bytes of answers being sent to this peer",
+              hostShare,
+            ));
+        }
+        if (amount < taken) {
+          peerShare.give(taken - amount);
+        } else {
+          const exceeded = peerShare.take(amount - taken);
+          if (exceeded) throw new BudgetExceededError(exceeded);
+        }
+        taken = amount;
+      },
+      [Symbol.dispose](): void {
+        if (!peerShare) return;
+        peerShare.give(taken);
+        keys.forEach((key) => held.release(key));
+      },
+    };
   };
   // list is encoded once per change of the view, not once per request.
   let listCache: { version: number; bytes: Uint8Array } | undefined;
@@ -396,17 +479,23 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         if (components.isHealthy && !components.isHealthy()) {
           throw new Error("etcd is not healthy");
         }
-        const bytes = await readToEnd(stream, {
-          maxBytes: limits.maxRequestBytes,
-          idleMs: limits.idleMs,
-          totalMs: limits.totalMs,
-          budget: arrivingBudget(connection),
-        });
+        let bytes: Uint8Array;
+        {
+          using share = holdArriving(connection, peer, host);
+          bytes = await readToEnd(stream, {
+            maxBytes: limits.maxRequestBytes,
+            idleMs: limits.idleMs,
+            totalMs: limits.totalMs,
+            budget: share.budget,
+          });
+        }
         request = decodeUtf8(bytes).trim();
         if (isStream) {
           outcome = await handler.stream(request, ctx, stream);
           return;
         }
+        using answerShare = holdAnswer(peer, host);
+        answerShare.set(ANSWER_RESERVE[protocol] ?? 0);
         try {
           ({ answer, outcome } = await handler.handle(request, ctx));
         } catch (err) {
@@ -420,9 +509,13 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           outcome = "refused";
           failure = err;
         }
-        await sendAndClose(stream, typeof answer === "string" ? encoder.encode(answer) : answer, {
-          idleMs: limits.idleMs,
-        });
+        // Cached answers (list) are one copy for all readers; a write's answer is small, and
+        // refusing it would leave the writer unsure whether the write was done.
+        const encoded = typeof answer === "string";
+        // The text is not kept beside its bytes while the reader takes them.
+        if (typeof answer === "string") answer = encoder.encode(answer);
+        answerShare.set(encoded && !isWrite ? answer.byteLength : 0);
+        await sendAndClose(stream, answer, { idleMs: limits.idleMs, totalMs: limits.totalMs });
       } finally {
         giveSlot(peer, host, isStream);
       }
@@ -540,6 +633,29 @@ export function remoteHost(connection: Pick<Connection, "remoteAddr">): string {
     return [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255].join(".");
   }
   return groups.slice(0, 4).map((g) => g.toString(16)).join(":") + "::/64";
+}
+
+/**
+ * Budgets shared by the requests that hold them, kept while any does: a
+ * budget taking from a parent needs that parent to stay the one its
+ * siblings take from, so a parent is not forgotten while a child is held.
+ */
+class HeldBudgets {
+  readonly #held = new Map<string, { budget: Budget; holders: number }>();
+
+  /** The budget under `key` (made by `make` when none is held), held until {@linkcode release}. */
+  hold(key: string, make: () => Budget): Budget {
+    let entry = this.#held.get(key);
+    if (!entry) this.#held.set(key, entry = { budget: make(), holders: 0 });
+    entry.holders++;
+    return entry.budget;
+  }
+
+  /** Lets go of one hold of `key`; the budget is forgotten with its last holder. */
+  release(key: string): void {
+    const entry = this.#held.get(key);
+    if (entry && --entry.holders === 0) this.#held.delete(key);
+  }
 }
 
 function decodeUtf8(bytes: Uint8Array): string {

@@ -199,7 +199,9 @@ export const SERVICE_FLAGS: FlagSpecs = {
   "max-host-share": {
     type: "string",
     description:
-      "percent of the service's requests in flight (4096) and watchers (-max-watchers) " +
+      "percent of the service's requests in flight (4096), bytes of requests arriving and of " +
+      "answers being sent (128 MiB each) " +
+      "and watchers (-max-watchers) " +
       "that one remote host (IP address; IPv6: its /64) may hold, all its peer ids together",
     valueName: "percent",
     defaultText: "50",

@@ -632,6 +632,8 @@ export async function startRegistryService(
       ...DEFAULT_LIMITS,
       maxInFlightPerPeer: config.maxInFlightPerPeer ?? DEFAULT_LIMITS.maxInFlightPerPeer,
       maxInFlightPerHost: hostShare(DEFAULT_LIMITS.maxInFlight),
+      maxBufferedBytesPerHost: hostShare(DEFAULT_LIMITS.maxBufferedBytes),
+      maxAnswerBytesPerHost: hostShare(DEFAULT_LIMITS.maxAnswerBytes),
     },
     changes: store,
     watchLimits: { ...watchLimits, maxWatchersPerHost: hostShare(watchLimits.maxWatchers) },

@@ -13,7 +13,7 @@
 import type { Stream } from "@libp2p/interface";
 import { decodeWatchRequest, encodeWatchEvent, type WatchEvent } from "../protocol/messages.ts";
 import type { ChangeSource } from "../store/changes.ts";
-import { openChanges } from "../store/changes.ts";
+import { openChanges, WatcherTooSlowError } from "../store/changes.ts";
 import type { Logger } from "../log/logger.ts";
 import type { RegistryMetrics } from "./metrics.ts";
 import type { Outcome, RequestContext } from "./handlers.ts";
@@ -30,6 +30,10 @@ export interface WatchLimits {
   maxQueuedBytes: number;
   /** A ping is sent after this long without a line (ms). */
   pingMs: number;
+  /** A watcher that takes none of its snapshot (or catch-up) for this long is closed (ms). */
+  snapshotIdleMs: number;
+  /** A watcher whose snapshot (or catch-up) is not all sent after this long is closed (ms). */
+  snapshotTotalMs: number;
 }
 
 /** The watch limits the service runs with unless told otherwise. */
@@ -39,6 +43,8 @@ export const DEFAULT_WATCH_LIMITS: WatchLimits = {
   maxWatchersPerHost: 5_000,
   maxQueuedBytes: 1024 * 1024,
   pingMs: 15_000,
+  snapshotIdleMs: 30_000,
+  snapshotTotalMs: 300_000,
 };
 
 /** Handles a request whose answer is a stream that stays open; resolves with how it ended. */
@@ -105,6 +111,10 @@ export function watchHandler(components: WatchComponents): StreamingHandler {
         .catch((err) => stream.abort(err))
         .finally(() => ended.resolve(outcome));
     };
+    const tooSlow = (err: WatcherTooSlowError) => {
+      logger.warn(`${ctx.protocol} from ${ctx.peer} closed: ${err.message}`);
+      finish("refused", { Type: "error", Message: err.message });
+    };
     const emit = (event: WatchEvent) => {
       if (closing) return;
       try {
@@ -116,10 +126,11 @@ export function watchHandler(components: WatchComponents): StreamingHandler {
       lastLine = Date.now();
       if (event.Type === "put" || event.Type === "delete") metrics.watchEvents.inc();
       if (queue.bytes > limits.maxQueuedBytes) {
-        const message = `too slow: ${queue.bytes} bytes queued for this watcher, ` +
-          `limit ${limits.maxQueuedBytes}; resume from the last revision received`;
-        logger.warn(`${ctx.protocol} from ${ctx.peer} closed: ${message}`);
-        finish("refused", { Type: "error", Message: message });
+        tooSlow(
+          new WatcherTooSlowError(
+            `${queue.bytes} bytes queued for this watcher, limit ${limits.maxQueuedBytes}`,
+          ),
+        );
       }
     };
     ctx.signal.addEventListener("abort", () => finish("ok"), { once: true });
@@ -127,11 +138,30 @@ export function watchHandler(components: WatchComponents): StreamingHandler {
     let feed: Awaited<ReturnType<typeof openChanges>> | undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
+      // The snapshot waits for the reader, and live changes wait for the snapshot: both bounded.
+      const snapshotEnd = Date.now() + limits.snapshotTotalMs;
       feed = await openChanges(
         changes,
-        { name: request.Name, fromRevision: request.FromRevision, ready: () => queue.ready() },
+        {
+          name: request.Name,
+          fromRevision: request.FromRevision,
+          ready: () =>
+            queue.ready(
+              Math.min(limits.snapshotIdleMs, snapshotEnd - Date.now()),
+              (waited) =>
+                new WatcherTooSlowError(
+                  waited < limits.snapshotIdleMs
+                    ? `the snapshot was not taken within ${limits.snapshotTotalMs} ms`
+                    : `the watcher took none of its snapshot for ${limits.snapshotIdleMs} ms`,
+                ),
+            ),
+          maxHeldBytes: limits.maxQueuedBytes,
+        },
         emit,
-        (err) => finish("error", { Type: "error", Message: err.message }),
+        (err) =>
+          err instanceof WatcherTooSlowError
+            ? tooSlow(err)
+            : finish("error", { Type: "error", Message: err.message }),
       );
       if (ctx.signal.aborted) finish("ok");
       // One timer per watcher, re-armed for the quiet time left.
@@ -144,6 +174,10 @@ export function watchHandler(components: WatchComponents): StreamingHandler {
       timer = setTimeout(ping, limits.pingMs);
       return await ended.promise;
     } catch (err) {
+      if (err instanceof WatcherTooSlowError) {
+        tooSlow(err);
+        return await ended.promise;
+      }
       finish("error", { Type: "error", Message: (err as Error).message });
       await ended.promise;
       throw err;
@@ -179,10 +213,23 @@ class LineQueue {
     this.#lowWater = lowWater;
   }
 
-  /** Resolves once at most half the limit is queued (at once when it is already). */
-  ready(): Promise<void> {
+  /**
+   * Resolves once at most half the limit is queued (at once when it is
+   * already); rejects with `timeout(ms)` when that takes longer than `ms`.
+   */
+  ready(ms: number, timeout: (ms: number) => Error): Promise<void> {
     if (this.#bytes <= this.#lowWater) return Promise.resolve();
-    return new Promise((resolve) => this.#readers.push(resolve));
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      this.#readers = this.#readers.filter((reader) => reader !== wake);
+      reject(timeout(ms));
+    }, Math.max(0, ms));
+    this.#readers.push(wake);
+    return promise;
   }
 
   #wake(): void {

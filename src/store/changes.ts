@@ -56,6 +56,18 @@ export class CompactedError extends Error {
   }
 }
 
+/**
+ * Thrown (or given to `fail`) when a watcher takes its answer too slowly:
+ * more changes wait for it than it may hold, or it stopped reading.
+ */
+export class WatcherTooSlowError extends Error {
+  /** @param message What was too much. */
+  constructor(message: string) {
+    super(`too slow: ${message}; resume from the last revision received`);
+    this.name = "WatcherTooSlowError";
+  }
+}
+
 /** A running catch-up from etcd's history. */
 export interface Replay {
   /** Stops it. */
@@ -98,6 +110,12 @@ export interface ChangesRequest {
    * sent no faster than this allows, while live changes wait.
    */
   ready?: () => Promise<void>;
+  /**
+   * Most bytes of live changes held while the snapshot or catch-up is sent;
+   * past it the feed fails with {@linkcode WatcherTooSlowError}. No limit when
+   * omitted.
+   */
+  maxHeldBytes?: number;
 }
 
 /** A change feed opened by {@linkcode openChanges}. */
@@ -146,6 +164,7 @@ export async function openChanges(
   /** The view's revision once live: every change up to it has been sent. */
   let position = 0;
   let held: Change[] = [];
+  let heldBytes = 0;
   let replay: Replay | undefined;
   const send = (change: Change) => {
     // One transaction may change several names at one revision: only older ones are skipped.
@@ -163,7 +182,22 @@ export async function openChanges(
   const listener: ChangeListener = {
     changes(changes, revision) {
       if (closed) return;
-      if (!live) return void held.push(...changes);
+      if (!live) {
+        held.push(...changes);
+        // About what each will take as a line (its UTF-16 length, not the exact bytes).
+        for (const change of changes) {
+          heldBytes += 64 + change.name.length + (change.type === "put" ? change.value.length : 0);
+        }
+        if (heldBytes > (request.maxHeldBytes ?? Infinity)) {
+          stop(
+            new WatcherTooSlowError(
+              `${heldBytes} bytes of changes held while the watcher took its snapshot, ` +
+                `limit ${request.maxHeldBytes}`,
+            ),
+          );
+        }
+        return;
+      }
       for (const change of changes) send(change);
       position = Math.max(position, revision);
     },
@@ -179,6 +213,7 @@ export async function openChanges(
     live = true;
     for (const change of held) send(change);
     held = [];
+    heldBytes = 0;
   };
   /** Sends `changes` as the watcher takes them (live ones wait), then `synced`. */
   const catchUp = async (changes: readonly Change[], revision: number) => {
@@ -201,6 +236,7 @@ export async function openChanges(
     // The client's revision cannot be resumed from: it gets the entries and rebuilds.
     subscription.close();
     held = [];
+    heldBytes = 0;
     emit({ Type: "reset" });
     subscription = await source.subscribe(listener, { withEntries: true, name });
     await snapshot(subscription.entries, subscription.revision);

@@ -129,6 +129,8 @@ export class GroupCommit<T> {
         (batch.length > 0 && size + itemBytes > maxBytes)
       ) {
         rest.push(item);
+        // A later write of this key must not overtake the one left for the next batch.
+        keys.add(k);
         continue;
       }
       batch.push(item);

@@ -11,6 +11,7 @@ import { DEFAULT_KEY_PREFIX } from "../../src/store/registry_store.ts";
 import { retry } from "../../src/_retry.ts";
 import { sampleInfo, startService } from "../_registry.ts";
 import { cli } from "../_cli_io.ts";
+import { addPayload, wirePeer } from "./_wire.ts";
 
 const PSK = "cli-quoting";
 
@@ -114,5 +115,37 @@ Deno.test("list and watch print each name as one unambiguous, reversible token",
     etcd.close();
     await Deno.remove(keyDir, { recursive: true });
     await service.stop();
+  }
+});
+
+Deno.test("get, list and history print no raw control or format character of an entry's extra keys", async () => {
+  const service = await startService({ psk: PSK });
+  const peer = await wirePeer(PSK, service.addr);
+  const keyDir = await Deno.makeTempDir();
+  try {
+    // An extra key first (key order is kept) with a raw RLO, and a raw CR LF between tokens:
+    // printed raw, the RLO reverses the rest of the line (the DockerHash after it).
+    const infoStr = `{"note":"\u202e\u2066",\r\n${JSON.stringify(sampleInfo(1)).slice(1)}`;
+    assert.match(await peer.ask("/add/0.1", addPayload("mine", infoStr)), /^Added/);
+    const flags = ["-bootstrap", service.addr, "-psk", PSK, "-keyfile", `${keyDir}/key`];
+    for (const args of [["get", "mine"], ["list"], ["history", "mine"]]) {
+      const res = await cli([...flags, ...args]);
+      assert.equal(res.code, 0, res.stderr);
+      const lines = res.stdout.trimEnd().split("\n");
+      assert.equal(lines.length, 2, res.stdout);
+      const raw = lines.join("").match(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u)?.[0];
+      assert.equal(
+        raw,
+        undefined,
+        `${args[0]} printed U+${raw?.codePointAt(0)?.toString(16)} raw: ${JSON.stringify(lines)}`,
+      );
+    }
+    // Escaped, the entry still reads back as the same JSON.
+    const got = (await cli([...flags, "get", "mine"])).stdout.trimEnd().split("\n")[1];
+    assert.deepEqual(JSON.parse(got), JSON.parse(infoStr));
+  } finally {
+    await peer.node.stop();
+    await service.stop();
+    await Deno.remove(keyDir, { recursive: true });
   }
 });

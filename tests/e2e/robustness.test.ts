@@ -16,6 +16,7 @@ import {
 import { readToEnd } from "../../src/protocol/stream_io.ts";
 import { concatBytes } from "../../src/_bytes.ts";
 import { connect, type Socket } from "node:net";
+import { generateKeyPair } from "@libp2p/crypto/keys";
 
 const PSK = "robustness-test";
 const encoder = new TextEncoder();
@@ -321,3 +322,100 @@ Deno.test("large requests left incomplete are refused once a connection holds 16
     await sameConnection.add("after-large", sampleInfo(6));
     assert.deepEqual(await sameConnection.get("after-large"), sampleInfo(6));
   }));
+
+Deno.test("one peer on many connections holds at most its share of the bytes of requests arriving", async () => {
+  // Each connection had 16 MiB and all of them 128 MiB: one identity on 9 connections took it
+  // all, and every other peer's request was reset for up to 30 s.
+  const service = await startService({ psk: PSK });
+  const attackers: RegistryNode[] = [];
+  const victim = await createRegistryNode({ psk: PSK });
+  try {
+    await using owner = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+    await owner.client.add("svc", sampleInfo(1));
+    const key = await generateKeyPair("Ed25519");
+    for (let i = 0; i < 9; i++) {
+      attackers.push(await createRegistryNode({ psk: PSK, privateKey: key, clientOnly: true }));
+    }
+    const target = multiaddr(service.addr);
+    const piece = new Uint8Array(64 * 1024).fill(0x20);
+    const send = async (stream: Stream, total: number) => {
+      for (let sent = 0; sent < total; sent += piece.byteLength) {
+        const bytes = piece.subarray(0, Math.min(piece.byteLength, total - sent));
+        if (!stream.send(bytes)) await stream.onDrain({ signal: AbortSignal.timeout(5_000) });
+      }
+    };
+    const streams: Stream[] = [];
+    // 16 requests of just under 1 MiB on each connection, never finished: 144 MB.
+    await Promise.all(attackers.map(async (node) => {
+      for (let s = 0; s < 16; s++) {
+        const stream = await node.dialProtocol(target, "/add/0.1", { force: s === 0 })
+          .catch(() => undefined);
+        if (stream) streams.push(stream);
+      }
+    }));
+    await Promise.allSettled(streams.map((stream) => send(stream, 1_000_000)));
+    // Then the last KiB of room: one small unfinished request of each size per connection.
+    for (let size = 64 * 1024; size >= 1; size /= 2) {
+      await Promise.all(attackers.map(async (node) => {
+        const stream = await node.dialProtocol(target, "/add/0.1").catch(() => undefined);
+        if (!stream) return;
+        streams.push(stream);
+        await send(stream, size).catch(() => {});
+      }));
+    }
+    const stream = await victim.dialProtocol(target, "/get/0.1");
+    stream.send(encoder.encode("svc"));
+    await stream.close();
+    const answer = await outcome(stream);
+    assert.match(answer.text ?? `reset: ${answer.error?.message}`, /"LookupOk":true/);
+    assert.match(
+      service.log(),
+      /bytes of requests still arriving from this peer: \d+ of 33554432 in use/,
+    );
+    for (const s of streams) s.abort(new Error("done"));
+  } finally {
+    for (const node of attackers) await node.stop();
+    await victim.stop();
+    await service.stop();
+  }
+});
+
+Deno.test("one peer's unread history answers are refused past its share of the answers' bytes", async () => {
+  // Each history answer is encoded for its request (here ~1.3 MB for 3 bytes asked) and kept
+  // until read: 200 unread ones grew the service's RSS by 440 MiB.
+  const service = await startService({ psk: PSK });
+  const node = await createRegistryNode({ psk: PSK });
+  const streams: Stream[] = [];
+  const rss = async () => {
+    const text = await (await fetch(`${service.httpUrl}/metrics`)).text();
+    return Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)![1]);
+  };
+  try {
+    {
+      await using writer = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+      for (let n = 0; n < 20; n++) {
+        const info = { ...sampleInfo(n), Pad: "x".repeat(64_000) };
+        await writer.client.add("big", info);
+      }
+    }
+    const before = await rss();
+    for (let i = 0; i < 200; i++) {
+      const stream = await node.dialProtocol(multiaddr(service.addr), "/history/0.1", {
+        maxOutboundStreams: 1_024,
+      });
+      stream.pause(); // takes none of the answer
+      stream.send(encoder.encode("big"));
+      await stream.close().catch(() => {});
+      streams.push(stream);
+    }
+    // The answers are all encoded by then (each history read takes a few ms).
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    const grown = (await rss() - before) / 2 ** 20;
+    assert.ok(grown < 128, `the service's RSS grew by ${grown.toFixed(0)} MiB`);
+    assert.match(service.log(), /bytes of answers being sent to this peer: \d+ of 16777216 in use/);
+  } finally {
+    for (const stream of streams) stream.abort(new Error("done"));
+    await node.stop();
+    await service.stop();
+  }
+});

@@ -7,6 +7,7 @@ import {
   readToEnd,
   sendAndClose,
   StreamEndedEarlyError,
+  StreamTimeoutError,
 } from "../../src/protocol/stream_io.ts";
 
 // A message is complete only when the remote closed its write side; a stream or connection
@@ -110,6 +111,38 @@ Deno.test("sending an answer fails when the reader's connection goes midway", as
     for (const connection of client.getConnections()) connection.abort(new Error("gone"));
     await assert.rejects(sent.promise, StreamEndedEarlyError);
   } finally {
+    await client.stop();
+    await server.stop();
+  }
+});
+
+Deno.test("sending an answer ends at its total limit, however the reader keeps the stream", async () => {
+  const server = await createRegistryNode({ listen: ["/ip4/127.0.0.1/tcp/0"] });
+  const client = await createRegistryNode({ clientOnly: true });
+  const sent = Promise.withResolvers<void>();
+  let guard: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await server.handle("/test/big/1", (stream) => {
+      // No idle limit: only the total one can end this answer.
+      sendAndClose(stream, new Uint8Array(64 * BIG), { totalMs: 1_000 })
+        .then(sent.resolve, sent.reject);
+    });
+    const stream = await client.dialProtocol(server.getMultiaddrs()[0], "/test/big/1");
+    await stream.close();
+    stream.pause();
+    const timedOut = new Promise<never>((_, reject) => {
+      guard = setTimeout(
+        () => reject(new Error("the answer was still pending after 15 s")),
+        15_000,
+      );
+    });
+    await assert.rejects(Promise.race([sent.promise, timedOut]), (err: Error) => {
+      assert.ok(err instanceof StreamTimeoutError, String(err));
+      assert.match(err.message, /not all taken after 1000 ms/);
+      return true;
+    });
+  } finally {
+    clearTimeout(guard);
     await client.stop();
     await server.stop();
   }

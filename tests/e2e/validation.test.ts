@@ -50,6 +50,15 @@ Deno.test("each bad name and ServiceInfo is refused with an Error answer and not
       ["ContentHash newline", { ...good, ContentHash: "Qm\nx" }, /ContentHash contains control/],
       ["DockerHash no tag", { ...good, DockerHash: "attacker/miner" }, /tag or a digest/],
       ["DockerHash garbage", { ...good, DockerHash: "a b:1" }, /DockerHash/],
+      // Go nodes match keys case-insensitively (last wins): they would run the second one.
+      ...["dockerhash", "DOCKERHASH", "DockerHa\u017Fh", "Doc\u212Aerhash"].map((key) =>
+        [
+          `a second ${JSON.stringify(key)}`,
+          { ...good, [key]: "evil.example/pwn:latest" },
+          new RegExp(`^Error: invalid service info: key ${JSON.stringify(key)} is not DockerHash`),
+        ] as [string, unknown, RegExp]
+      ),
+      ["a second rtt", { ...good, NetworkHardReq: { RTT: 1, rtt: "x" } }, /key "rtt" is not RTT/],
       ["not JSON", "nope", /^Error: invalid service info: ServiceInfo is not valid JSON/],
       // Near a MiB, the entry and its history record would pass etcd's request limit.
       ["too large", { ...good, Notes: "x".repeat(700_000) }, /700\d{3} bytes, more than the 65536/],
@@ -139,6 +148,17 @@ Deno.test("a request with raw newlines and a forged log prefix makes exactly one
       service.log(),
       /name="x\\n2026-01-01T00:00:00.000Z INFO \/delete\/0.1 from 12D3KooWFAKE"/,
     );
+
+    // Other line breaks: NEL (U+0085, a C1 control; JSON.stringify leaves it raw) and the line
+    // separator, as a log shipper using Python's str.splitlines reads them.
+    for (const brk of ["\u0085", "\u2028", "\u001c"]) {
+      await peer.send("/add/0.1", addPayload(`y${brk}${forged}`, sampleInfo(1)));
+    }
+    await waitUntil(() => (service.log().match(/name="y/g)?.length ?? 0) === 3);
+    // deno-lint-ignore no-control-regex
+    const pythonLines = service.log().split(/\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]/);
+    assert.equal(pythonLines.find((line) => line.startsWith(forged)), undefined);
+    assert.match(service.log(), /name="y\\u00852026-01-01T00:00:00.000Z INFO/);
   }));
 
 async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {

@@ -336,3 +336,39 @@ Deno.test("watch: watchers per peer are bounded apart from the requests in fligh
     await service?.stop();
   }
 });
+
+Deno.test("watch: a watcher that stops reading during its snapshot is closed once the changes held for it pass its limit", async () => {
+  // The snapshot waits for the reader, so its queue never passed the limit; the live changes
+  // meanwhile were held for it without bound, for as long as the connection lasted.
+  const limit = 200_000;
+  const service = await startService({ psk: PSK, args: ["-watch-buffer", String(limit)] });
+  const peer = await wirePeer(PSK, service.addr);
+  try {
+    await using writer = await connectRegistry({ bootstraps: [service.addr], psk: PSK });
+    const addAll = async (prefix: string, count: number) => {
+      for (let i = 0; i < count; i += 10) {
+        await Promise.all(Array.from({ length: 10 }, (_, j) => {
+          const info = { ...sampleInfo(i + j), Pad: "x".repeat(60_000) };
+          return writer.client.add(`${prefix}-${i + j}`, info);
+        }));
+      }
+    };
+    // A snapshot (9 MB) larger than the transport's window and the queue limit together.
+    await addAll("snap", 150);
+    const stream = await peer.node.dialProtocol(multiaddr(service.addr), "/watch/0.1");
+    stream.send(new TextEncoder().encode("{}"));
+    await stream.close();
+    stream.pause();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.doesNotMatch(service.log(), /too slow/, "closed before any change was held");
+
+    // 3.6 MB of changes while it takes nothing: 18 times its limit.
+    await addAll("live", 60);
+    const log = await service.waitForLog(/too slow/, 10_000);
+    assert.match(log, /too slow: \d+ bytes of changes held while the watcher took its snapshot/);
+    stream.abort(new Error("test over"));
+  } finally {
+    await peer.node.stop();
+    await service.stop();
+  }
+});

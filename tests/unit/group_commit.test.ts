@@ -9,6 +9,7 @@ import { WritePolicy } from "../../src/service/policy.ts";
 import { sampleInfo } from "../_registry.ts";
 import { withStores } from "../_stores.ts";
 import { setImmediate } from "node:timers";
+import { GroupCommit } from "../../src/store/group_commit.ts";
 
 const A = "12D3KooWSAfKFruCemBoFUZ1D8MqLY9ikMPcQ9RuAwHCKcJg5Tij";
 const B = "12D3KooWJbtXzDZKLruaNjroQ5cAJQL6QDofLLkERixdhTmNzYu7";
@@ -122,3 +123,42 @@ Deno.test("group commit: a transaction etcd refuses fails every write of its bat
     assert.ok((await one.put("big-1", big(1), open.author(A))) > 0);
     assert.equal(await two.get("big-1"), big(1));
   }, { batchBytes: 8 * 1024 * 1024 }));
+
+Deno.test("group commit: a write too large for the batch keeps its place before a later one of its name", async () => {
+  type Item = { name: string; value: string; bytes: number };
+  const committed: string[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let started!: () => void;
+  const inFlight = new Promise<void>((resolve) => (started = resolve));
+  let batches = 0;
+  const group = new GroupCommit<Item>({
+    commit: async (batch) => {
+      if (batches++ === 0) {
+        started();
+        await released; // a transaction in flight while the rest arrive
+      }
+      for (const item of batch) committed.push(`${item.name}=${item.value}`);
+      return [];
+    },
+    maxItems: 32,
+    maxBytes: 512 * 1024,
+    bytes: (item) => item.bytes,
+    key: (item) => item.name,
+    fail: () => {},
+  });
+  group.submit({ name: "warm", value: "0", bytes: 1 });
+  await inFlight;
+  // Three large writes of other names fill the next batch; "svc"'s large write does not fit it,
+  // its later small one would.
+  for (const name of ["a", "b", "c"]) group.submit({ name, value: "1", bytes: 135_000 });
+  group.submit({ name: "svc", value: "earlier", bytes: 135_000 });
+  group.submit({ name: "svc", value: "later", bytes: 500 });
+  release();
+  await group.idle();
+  assert.deepEqual(
+    committed.filter((entry) => entry.startsWith("svc=")),
+    ["svc=earlier", "svc=later"],
+    `commit order: ${committed.join(", ")}`,
+  );
+});

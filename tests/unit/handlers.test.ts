@@ -134,3 +134,102 @@ Deno.test("serve: a peer holds at most its share of the requests in flight", () 
       }
     },
   ));
+
+Deno.test("serve: requests still arriving hold at most their peer's and their host's share of the bytes", () =>
+  withHandlers(
+    {
+      limits: {
+        maxBufferedBytesPerConnection: 1_000_000,
+        maxBufferedBytesPerPeer: 100_000,
+        maxBufferedBytesPerHost: 150_000,
+        maxBufferedBytes: 1_000_000,
+      },
+      peers: 3,
+    },
+    async ({ peers, lines }) => {
+      const [first, second, third] = peers;
+      await first.ask("/add/0.1", addPayload("svc", sampleInfo(1)));
+      const target = multiaddr(first.addr);
+      const unfinished: Stream[] = [];
+      /** Sends `bytes` of a request it never finishes; true when the service reset it. */
+      const hold = async (peer: WirePeer, bytes: number) => {
+        const stream = await peer.node.dialProtocol(target, "/add/0.1");
+        unfinished.push(stream);
+        stream.send(new Uint8Array(bytes).fill(0x20));
+        const deadline = Date.now() + 1_000;
+        while (stream.status === "open" && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return stream.status !== "open";
+      };
+      try {
+        assert.equal(await hold(first, 90_000), false);
+        assert.equal(await hold(first, 20_000), true, "past the peer's share");
+        assert.ok(lines.some((l) => /arriving from this peer: 90000 of 100000 in use/.test(l)));
+        // All three peers are one host (loopback): the second fills the host's share.
+        assert.equal(await hold(second, 50_000), false);
+        assert.equal(await hold(second, 20_000), true, "past the host's share");
+        assert.ok(lines.some((l) => /arriving from this host: 140000 of 150000 in use/.test(l)));
+        // A small request still fits.
+        assert.equal(JSON.parse(await third.ask("/get/0.1", "svc")).LookupOk, true);
+      } finally {
+        for (const stream of unfinished) stream.abort(new Error("done"));
+      }
+    },
+  ));
+
+Deno.test("serve: unread answers hold at most their peer's and their host's share of the bytes", () =>
+  withHandlers(
+    {
+      limits: {
+        maxAnswerBytesPerPeer: 3_000_000,
+        maxAnswerBytesPerHost: 4_000_000,
+        maxAnswerBytes: 10_000_000,
+      },
+      peers: 3,
+    },
+    async ({ peers, lines }) => {
+      const [first, second, third] = peers;
+      // A history answer of ~1.2 MB: more than a stream's flow-control window.
+      for (let n = 0; n < 20; n++) {
+        const info = { ...sampleInfo(n), Pad: "x".repeat(60_000) };
+        await first.ask("/add/0.1", addPayload("big", info));
+      }
+      const target = multiaddr(first.addr);
+      const unread: Stream[] = [];
+      /** Asks for the history and reads none of it; true when the service reset the stream. */
+      const unreadHistory = async (peer: WirePeer) => {
+        const stream = await peer.node.dialProtocol(target, "/history/0.1");
+        unread.push(stream);
+        stream.pause();
+        stream.send(new TextEncoder().encode("big"));
+        await stream.close();
+        const deadline = Date.now() + 1_000;
+        while (stream.status === "open" && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        return stream.status !== "open";
+      };
+      try {
+        assert.equal(await unreadHistory(first), false);
+        assert.equal(await unreadHistory(first), false);
+        assert.equal(await unreadHistory(first), true, "past the peer's share");
+        assert.ok(
+          lines.some((l) => /answers being sent to this peer: \d+ of 3000000 in use/.test(l)),
+        );
+        // All three peers are one host (loopback): the second passes the host's share.
+        assert.equal(await unreadHistory(second), false);
+        assert.equal(await unreadHistory(second), true, "past the host's share");
+        assert.ok(
+          lines.some((l) => /answers being sent to this host: \d+ of 4000000 in use/.test(l)),
+        );
+        // A small answer still fits.
+        assert.equal(JSON.parse(await third.ask("/get/0.1", "big")).LookupOk, true);
+      } finally {
+        for (const stream of unread) stream.abort(new Error("done"));
+      }
+      // Given back once the answers are gone: the first peer is served again.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(JSON.parse(await first.ask("/history/0.1", "big")).Versions.length, 20);
+    },
+  ));

@@ -75,3 +75,41 @@ Deno.test("watch: pings after quiet carry the revision a one-name watcher is up 
   assert.equal(put.Name, "mine");
   assert.ok(put.Revision > pings().at(-1)!.Revision);
 });
+
+Deno.test("watch: a watcher that takes none of its snapshot is closed after the snapshot idle limit", async () => {
+  await using stack = new AsyncDisposableStack();
+  const store = await startTestStore(stack, (await startTestEtcd(stack)).clientUrl);
+  const node = await createRegistryNode({ psk: PSK, listen: ["/ip4/127.0.0.1/tcp/0"] });
+  stack.defer(() => node.stop());
+  const warnings: string[] = [];
+  await registerHandlers({
+    node,
+    store,
+    metrics: createRegistryMetrics(),
+    logger: { ...silentLogger, warn: (message) => void warnings.push(message) },
+    limits: DEFAULT_LIMITS,
+    changes: store,
+    watchLimits: { ...DEFAULT_WATCH_LIMITS, maxQueuedBytes: 200_000, snapshotIdleMs: 500 },
+  });
+  const addr = node.getMultiaddrs()[0].toString();
+  const peer = await wirePeer(PSK, addr);
+  stack.defer(() => peer.node.stop());
+  // A snapshot (3 MB) larger than the transport's window and the queue limit together.
+  for (let i = 0; i < 50; i++) {
+    const info = { ...sampleInfo(i), Pad: "x".repeat(60_000) };
+    await peer.ask("/add/0.1", addPayload(`snap-${i}`, info));
+  }
+
+  const stream = await peer.node.dialProtocol(multiaddr(addr), "/watch/0.1");
+  stack.defer(() => stream.abort(new Error("test over")));
+  stream.send(new TextEncoder().encode("{}"));
+  await stream.close();
+  stream.pause();
+  // No change is committed: only the idle limit can close it.
+  const deadline = Date.now() + 10_000;
+  while (!warnings.some((w) => /too slow/.test(w))) {
+    assert.ok(Date.now() < deadline, `never closed; warnings: ${warnings.join(" | ")}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(warnings.join("\n"), /too slow: the watcher took none of its snapshot for 500 ms/);
+});

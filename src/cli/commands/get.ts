@@ -4,6 +4,7 @@
  * @module
  */
 import { type Command, serviceNameArg } from "../command.ts";
+import { escapeInvisible } from "../quote.ts";
 
 /** The `get` command. */
 export const getCommand: Command = {
@@ -18,7 +19,10 @@ export const getCommand: Command = {
     serviceNameArg(name, "get");
     const signal = AbortSignal.timeout(ctx.timeoutMs);
     const info = await (await ctx.client(signal)).get(name, signal);
-    ctx.io.stdout(ctx.json ? JSON.stringify(info) : `Response:\n${JSON.stringify(info)}`);
+    // Extra keys of an entry may hold bidi or invisible characters: escaped, as list does.
+    ctx.io.stdout(
+      ctx.json ? JSON.stringify(info) : `Response:\n${escapeInvisible(JSON.stringify(info))}`,
+    );
     return 0;
   },
 };

@@ -7,8 +7,7 @@
 import { type Command, serviceNameArg } from "../command.ts";
 import type { HistoryVersion } from "../../protocol/messages.ts";
 import { parseServiceInfo } from "../../protocol/service_info.ts";
-import { escapeLogText } from "../../log/logger.ts";
-import { quoteName } from "../quote.ts";
+import { escapeInvisible, quoteName } from "../quote.ts";
 
 /** The `history` command. */
 export const historyCommand: Command = {
@@ -53,7 +52,7 @@ export function historyTable(versions: readonly HistoryVersion[]): string {
   const rows = [
     ["REVISION", "OP", "TIME", "PEER", "IMAGE  CONTENT"],
     ...versions.map((v) =>
-      [String(v.Revision), v.Op, v.Time, v.Peer, summary(v)].map(escapeLogText)
+      [String(v.Revision), v.Op, v.Time, v.Peer, summary(v)].map(escapeInvisible)
     ),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
