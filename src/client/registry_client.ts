@@ -112,7 +112,7 @@ export class RegistryClient {
   constructor(init: RegistryClientInit) {
     this.#requester = new Requester({
       node: init.node,
-      preferredPeers: init.bootstraps?.map((b) => b.peerId),
+      bootstraps: init.bootstraps,
       retry: init.retry,
       logger: init.logger,
       discover: init.discover,
