@@ -123,3 +123,19 @@ ${formatFlags(GLOBAL_FLAGS)}
 Run "registry-cli help <command>" for a command's options.
 Exit codes: 0 success, 1 operation failed, 2 usage error.`;
 }
+
+/**
+ * The one line a usage error ends with: where the help is. The whole usage
+ * would scroll the error away.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { usageHint } from "./commands.ts";
+ * assert.equal(usageHint("get"), 'Run "registry-cli help get" for usage.');
+ * assert.equal(usageHint(), 'Run "registry-cli help" for usage.');
+ * ```
+ */
+export function usageHint(name?: string): string {
+  return `Run "registry-cli help${name === undefined ? "" : ` ${name}`}" for usage.`;
+}

@@ -8,7 +8,7 @@ import { CommandError, UsageError } from "./errors.ts";
 import { parseGoFlags } from "./flags.ts";
 import type { CliIo, CommandContext } from "./command.ts";
 import { parseCommandArgs } from "./command.ts";
-import { findCommand, GLOBAL_FLAGS, usageOf } from "./commands.ts";
+import { findCommand, GLOBAL_FLAGS, usageHint, usageOf } from "./commands.ts";
 import { parseDuration } from "./duration.ts";
 import type { ConnectedRegistryClient } from "../client/registry_client.ts";
 import type { LoadedIdentity } from "../p2p/identity.ts";
@@ -39,7 +39,7 @@ export async function cliMain(args: readonly string[], io: CliIo): Promise<numbe
     return await run(args, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr(`registry-cli: ${err.message}\n\n${usageOf(err.command)}`);
+      io.stderr(`registry-cli: ${err.message}\n${usageHint(err.command)}`);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);

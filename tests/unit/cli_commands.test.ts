@@ -12,8 +12,10 @@ for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty", "v
       const res = await cli(["-bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/x", name, ...rest]);
       assert.equal(res.code, 2, res.stderr);
       assert.equal(res.stdout, "");
-      assert.match(res.stderr, new RegExp(`^registry-cli: unknown command "${name}"\\n`));
-      assert.match(res.stderr, /Usage: registry-cli \[OPTIONS\] <command>/);
+      assert.equal(
+        res.stderr,
+        `registry-cli: unknown command "${name}"\nRun "registry-cli help" for usage.\n`,
+      );
     }
     const help = await cli(["help", name]);
     assert.equal(help.code, 2);
@@ -61,7 +63,7 @@ Deno.test("version, -version and --version print deno.json's version", async () 
   assert.deepEqual(JSON.parse(json.stdout), { version: deno.version });
 });
 
-Deno.test("usage errors exit 2 and name what is wrong", async () => {
+Deno.test("usage errors exit 2, name what is wrong, and point to the help in one line", async () => {
   const addr = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
   const cases: [string[], RegExp, Record<string, string>?][] = [
     [[], /no command given/],
@@ -86,7 +88,16 @@ Deno.test("usage errors exit 2 and name what is wrong", async () => {
     assert.equal(res.code, 2, `${args.join(" ")}: ${res.stderr}`);
     assert.equal(res.stdout, "");
     assert.match(res.stderr, message, args.join(" "));
+    // The error stays on screen: one line pointing to the help, not the whole usage.
+    const lines = res.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 2, res.stderr);
+    assert.match(lines[1], /^Run "registry-cli help( [a-z]+)?" for usage\.$/);
   }
+  const missing = await cli(["get"]);
+  assert.equal(
+    missing.stderr,
+    'registry-cli: missing argument <service-name>\nRun "registry-cli help get" for usage.\n',
+  );
 });
 
 Deno.test("-psk-file: an unreadable file is a failed command (exit 1) naming the file", async () => {
