@@ -88,6 +88,11 @@ export const GLOBAL_FLAGS: FlagSpecs = {
     defaultText: "10s",
   },
   json: { type: "boolean", description: "print machine-readable JSON" },
+  verbose: {
+    type: "boolean",
+    aliases: ["v"],
+    description: "also print each retry while reaching the registry, and what it found",
+  },
   version: { type: "boolean", description: "print the version" },
   help: { type: "boolean", aliases: ["h"], description: "show this help" },
 };

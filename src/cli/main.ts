@@ -58,6 +58,8 @@ interface Globals {
   pskFile: string | undefined;
   /** -keyfile. */
   keyFile: string | undefined;
+  /** -verbose: retries are printed too. */
+  verbose: boolean;
 }
 
 async function run(args: readonly string[], io: CliIo): Promise<number> {
@@ -88,6 +90,7 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
       psk,
       pskFile,
       keyFile,
+      verbose: global.values.verbose === true,
     },
     io,
     identity,
@@ -181,7 +184,8 @@ function lazyConnection(globals: Globals, io: CliIo, identity: () => Promise<Loa
       bootstraps,
       psk,
       privateKey,
-      logger: createLogger({ write: io.stderr }),
+      // One clear error by default; the retries before it (info) with -verbose.
+      logger: createLogger({ write: io.stderr }, { level: globals.verbose ? "info" : "warn" }),
       libp2pLogger: await libp2pDebugLogger(io.env),
       signal,
     });

@@ -152,7 +152,7 @@ export class Requester {
         signal,
         isRetriable: (err) => err instanceof RegistryUnreachableError,
         onRetry: (err, attempt, delay) =>
-          this.#logger.warn(
+          this.#logger.info(
             `${(err as Error).message} (attempt ${attempt}/${this.#retry.attempts}); ` +
               `retrying in ${delay} ms`,
           ),
