@@ -142,3 +142,24 @@ Deno.test("add through cliMain: bootstrap mistakes stop it before any build; -no
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("add: a config not found says where it looked, and what -dir is for", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // A relative name that is under -dir but not in the current directory.
+    const name = `${dir.split("/").at(-1)}.json`;
+    await Deno.writeTextFile(`${dir}/${name}`, "{}");
+    const res = await cli(["add", "-no-add", "-dir", dir, name, "img:1", "svc"]);
+    assert.equal(res.code, 1, res.stderr);
+    assert.ok(res.stderr.startsWith(`registry-cli: add svc failed: cannot read config ${name}: `));
+    assert.ok(
+      res.stderr.trimEnd().endsWith(
+        `(looked for ${Deno.cwd()}/${name}: <config> is relative to the current directory; ` +
+          `-dir ${dir} is where the config's Copy sources are; did you mean ${dir}/${name}?)`,
+      ),
+      res.stderr,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
