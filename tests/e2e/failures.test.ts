@@ -44,13 +44,19 @@ Deno.test("cold get against a dead address fails within the time limit: 10 s def
 
 Deno.test("a refused connection prints one line; -v the retries before it", async () => {
   const addr = await deadAddress();
-  const quiet = await cli(["-timeout", "3s", "-bootstrap", addr, "get", "svc"]);
-  assert.equal(quiet.code, 1);
-  assert.match(quiet.stderr, /^registry-cli: failed to connect to any bootstrap: [^\n]*\n$/);
-  const verbose = await cli(["-v", "-timeout", "3s", "-bootstrap", addr, "get", "svc"]);
-  assert.equal(verbose.code, 1);
-  assert.match(verbose.stderr, /INFO failed to connect .* \(round 1\); retrying in \d+ ms\n/);
-  assert.equal(errorLine(verbose.stderr), errorLine(quiet.stderr));
+  const dir = await Deno.makeTempDir();
+  try {
+    const args = ["-keyfile", `${dir}/key`, "-timeout", "3s", "-bootstrap", addr, "get", "svc"];
+    const quiet = await cli(args);
+    assert.equal(quiet.code, 1);
+    assert.match(quiet.stderr, /^registry-cli: failed to connect to any bootstrap: [^\n]*\n$/);
+    const verbose = await cli(["-v", ...args]);
+    assert.equal(verbose.code, 1);
+    assert.match(verbose.stderr, /INFO failed to connect .* \(round 1\); retrying in \d+ ms\n/);
+    assert.equal(errorLine(verbose.stderr), errorLine(quiet.stderr));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("P2P_TIMEOUT sets the time limit when -timeout is not given", async () => {
