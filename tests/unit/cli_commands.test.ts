@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { cli } from "../_cli_io.ts";
-import { COMMANDS, usageOf } from "../../src/cli/commands.ts";
+import { COMMANDS, usageHint, usageOf } from "../../src/cli/commands.ts";
 import { VERSION } from "../../src/version.ts";
 
 const deno = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
@@ -14,7 +14,7 @@ for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty", "v
       assert.equal(res.stdout, "");
       assert.equal(
         res.stderr,
-        `registry-cli: unknown command "${name}"\nRun "registry-cli help" for usage.\n`,
+        `registry-cli: unknown command "${name}"\n${usageHint()}\n`,
       );
     }
     const help = await cli(["help", name]);
@@ -91,12 +91,13 @@ Deno.test("usage errors exit 2, name what is wrong, and point to the help in one
     // The error stays on screen: one line pointing to the help, not the whole usage.
     const lines = res.stderr.trimEnd().split("\n");
     assert.equal(lines.length, 2, res.stderr);
-    assert.match(lines[1], /^Run "registry-cli help( [a-z]+)?" for usage\.$/);
+    assert.match(lines[1], /^Usage: registry-cli .* \(see "registry-cli help( [a-z]+)?"\)$/);
   }
   const missing = await cli(["get"]);
   assert.equal(
     missing.stderr,
-    'registry-cli: missing argument <service-name>\nRun "registry-cli help get" for usage.\n',
+    "registry-cli: missing argument <service-name>\n" +
+      'Usage: registry-cli [OPTIONS] get [options] <service-name> (see "registry-cli help get")\n',
   );
 });
 
