@@ -243,7 +243,8 @@ export class Requester {
           stream.abort(err as Error);
           throw err;
         }
-        this.#answeredBy(peer, protocol);
+        // A stream that lasts (a watch) will want another instance when its own is gone.
+        this.#answeredBy(peer, protocol, undefined, true);
         return stream;
       } catch (err) {
         signal?.throwIfAborted();
@@ -343,13 +344,13 @@ export class Requester {
    * Remembers who answered. A client used again learns the registry's
    * instances from a trusted peer (in the background, at most once a
    * minute), to fall back on when its bootstraps are gone; a client used
-   * once never needs them. A `/members/0.1` answer of a trusted peer is taken
-   * as is.
+   * once never needs them, unless what it opened lasts. A `/members/0.1`
+   * answer of a trusted peer is taken as is.
    */
-  #answeredBy(peer: PeerId, protocol: string, answer?: string): void {
+  #answeredBy(peer: PeerId, protocol: string, answer?: string, lasting = false): void {
     this.#last = peer;
     if (this.#isBootstrap(peer)) this.#anchored = true;
-    const again = this.#answered;
+    const again = this.#answered || lasting;
     this.#answered = true;
     if (!this.#isTrusted(peer)) return;
     if (protocol === MEMBERS_PROTOCOL && answer !== undefined) {
