@@ -20,11 +20,12 @@
  *
  * @example On a node you already run
  * ```ts ignore
- * import { createRegistryNode, RegistryClient } from "@physarum/registry";
+ * import { createRegistryNode, parseBootstraps, RegistryClient } from "@physarum/registry";
  *
  * const node = await createRegistryNode({ psk: "secret" });
- * await node.dial(bootstrapMultiaddr);
- * const client = new RegistryClient({ node });
+ * // The client dials them, and asks only them and the instances they list.
+ * const bootstraps = parseBootstraps(["/ip4/10.0.0.1/tcp/4001/p2p/12D3KooW..."]);
+ * const client = new RegistryClient({ node, bootstraps });
  * console.log(await client.list());
  * ```
  *

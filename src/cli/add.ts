@@ -19,6 +19,7 @@ import { renderDockerfile, renderProxyConf } from "../image/dockerfile.ts";
 import { dockerHash } from "../image/image_ref.ts";
 import { obtainProxy } from "../image/proxy.ts";
 import { CommandError, UsageError } from "./errors.ts";
+import { isAbsolute, join, resolve } from "node:path";
 import { formatBytes, type Progress } from "./progress.ts";
 
 /** What `add` needs from the outside world. */
@@ -143,18 +144,33 @@ export async function runAdd(options: AddOptions, deps: AddDeps): Promise<void> 
   }
 }
 
+/**
+ * The config's text. A missing one says where it was looked for: `<config>`
+ * is relative to the current directory, not to `-dir` (a likely mix-up).
+ */
+async function readConfig(path: string, dir: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (cause) {
+    let where = "";
+    if (cause instanceof Deno.errors.NotFound && !isAbsolute(path)) {
+      const underDir = join(dir, path);
+      const found = dir !== "." && await Deno.stat(underDir).then(() => true, () => false);
+      where = ` (looked for ${resolve(path)}: <config> is relative to the current directory; ` +
+        `-dir ${dir} is where the config's Copy sources are${
+          found ? `; did you mean ${underDir}?` : ""
+        })`;
+    }
+    throw new AddConfigError(`cannot read config ${path}: ${(cause as Error).message}${where}`, {
+      cause,
+    });
+  }
+}
+
 async function add(options: AddOptions, deps: AddDeps): Promise<void> {
   const { imageName, serviceName, json } = options;
   const { progress } = deps;
-  let configText: string;
-  try {
-    configText = await Deno.readTextFile(options.configPath);
-  } catch (cause) {
-    throw new AddConfigError(
-      `cannot read config ${options.configPath}: ${(cause as Error).message}`,
-      { cause },
-    );
-  }
+  const configText = await readConfig(options.configPath, options.dir);
   const { config, warnings } = parseAddConfig(configText, options.configPath);
   for (const warning of warnings) deps.stderr(`warning: ${warning}`);
 

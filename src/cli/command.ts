@@ -118,9 +118,8 @@ export const COMMON_FLAGS: FlagSpecs = {
  * ```
  */
 export function commandUsage(command: Command): string {
-  const args = command.args.length > 0 ? ` ${command.args.join(" ")}` : "";
   const description = command.description ? `\n${command.description}\n` : "";
-  return `Usage: registry-cli [OPTIONS] ${command.name} [options]${args}
+  return `Usage: ${commandSynopsis(command)}
 
 ${command.summary[0].toUpperCase()}${command.summary.slice(1)}.
 ${description}
@@ -128,6 +127,25 @@ Options:
 ${formatFlags({ ...command.flags, ...COMMON_FLAGS })}
 
 Global [OPTIONS] are listed by "registry-cli help".`;
+}
+
+/**
+ * How a command is called, in one line (its usage's first).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { commandSynopsis } from "./command.ts";
+ * const greet = {
+ *   name: "greet", args: ["<who>"], summary: "say hello", description: "", flags: {},
+ *   run: () => Promise.resolve(0),
+ * };
+ * assert.equal(commandSynopsis(greet), "registry-cli [OPTIONS] greet [options] <who>");
+ * ```
+ */
+export function commandSynopsis(command: Command): string {
+  const args = command.args.length > 0 ? ` ${command.args.join(" ")}` : "";
+  return `registry-cli [OPTIONS] ${command.name} [options]${args}`;
 }
 
 /** What {@linkcode parseCommandArgs} returns when the command is to run. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Command, commandUsage } from "./command.ts";
+import { type Command, commandSynopsis, commandUsage } from "./command.ts";
 import { UsageError } from "./errors.ts";
 import { type FlagSpecs, formatFlags } from "./flags.ts";
 import { addCommand } from "./commands/add.ts";
@@ -88,9 +88,17 @@ export const GLOBAL_FLAGS: FlagSpecs = {
     defaultText: "10s",
   },
   json: { type: "boolean", description: "print machine-readable JSON" },
+  verbose: {
+    type: "boolean",
+    aliases: ["v"],
+    description: "also print each retry while reaching the registry, and what it found",
+  },
   version: { type: "boolean", description: "print the version" },
   help: { type: "boolean", aliases: ["h"], description: "show this help" },
 };
+
+/** How the tool is called, in one line. */
+const TOOL_SYNOPSIS = "registry-cli [OPTIONS] <command> [options] <args>";
 
 /**
  * The help of the command called `name`, or of the tool when `name` is omitted.
@@ -112,7 +120,7 @@ export function usageOf(name?: string): string {
     c.summary,
   ]);
   const width = Math.max(...commands.map(([synopsis]) => synopsis.length)) + 3;
-  return `Usage: registry-cli [OPTIONS] <command> [options] <args>
+  return `Usage: ${TOOL_SYNOPSIS}
 
 Commands:
 ${commands.map(([synopsis, summary]) => `  ${synopsis.padEnd(width)}${summary}`).join("\n")}
@@ -122,4 +130,29 @@ ${formatFlags(GLOBAL_FLAGS)}
 
 Run "registry-cli help <command>" for a command's options.
 Exit codes: 0 success, 1 operation failed, 2 usage error.`;
+}
+
+/**
+ * The one line a usage error ends with: the short usage of the command called
+ * `name` (or of the tool) and where its help is. The whole usage would scroll
+ * the error away.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { usageHint } from "./commands.ts";
+ * assert.equal(
+ *   usageHint("get"),
+ *   'Usage: registry-cli [OPTIONS] get [options] <service-name> (see "registry-cli help get")',
+ * );
+ * assert.equal(
+ *   usageHint(),
+ *   'Usage: registry-cli [OPTIONS] <command> [options] <args> (see "registry-cli help")',
+ * );
+ * ```
+ */
+export function usageHint(name?: string): string {
+  return name === undefined
+    ? `Usage: ${TOOL_SYNOPSIS} (see "registry-cli help")`
+    : `Usage: ${commandSynopsis(findCommand(name))} (see "registry-cli help ${name}")`;
 }

@@ -6,7 +6,7 @@
 
 /**
  * A mistake in how the command was called (unknown flag, missing argument).
- * The CLI prints the message and the command's usage, then exits with
+ * The CLI prints the message and where the command's help is, then exits with
  * {@linkcode UsageError.exitCode} (2).
  *
  * @example Refuse a missing argument
@@ -20,12 +20,12 @@
 export class UsageError extends Error {
   /** Process exit code for usage errors. */
   readonly exitCode: 2 = 2;
-  /** The command whose usage should be printed, if any. */
+  /** The command whose help the error points to, if any. */
   readonly command: string | undefined;
 
   /**
    * @param message What was wrong with the call.
-   * @param command The command whose usage to print (omit for the tool's usage).
+   * @param command The command whose help to point to (omit for the tool's).
    */
   constructor(message: string, command?: string) {
     super(message);

@@ -8,7 +8,7 @@ import { CommandError, UsageError } from "./errors.ts";
 import { parseGoFlags } from "./flags.ts";
 import type { CliIo, CommandContext } from "./command.ts";
 import { parseCommandArgs } from "./command.ts";
-import { findCommand, GLOBAL_FLAGS, usageOf } from "./commands.ts";
+import { findCommand, GLOBAL_FLAGS, usageHint, usageOf } from "./commands.ts";
 import { parseDuration } from "./duration.ts";
 import type { ConnectedRegistryClient } from "../client/registry_client.ts";
 import type { LoadedIdentity } from "../p2p/identity.ts";
@@ -39,7 +39,7 @@ export async function cliMain(args: readonly string[], io: CliIo): Promise<numbe
     return await run(args, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr(`registry-cli: ${err.message}\n\n${usageOf(err.command)}`);
+      io.stderr(`registry-cli: ${err.message}\n${usageHint(err.command)}`);
       return err.exitCode;
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -58,6 +58,8 @@ interface Globals {
   pskFile: string | undefined;
   /** -keyfile. */
   keyFile: string | undefined;
+  /** -verbose: retries are printed too. */
+  verbose: boolean;
 }
 
 async function run(args: readonly string[], io: CliIo): Promise<number> {
@@ -88,6 +90,7 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
       psk,
       pskFile,
       keyFile,
+      verbose: global.values.verbose === true,
     },
     io,
     identity,
@@ -181,7 +184,8 @@ function lazyConnection(globals: Globals, io: CliIo, identity: () => Promise<Loa
       bootstraps,
       psk,
       privateKey,
-      logger: createLogger({ write: io.stderr }),
+      // One clear error by default; the retries before it (info) with -verbose.
+      logger: createLogger({ write: io.stderr }, { level: globals.verbose ? "info" : "warn" }),
       libp2pLogger: await libp2pDebugLogger(io.env),
       signal,
     });

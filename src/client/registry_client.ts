@@ -62,15 +62,21 @@ export type { ServiceChange, WatchOptions } from "./watch.ts";
 export interface RegistryClientInit {
   /** A started node on the registry's network (the client does not stop it). */
   node: RegistryNode;
-  /** Bootstrap peers, tried first when looking for a registry-service. */
+  /**
+   * Bootstrap peers, dialled at their address when not connected. With
+   * them, only they and the registry-service instances they list are asked
+   * (unless none of them is a registry-service); without, any connected
+   * peer or DHT provider that speaks the protocol is: any holder of the PSK.
+   */
   bootstraps?: readonly Bootstrap[];
   /** Retry schedule (default: 5 rounds, 1 s to 8 s). */
   retry?: RetryOptions;
   /** Where retries and skipped (invalid) list entries are reported. */
   logger?: Logger;
   /**
-   * Finds registry-services beyond the connected peers (they are tried
-   * first); by default the node's own DHT.
+   * Finds registry-services beyond the connected peers when there are no
+   * bootstraps to ask (or none is a registry-service); by default the node's
+   * own DHT.
    */
   discover?: (signal: AbortSignal) => AsyncIterable<PeerId>;
 }
@@ -94,9 +100,9 @@ export interface ServiceListing {
  *
  * @example
  * ```ts ignore
- * import { createRegistryNode, RegistryClient } from "@physarum/registry";
+ * import { createRegistryNode, parseBootstraps, RegistryClient } from "@physarum/registry";
  * const node = await createRegistryNode({ psk });
- * const client = new RegistryClient({ node });
+ * const client = new RegistryClient({ node, bootstraps: parseBootstraps([addr]) });
  * const info = await client.get("my-service");
  * ```
  */
@@ -112,7 +118,7 @@ export class RegistryClient {
   constructor(init: RegistryClientInit) {
     this.#requester = new Requester({
       node: init.node,
-      preferredPeers: init.bootstraps?.map((b) => b.peerId),
+      bootstraps: init.bootstraps,
       retry: init.retry,
       logger: init.logger,
       discover: init.discover,
@@ -422,7 +428,11 @@ export async function connectRegistry(options: ConnectOptions): Promise<Connecte
 export interface NodeTarget {
   /** A started node on the registry's network. */
   node: RegistryNode;
-  /** Bootstrap peers, parsed (see `parseBootstraps`), tried first. */
+  /**
+   * Bootstrap peers, parsed (see `parseBootstraps`): the client dials them,
+   * and asks only them and the instances they list (see
+   * {@linkcode RegistryClientInit.bootstraps}).
+   */
   bootstraps?: readonly Bootstrap[];
   /** Where skipped list entries are reported. */
   logger?: Logger;
@@ -487,8 +497,8 @@ export function addService(
  *
  * @example
  * ```ts ignore
- * import { getService } from "@physarum/registry";
- * const info = await getService("svc", { node });
+ * import { getService, parseBootstraps } from "@physarum/registry";
+ * const info = await getService("svc", { node, bootstraps: parseBootstraps([addr]) });
  * ```
  */
 export function getService(name: string, target: RegistryTarget): Promise<ServiceInfo> {

@@ -1,14 +1,22 @@
 /**
- * Sending one registry request: choosing a registry-service peer (connected
- * peers first, then the DHT), one stream per request, retries with the one
- * retry helper.
+ * Sending one registry request: choosing a registry-service peer, one stream
+ * per request, retries with the one retry helper.
+ *
+ * Whom a client asks is whom it trusts: an answer is taken as the registry's.
+ * With bootstraps, only they and the registry-service instances they list
+ * (`/members/0.1`) are asked; without, any connected peer that speaks the
+ * protocol and any DHT provider of the rendezvous, i.e. any holder of the PSK.
  *
  * @module
  */
-import type { PeerId, Stream } from "@libp2p/interface";
+import type { Connection, PeerId, Stream } from "@libp2p/interface";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
+import { peerIdFromString } from "@libp2p/peer-id";
 import type { RegistryNode } from "../p2p/node.ts";
 import { findProviders } from "../p2p/rendezvous.ts";
-import { RENDEZVOUS } from "../protocol/ids.ts";
+import { GET_PROTOCOL, MEMBERS_PROTOCOL, RENDEZVOUS } from "../protocol/ids.ts";
+import { decodeMembersResponse } from "../protocol/messages.ts";
+import type { Bootstrap } from "../p2p/bootstrap.ts";
 import { readInto, sendAndClose } from "../protocol/stream_io.ts";
 import { concatBytes } from "../_bytes.ts";
 import { connectionMuxer, echoStripper, selectionPrefix } from "./_lazy_select.ts";
@@ -40,8 +48,12 @@ export const DEFAULT_RETRY: RetryOptions = {
 export interface RequesterInit {
   /** A started node connected to the network. */
   node: RegistryNode;
-  /** Peers to try first, in order (the bootstraps). */
-  preferredPeers?: readonly PeerId[];
+  /**
+   * The bootstraps: the only peers asked, with the registry-service
+   * instances they list, unless none of them is a registry-service. Without
+   * them, any connected peer or DHT provider that speaks the protocol is.
+   */
+  bootstraps?: readonly Bootstrap[];
   /** Retry schedule. */
   retry?: RetryOptions;
   /** Time limit for one request on one peer (ms). */
@@ -79,11 +91,24 @@ function textAnswer(): AnswerReader<string> {
 
 class UnsupportedPeerError extends Error {}
 
-/** A peer to try, and whether it is known to speak the protocol (then negotiation is lazy). */
+/**
+ * A peer to try, whether it is known to speak the protocol (then negotiation
+ * is lazy), and where to dial it when it is not connected.
+ */
 interface Candidate {
   peer: PeerId;
   confirmed: boolean;
+  addrs?: Multiaddr[];
 }
+
+/** A peer the client trusts to answer for the registry, and where to reach it. */
+interface Trusted {
+  peer: PeerId;
+  addrs: Multiaddr[];
+}
+
+/** How often a client in use learns the registry's instances again (ms). */
+const INSTANCES_REFRESH_MS = 60_000;
 
 /**
  * Sends requests to whichever registry-service answers, remembering the
@@ -97,7 +122,13 @@ interface Candidate {
  */
 export class Requester {
   readonly #node: RegistryNode;
-  readonly #preferred: readonly PeerId[];
+  readonly #bootstraps: readonly Trusted[];
+  /** Registry-service instances listed by a trusted peer, by peer id. */
+  #instances = new Map<string, Trusted>();
+  #instancesAt = -Infinity;
+  /** Whether a bootstrap is known to be a registry-service: then nobody else is trusted. */
+  #anchored = false;
+  #answered = false;
   readonly #retry: RetryOptions;
   readonly #timeoutMs: number;
   readonly #discoveryMs: number;
@@ -109,7 +140,7 @@ export class Requester {
   /** @param init Components and settings. */
   constructor(init: RequesterInit) {
     this.#node = init.node;
-    this.#preferred = init.preferredPeers ?? [];
+    this.#bootstraps = (init.bootstraps ?? []).map((b) => ({ peer: b.peerId, addrs: [b.addr] }));
     this.#retry = init.retry ?? DEFAULT_RETRY;
     this.#timeoutMs = init.requestTimeoutMs ?? 30_000;
     this.#discoveryMs = init.discoveryTimeoutMs ?? 10_000;
@@ -142,9 +173,9 @@ export class Requester {
     signal?: AbortSignal,
   ): Promise<T> {
     let last: RegistryUnreachableError | undefined;
-    let answer: AnswerReader<T>;
+    let answered: { peer: PeerId; answer: AnswerReader<T> };
     try {
-      answer = await retry(async () => {
+      answered = await retry(async () => {
         try {
           return await this.#round(protocol, payload, reader, signal);
         } catch (err) {
@@ -157,7 +188,7 @@ export class Requester {
         signal,
         isRetriable: (err) => err instanceof RegistryUnreachableError,
         onRetry: (err, attempt, delay) =>
-          this.#logger.warn(
+          this.#logger.info(
             `${(err as Error).message} (attempt ${attempt}/${this.#retry.attempts}); ` +
               `retrying in ${delay} ms`,
           ),
@@ -174,7 +205,9 @@ export class Requester {
       }
       throw err;
     }
-    return answer.end();
+    const value = answered.answer.end();
+    this.#answeredBy(answered.peer, protocol, typeof value === "string" ? value : undefined);
+    return value;
   }
 
   /** One round: every candidate once. */
@@ -183,24 +216,23 @@ export class Requester {
     payload: Uint8Array,
     reader: () => AnswerReader<T>,
     signal?: AbortSignal,
-  ): Promise<AnswerReader<T>> {
+  ): Promise<{ peer: PeerId; answer: AnswerReader<T> }> {
     const tried = new Set<string>();
     const unsupported: string[] = [];
     let lastError: unknown;
-    for await (const { peer, confirmed } of this.#candidates(protocol, signal)) {
-      const key = peer.toString();
+    for await (const candidate of this.#candidates(protocol, unsupported, signal)) {
+      const key = candidate.peer.toString();
       if (tried.has(key)) continue;
       tried.add(key);
       try {
-        const answer = await this.#requestPeer(peer, protocol, payload, confirmed, reader, signal);
-        this.#last = peer;
-        return answer;
+        const answer = await this.#requestPeer(candidate, protocol, payload, reader, signal);
+        return { peer: candidate.peer, answer };
       } catch (err) {
         signal?.throwIfAborted();
         if (err instanceof RequestRefusedError) throw err;
         if (err instanceof UnsupportedPeerError) unsupported.push(key);
         else lastError = err;
-        if (this.#last?.equals(peer)) this.#last = undefined;
+        if (this.#last?.equals(candidate.peer)) this.#last = undefined;
       }
     }
     if (lastError !== undefined) {
@@ -229,7 +261,9 @@ export class Requester {
   async open(protocol: string, payload: Uint8Array, signal?: AbortSignal): Promise<Stream> {
     let lastError: unknown;
     const tried = new Set<string>();
-    for await (const { peer } of this.#candidates(protocol, signal)) {
+    const unsupported: string[] = [];
+    for await (const candidate of this.#candidates(protocol, unsupported, signal)) {
+      const { peer } = candidate;
       if (tried.has(peer.toString())) continue;
       tried.add(peer.toString());
       // The time limit is for opening only: libp2p keeps the signal for the stream's lifetime.
@@ -240,8 +274,7 @@ export class Requester {
       );
       const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
       try {
-        const connection = this.#node.getConnections(peer).find((c) => c.status === "open") ??
-          await this.#node.dial(peer, { signal: combined });
+        const connection = await this.#connect(candidate, combined);
         const stream = await connection.newStream(protocol, {
           signal: combined,
           maxOutboundStreams: 1_024,
@@ -253,10 +286,12 @@ export class Requester {
           stream.abort(err as Error);
           throw err;
         }
-        this.#last = peer;
+        // A stream that lasts (a watch) will want another instance when its own is gone.
+        this.#answeredBy(peer, protocol, undefined, true);
         return stream;
       } catch (err) {
         signal?.throwIfAborted();
+        if (isUnsupported(err)) unsupported.push(peer.toString());
         lastError = err;
         if (this.#last?.equals(peer)) this.#last = undefined;
       } finally {
@@ -269,28 +304,63 @@ export class Requester {
     });
   }
 
-  /** Candidate peers: the last that answered, connected peers, then DHT providers. */
-  async *#candidates(protocol: string, signal?: AbortSignal): AsyncGenerator<Candidate> {
-    if (this.#last && this.#node.getConnections(this.#last).length > 0) {
+  /**
+   * Candidate peers: the last that answered, then, with bootstraps, they
+   * and the instances they listed (those known to speak the protocol first);
+   * without, or when no bootstrap is a registry-service, connected peers and
+   * DHT providers. Peers reached that do not speak the protocol are added to
+   * `unsupported` by whoever finds out.
+   */
+  async *#candidates(
+    protocol: string,
+    unsupported: string[],
+    signal?: AbortSignal,
+  ): AsyncGenerator<Candidate> {
+    if (
+      this.#last && this.#node.getConnections(this.#last).length > 0 &&
+      (!this.#anchored || this.#isTrusted(this.#last))
+    ) {
       yield { peer: this.#last, confirmed: true };
     }
-    const connected = this.#node.getPeers();
-    const ordered = [
-      ...this.#preferred.filter((p) => connected.some((c) => c.equals(p))),
-      ...connected.filter((c) => !this.#preferred.some((p) => p.equals(c))),
+    if (this.#bootstraps.length === 0) {
+      yield* this.#discovered(protocol, signal);
+      return;
+    }
+    const trusted = [
+      ...this.#bootstraps,
+      ...[...this.#instances.values()].filter((i) => !this.#isBootstrap(i.peer)),
     ];
+    const unconfirmed: Candidate[] = [];
+    for (const { peer, addrs } of trusted) {
+      const protocols = this.#node.getConnections(peer).length > 0
+        ? await this.#protocolsOf(peer)
+        : undefined;
+      if (protocols?.includes(GET_PROTOCOL) && this.#isBootstrap(peer)) this.#anchored = true;
+      if (protocols === undefined) unconfirmed.push({ peer, confirmed: false, addrs });
+      else if (protocols.includes(protocol)) yield { peer, confirmed: true };
+      else unsupported.push(peer.toString());
+    }
+    // Not connected, or identify has not finished: dialled at the addresses we know.
+    yield* unconfirmed;
+    // Bootstraps that are no registry-services (plain DHT nodes) vouch for nobody: then the
+    // registry is found as without bootstraps. One that is a registry-service rules that out.
+    if (
+      !this.#anchored && this.#bootstraps.every((b) => unsupported.includes(b.peer.toString()))
+    ) {
+      yield* this.#discovered(protocol, signal);
+    }
+  }
+
+  /** Any peer that speaks the protocol: connected peers, then DHT providers of the rendezvous. */
+  async *#discovered(protocol: string, signal?: AbortSignal): AsyncGenerator<Candidate> {
     const unknown: PeerId[] = [];
-    for (const peer of ordered) {
+    for (const peer of this.#node.getPeers()) {
       const protocols = await this.#protocolsOf(peer);
       if (protocols === undefined) unknown.push(peer);
       else if (protocols.includes(protocol)) yield { peer, confirmed: true };
     }
     // Identify may not have finished yet; a peer without the protocol fails negotiation quickly.
     for (const peer of unknown) yield { peer, confirmed: false };
-    // A bootstrap whose connection was lost is dialled again (the peer store has its address).
-    for (const peer of this.#preferred) {
-      if (!connected.some((c) => c.equals(peer))) yield { peer, confirmed: false };
-    }
     const search = AbortSignal.any([
       AbortSignal.timeout(this.#discoveryMs),
       ...(signal ? [signal] : []),
@@ -305,6 +375,66 @@ export class Requester {
     }
   }
 
+  #isBootstrap(peer: PeerId): boolean {
+    return this.#bootstraps.some((b) => b.peer.equals(peer));
+  }
+
+  #isTrusted(peer: PeerId): boolean {
+    return this.#isBootstrap(peer) || this.#instances.has(peer.toString());
+  }
+
+  /**
+   * Remembers who answered. A client used again learns the registry's
+   * instances from a trusted peer (in the background, at most once a
+   * minute), to fall back on when its bootstraps are gone; a client used
+   * once never needs them, unless what it opened lasts. A `/members/0.1`
+   * answer of a trusted peer is taken as is.
+   */
+  #answeredBy(peer: PeerId, protocol: string, answer?: string, lasting = false): void {
+    this.#last = peer;
+    if (this.#isBootstrap(peer)) this.#anchored = true;
+    const again = this.#answered || lasting;
+    this.#answered = true;
+    if (!this.#isTrusted(peer)) return;
+    if (protocol === MEMBERS_PROTOCOL && answer !== undefined) {
+      try {
+        this.#takeInstances(answer);
+      } catch {
+        // The caller decodes the answer too, and is told.
+      }
+      return;
+    }
+    if (!again || performance.now() - this.#instancesAt < INSTANCES_REFRESH_MS) return;
+    this.#instancesAt = performance.now();
+    this.#requestPeer(
+      { peer, confirmed: false },
+      MEMBERS_PROTOCOL,
+      new Uint8Array(),
+      textAnswer,
+      AbortSignal.timeout(this.#timeoutMs),
+    ).then((answer) => this.#takeInstances(answer.end())).catch((err) =>
+      this.#logger.debug(`could not list the registry's instances: ${(err as Error).message}`)
+    );
+  }
+
+  #takeInstances(answer: string): void {
+    const instances = new Map<string, Trusted>();
+    for (const record of decodeMembersResponse(answer)) {
+      const id = peerIdFromString(record.PeerId);
+      if (id.equals(this.#node.peerId)) continue;
+      instances.set(id.toString(), { peer: id, addrs: record.Addrs.map((a) => multiaddr(a)) });
+    }
+    this.#instances = instances;
+    this.#instancesAt = performance.now();
+  }
+
+  /** An open connection to the candidate, else a new one (at its known addresses, if any). */
+  async #connect(candidate: Candidate, signal: AbortSignal): Promise<Connection> {
+    const { peer, addrs } = candidate;
+    return this.#node.getConnections(peer).find((c) => c.status === "open") ??
+      await this.#node.dial(addrs?.length ? addrs : peer, { signal });
+  }
+
   async #protocolsOf(peer: PeerId): Promise<string[] | undefined> {
     try {
       const record = await this.#node.peerStore.get(peer);
@@ -315,18 +445,16 @@ export class Requester {
   }
 
   async #requestPeer<T>(
-    peer: PeerId,
+    { peer, confirmed, addrs }: Candidate,
     protocol: string,
     payload: Uint8Array,
-    confirmed: boolean,
     reader: () => AnswerReader<T>,
     signal?: AbortSignal,
   ): Promise<AnswerReader<T>> {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     // An open connection is reused as is; dial() only connects when there is none.
-    const connection = this.#node.getConnections(peer).find((c) => c.status === "open") ??
-      await this.#node.dial(peer, { signal: combined });
+    const connection = await this.#connect({ peer, confirmed, addrs }, combined);
     // A peer known to speak the protocol gets negotiation, request and close
     // in one write (one round trip); others are asked first, so a peer without
     // the protocol is told apart from one that refuses the request.

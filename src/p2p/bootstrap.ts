@@ -210,7 +210,7 @@ export async function connectBootstraps(
       signal,
       isRetriable: (err) => err instanceof RoundFailure && err.retriable,
       onRetry: (err, attempt, delay) =>
-        options.logger?.warn(
+        options.logger?.info(
           `${(err as Error).message} (round ${attempt}); retrying in ${delay} ms`,
         ),
     });

@@ -62,3 +62,31 @@ Deno.test("watch: resumes through another instance when its instance stops, each
     await stopAll(services);
   }
 });
+
+Deno.test("watch: with one bootstrap, resumes through an instance that bootstrap listed", async () => {
+  const services: (ServiceProcess | undefined)[] = [];
+  try {
+    const [a, , c] = await startCluster(services);
+    // The watcher knows only A: it learns B and C from A's /members answer when it opens.
+    await using watcher = await connectRegistry({ bootstraps: [a.addr], psk: PSK });
+    await using writer = await connectRegistry({ bootstraps: [c.addr], psk: PSK });
+    const watch = collect((signal) => watcher.client.watch({ signal }));
+    try {
+      await watch.until("synced", (all) => all.some((x) => x.type === "synced"));
+      await writer.client.add("before", sampleInfo(1));
+      await watch.until("the first put", (all) => afterSynced(all).length >= 1);
+      assert.equal(await a.stop(), 0);
+      await writer.client.add("after", sampleInfo(2));
+      await watch.until(
+        "the put after A stopped",
+        (all) => afterSynced(all).some((x) => x.type === "put" && x.name === "after"),
+        60_000,
+      );
+      assert.ok(watch.changes.filter((x) => x.type === "synced").length >= 2);
+    } finally {
+      await watch.stop();
+    }
+  } finally {
+    await stopAll(services);
+  }
+});

@@ -66,11 +66,12 @@ Deno.test("registry-cli get/list/delete (in process) against a real registry-ser
       assert.match(res.stderr, /service "svc-a" not found in the registry/);
     });
 
-    await t.step("list of an empty registry prints just Response:", async () => {
+    await t.step("list of an empty registry: Response: alone, and says so on stderr", async () => {
       await cli(["-bootstrap", service.addr, "-psk", PSK, "delete", "svc-b"]);
       const res = await cli(["-bootstrap", service.addr, "-psk", PSK, "list"]);
       assert.equal(res.code, 0, res.stderr);
       assert.equal(res.stdout, "Response:\n");
+      assert.match(res.stderr, /^registry-cli: no services registered\n$/m);
     });
 
     await t.step(
@@ -140,7 +141,7 @@ Deno.test("the bundled registry-cli (deno task bundle) runs on its own, outside 
 Deno.test("libp2p's own debug log appears on stderr with DEBUG=libp2p:*, and only then", async () => {
   const service = await startService({ psk: "debug-test" });
   try {
-    const args = ["-bootstrap", service.addr, "-psk", "debug-test", "list"];
+    const args = ["-bootstrap", service.addr, "-psk", "debug-test", "members"];
     // A subprocess: libp2p's debug logger writes to the process's stderr, not to the io.
     const quiet = await runCli(args);
     const debug = await runCli(args, { DEBUG: "libp2p:tcp*" });

@@ -18,7 +18,7 @@ async function deadAddress(): Promise<string> {
   return addr;
 }
 
-/** The error line (the last one; retries are logged before it). */
+/** The error line (the last one; with -verbose, retries are logged before it). */
 function errorLine(stderr: string): string {
   return stderr.trimEnd().split("\n").at(-1) ?? "";
 }
@@ -39,6 +39,23 @@ Deno.test("cold get against a dead address fails within the time limit: 10 s def
       `registry-cli: failed to connect to any bootstrap: connection refused by 127.0.0.1:${port} ` +
         "(nothing listens there; is the registry-service running?); gave up: the time limit ran out",
     );
+  }
+});
+
+Deno.test("a refused connection prints one line; -v the retries before it", async () => {
+  const addr = await deadAddress();
+  const dir = await Deno.makeTempDir();
+  try {
+    const args = ["-keyfile", `${dir}/key`, "-timeout", "3s", "-bootstrap", addr, "get", "svc"];
+    const quiet = await cli(args);
+    assert.equal(quiet.code, 1);
+    assert.match(quiet.stderr, /^registry-cli: failed to connect to any bootstrap: [^\n]*\n$/);
+    const verbose = await cli(["-v", ...args]);
+    assert.equal(verbose.code, 1);
+    assert.match(verbose.stderr, /INFO failed to connect .* \(round 1\); retrying in \d+ ms\n/);
+    assert.equal(errorLine(verbose.stderr), errorLine(quiet.stderr));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -69,7 +86,7 @@ Deno.test("the same situation gives the same message every time, saying what hap
   const failTwice = async (args: string[], retried: boolean | "either" = false) => {
     const lines = [];
     for (let i = 0; i < 3; i++) {
-      const res = await cli([...args, "list"]);
+      const res = await cli(["-verbose", ...args, "list"]);
       assert.equal(res.code, 1, res.stderr);
       lines.push(errorLine(res.stderr));
       if (retried !== "either") {

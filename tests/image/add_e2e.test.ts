@@ -4,8 +4,7 @@
  * real registry-service on a private network (PSK).
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { addCommand } from "../../src/cli/commands/add.ts";
-import { commandUsage } from "../../src/cli/command.ts";
+import { usageHint } from "../../src/cli/commands.ts";
 import { skipDockerTests, withDockerEnv } from "../_docker_env.ts";
 import { freePort, runCli, startService } from "../_registry.ts";
 import {
@@ -139,7 +138,7 @@ Deno.test(
   },
 );
 
-Deno.test("registry-cli add with a wrong argument count exits 2 with the add usage", async () => {
+Deno.test("registry-cli add with a wrong argument count exits 2, pointing to the add help", async () => {
   for (
     const [args, problem] of [
       [["a.json", "img:1"], "missing argument <service-name>"],
@@ -153,6 +152,6 @@ Deno.test("registry-cli add with a wrong argument count exits 2 with the add usa
     });
     equal(res.code, 2, res.stderr);
     equal(res.stdout, "");
-    equal(res.stderr, `registry-cli: ${problem}\n\n${commandUsage(addCommand)}\n`);
+    equal(res.stderr, `registry-cli: ${problem}\n${usageHint("add")}\n`);
   }
 });

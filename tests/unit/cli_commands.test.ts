@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { cli } from "../_cli_io.ts";
-import { COMMANDS, usageOf } from "../../src/cli/commands.ts";
+import { COMMANDS, usageHint, usageOf } from "../../src/cli/commands.ts";
 import { VERSION } from "../../src/version.ts";
 
 const deno = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
@@ -12,8 +12,10 @@ for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty", "v
       const res = await cli(["-bootstrap", "/ip4/127.0.0.1/tcp/1/p2p/x", name, ...rest]);
       assert.equal(res.code, 2, res.stderr);
       assert.equal(res.stdout, "");
-      assert.match(res.stderr, new RegExp(`^registry-cli: unknown command "${name}"\\n`));
-      assert.match(res.stderr, /Usage: registry-cli \[OPTIONS\] <command>/);
+      assert.equal(
+        res.stderr,
+        `registry-cli: unknown command "${name}"\n${usageHint()}\n`,
+      );
     }
     const help = await cli(["help", name]);
     assert.equal(help.code, 2);
@@ -61,7 +63,7 @@ Deno.test("version, -version and --version print deno.json's version", async () 
   assert.deepEqual(JSON.parse(json.stdout), { version: deno.version });
 });
 
-Deno.test("usage errors exit 2 and name what is wrong", async () => {
+Deno.test("usage errors exit 2, name what is wrong, and point to the help in one line", async () => {
   const addr = "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8";
   const cases: [string[], RegExp, Record<string, string>?][] = [
     [[], /no command given/],
@@ -86,7 +88,17 @@ Deno.test("usage errors exit 2 and name what is wrong", async () => {
     assert.equal(res.code, 2, `${args.join(" ")}: ${res.stderr}`);
     assert.equal(res.stdout, "");
     assert.match(res.stderr, message, args.join(" "));
+    // The error stays on screen: one line pointing to the help, not the whole usage.
+    const lines = res.stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 2, res.stderr);
+    assert.match(lines[1], /^Usage: registry-cli .* \(see "registry-cli help( [a-z]+)?"\)$/);
   }
+  const missing = await cli(["get"]);
+  assert.equal(
+    missing.stderr,
+    "registry-cli: missing argument <service-name>\n" +
+      'Usage: registry-cli [OPTIONS] get [options] <service-name> (see "registry-cli help get")\n',
+  );
 });
 
 Deno.test("-psk-file: an unreadable file is a failed command (exit 1) naming the file", async () => {
@@ -127,6 +139,27 @@ Deno.test("add through cliMain: bootstrap mistakes stop it before any build; -no
     const noAdd = await cli(["add", "-no-add", "-dir", dir, config, "img:1", "svc"], env);
     assert.equal(noAdd.code, 1, noAdd.stderr);
     assert.match(noAdd.stderr, /Docker engine|docker" was not found/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("add: a config not found says where it looked, and what -dir is for", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // A relative name that is under -dir but not in the current directory.
+    const name = `${dir.split("/").at(-1)}.json`;
+    await Deno.writeTextFile(`${dir}/${name}`, "{}");
+    const res = await cli(["add", "-no-add", "-dir", dir, name, "img:1", "svc"]);
+    assert.equal(res.code, 1, res.stderr);
+    assert.ok(res.stderr.startsWith(`registry-cli: add svc failed: cannot read config ${name}: `));
+    assert.ok(
+      res.stderr.trimEnd().endsWith(
+        `(looked for ${Deno.cwd()}/${name}: <config> is relative to the current directory; ` +
+          `-dir ${dir} is where the config's Copy sources are; did you mean ${dir}/${name}?)`,
+      ),
+      res.stderr,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -18,7 +18,8 @@ export const listCommand: Command = {
     'With -json, {"services": {<name>: <info>, …}, "invalid": {<name>: <reason>, …}}.\n' +
     "Entries that are not a valid ServiceInfo (written by an older or foreign\n" +
     "instance) are skipped with a warning on stderr naming each one (with -json, they\n" +
-    'are in "invalid"); they do not make the command fail.',
+    'are in "invalid"); they do not make the command fail. With no service to print,\n' +
+    'stdout has just "Response:" and stderr says "no services registered".',
   flags: {},
   async run(_args, _flags, ctx) {
     const signal = AbortSignal.timeout(ctx.timeoutMs);
@@ -38,6 +39,15 @@ export const listCommand: Command = {
       `Service Name: ${quoteName(name)}, Info: ${escapeInvisible(JSON.stringify(info))}`
     );
     ctx.io.stdout(["Response:", ...lines].join("\n"));
+    // Stdout keeps its format (no line is no service); the person reading is told on stderr.
+    if (lines.length === 0) {
+      const skipped = Object.keys(invalid).length;
+      ctx.io.stderr(
+        skipped === 0
+          ? "registry-cli: no services registered"
+          : `registry-cli: no valid services registered (${skipped} invalid skipped)`,
+      );
+    }
     return 0;
   },
 };
