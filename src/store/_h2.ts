@@ -19,6 +19,7 @@
  */
 import net, { type Socket } from "node:net";
 import nodeTls, { type TLSSocket } from "node:tls";
+import { concatBytes } from "../_bytes.ts";
 import { encodeHeaders, HpackDecoder } from "./_hpack.ts";
 
 const Frame = {
@@ -261,11 +262,11 @@ export class H2Connection {
 
   /** Writes frames, in one write. */
   #send(frames: Uint8Array[]): void {
-    if (!this.#socketGone) this.#socket.write(concat(frames));
+    if (!this.#socketGone) this.#socket.write(concatBytes(frames));
   }
 
   #receive(chunk: Uint8Array): void {
-    const buf = this.#buf.length === 0 ? chunk : concat([this.#buf, chunk]);
+    const buf = this.#buf.length === 0 ? chunk : concatBytes([this.#buf, chunk]);
     let at = 0;
     while (buf.length - at >= 9) {
       const length = (buf[at] << 16) | (buf[at + 1] << 8) | buf[at + 2];
@@ -366,7 +367,7 @@ export class H2Connection {
     if (!(flags & END_HEADERS)) return;
     this.#block = undefined;
     // Decoded even for a call no longer waiting: the table must stay in step.
-    const headers = this.#hpack.decode(concat(block.pieces));
+    const headers = this.#hpack.decode(concatBytes(block.pieces));
     const call = this.#calls.get(block.id);
     if (!call) return;
     for (const [name, value] of headers) call.headers.set(name, value);
@@ -406,7 +407,7 @@ export class H2Connection {
 
   #finish(call: Call): void {
     this.#calls.delete(call.id);
-    call.resolve({ headers: call.headers, body: concat(call.body) });
+    call.resolve({ headers: call.headers, body: concatBytes(call.body) });
     this.#next();
   }
 
@@ -483,17 +484,4 @@ function unpad(flags: number, payload: Uint8Array): Uint8Array {
   const pad = payload[0];
   if (pad >= payload.length) throw new H2Error("padding longer than its frame");
   return payload.subarray(1, payload.length - pad);
-}
-
-function concat(pieces: Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  let size = 0;
-  for (const p of pieces) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of pieces) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
