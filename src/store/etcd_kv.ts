@@ -110,34 +110,45 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
   let endpoints = typeof urls === "string" ? [urls] : [...urls];
   if (endpoints.length === 0) throw new RangeError("createEtcdKv needs at least one endpoint");
   let next = 0;
-  let connection: Promise<H2Connection> | undefined;
-  let connectionUrl = "";
+  /** The connection, opening or open (`open` once it is). */
+  let connection: { url: string; opening: Promise<H2Connection>; open?: H2Connection } | undefined;
   let closed = false;
-  /** The open connection, or a new one to the next endpoint. */
+  /**
+   * The open connection, or a new one to the next endpoint. Checked and
+   * replaced in one turn, so calls that arrive together share one new
+   * connection.
+   */
   const connected = async (): Promise<{ conn: H2Connection; url: string }> => {
-    const current = connection && await connection.catch(() => undefined);
-    if (current && !current.closed) return { conn: current, url: connectionUrl };
-    const url = new URL(endpoints[next % endpoints.length]);
-    connectionUrl = url.href;
-    const secure = url.protocol === "https:";
-    if (secure && !tls) throw new EtcdCallError(16, `${url.host} needs a member certificate`);
-    const opening = connectH2({
-      host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
-      port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
-      // Member certificates name the member's IPs and this name (see tls.ts).
-      tls: secure
-        ? { ca: tls!.ca, cert: tls!.cert, key: tls!.key, servername: ETCD_TLS_SERVER_NAME }
-        : undefined,
-    });
-    connection = opening;
+    let current = connection;
+    if (!current || current.open?.closed) {
+      const url = new URL(endpoints[next % endpoints.length]);
+      const secure = url.protocol === "https:";
+      if (secure && !tls) throw new EtcdCallError(16, `${url.host} needs a member certificate`);
+      const opening = connectH2({
+        host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+        port: Number(url.port || (secure ? 443 : 80)),
+        // Member certificates name the member's IPs and this name (see tls.ts).
+        tls: secure
+          ? { ca: tls!.ca, cert: tls!.cert, key: tls!.key, servername: ETCD_TLS_SERVER_NAME }
+          : undefined,
+      });
+      const entry: NonNullable<typeof connection> = { url: url.href, opening };
+      opening.then((conn) => {
+        entry.open = conn;
+        // Closed or replaced while it opened: nobody will use it.
+        if (closed || connection !== entry) conn.close();
+      }, () => {});
+      connection = current = entry;
+    }
     try {
-      return { conn: await opening, url: url.href };
+      return { conn: await current.opening, url: current.url };
     } catch (err) {
-      if (connection === opening) {
+      if (connection === current) {
         connection = undefined;
         next++;
       }
-      throw new EtcdCallError(14, `cannot reach etcd at ${url.host}: ${(err as Error).message}`);
+      const host = new URL(current.url).host;
+      throw new EtcdCallError(14, `cannot reach etcd at ${host}: ${(err as Error).message}`);
     }
   };
   /** Calls `method` with the framed request `message` ({@linkcode Writer.frame}). */
@@ -164,7 +175,7 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
         if (signal?.aborted) throw signal.reason;
         // Never processed by etcd: safe to send once more, on a new connection.
         if (err instanceof H2Error && err.unprocessed && attempt === 0) continue;
-        if (conn.closed && connection && connectionUrl === url) next++;
+        if (conn.closed && connection?.open === conn) next++;
         throw new EtcdCallError(14, `etcd's stream failed: ${(err as Error).message}`);
       }
       const status = res.headers.get("grpc-status");
@@ -196,16 +207,16 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
       if (list.length === 0) return;
       endpoints = [...list];
       next = 0;
-      if (connection && !endpoints.some((e) => new URL(e).href === connectionUrl)) {
-        const old = connection;
+      const old = connection;
+      if (old && !endpoints.some((e) => new URL(e).href === old.url)) {
         connection = undefined;
         // Calls in flight on it finish first: a write sent there is not abandoned.
-        old.then((conn) => conn.drain(), () => {});
+        old.opening.then((conn) => conn.drain(), () => {});
       }
     },
     close: () => {
       closed = true;
-      connection?.then((conn) => conn.close(), () => {});
+      connection?.opening.then((conn) => conn.close(), () => {});
       connection = undefined;
     },
   };

@@ -207,3 +207,50 @@ Deno.test("etcd kv: a failed endpoint moves the next call to the next one; endpo
   kv.setEndpoints([etcd.clientUrl]);
   assert.equal((await kv.range({ key: "a" })).kvs.length, 0);
 });
+
+/** Established TCP connections of this process to `port` (from /proc: no tools needed). */
+function connectionsTo(port: number): number {
+  const ours = new Set<string>();
+  for (const fd of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      const link = Deno.readLinkSync(`/proc/self/fd/${fd.name}`);
+      if (link.startsWith("socket:[")) ours.add(link.slice(8, -1));
+    } catch {
+      // Closed while listed.
+    }
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  return Deno.readTextFileSync("/proc/net/tcp").split("\n").slice(1).filter((line) => {
+    const f = line.trim().split(/\s+/);
+    // rem_address is f[2] ("IP:PORT" in hex), st is f[3] (01: established), inode is f[9].
+    return f.length > 9 && f[2].endsWith(`:${hexPort}`) && f[3] === "01" && ours.has(f[9]);
+  }).length;
+}
+
+Deno.test("etcd kv: calls arriving together after a lost connection share one new one; close closes it", async () => {
+  await using stack = new AsyncDisposableStack();
+  const member = {
+    ip: "127.0.0.1",
+    clientPort: freePort(),
+    peerPort: freePort(),
+    dataDir: await tempDataDir(),
+    logger: silentLogger,
+  };
+  let etcd = await startEtcd({ ...member, clusterState: "new" });
+  stack.defer(() => etcd.stop());
+  const kv = createEtcdKv(etcd.clientUrl);
+  stack.defer(() => kv.close());
+  await kv.range({ key: "k" });
+  assert.equal(connectionsTo(member.clientPort), 1);
+  await etcd.stop();
+  etcd = await startEtcd({ ...member, clusterState: "existing" });
+  // No call while it was down: the connection in hand is the lost one.
+  await Promise.all(Array.from({ length: 10 }, () => kv.range({ key: "k" })));
+  await kv.range({ key: "k" });
+  assert.equal(connectionsTo(member.clientPort), 1, "one connection for ten calls");
+  kv.close();
+  for (let i = 0; i < 50 && connectionsTo(member.clientPort) > 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(connectionsTo(member.clientPort), 0, "none left after close");
+});
