@@ -190,8 +190,10 @@ export class H2Connection {
   ): Promise<H2Response> {
     signal?.throwIfAborted();
     while (this.#calls.size >= this.#maxStreams && !this.#closedBy) {
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      await this.#slot(signal);
     }
+    // An abort while it waited: the call is not sent.
+    signal?.throwIfAborted();
     if (this.#closedBy) throw this.#closedBy;
     if (this.#nextId > MAX_WINDOW) {
       this.#shut(new H2Error("stream identifiers used up", true));
@@ -227,6 +229,22 @@ export class H2Connection {
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Waits until a stream may be free (the server's limit); rejects when `signal` aborts. */
+  #slot(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const wake = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.#waiting.splice(this.#waiting.indexOf(wake), 1);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiting.push(wake);
+    });
   }
 
   /** Takes no new calls, and closes once the calls in flight have ended. */
@@ -379,8 +397,9 @@ export class H2Connection {
     for (let at = 0; at + 6 <= payload.length; at += 6) {
       const value = view.getUint32(at + 2);
       switch (view.getUint16(at)) {
-        case 3: // SETTINGS_MAX_CONCURRENT_STREAMS
+        case 3: // SETTINGS_MAX_CONCURRENT_STREAMS: waiting calls look again
           this.#maxStreams = value;
+          for (const wake of this.#waiting.splice(0)) wake();
           break;
         case 4: { // SETTINGS_INITIAL_WINDOW_SIZE: applies to open streams too
           const delta = value - this.#initialWindow;
