@@ -260,7 +260,12 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   // An answer is kept until its reader has taken it: a history answer is ~1.4 MB for a request
   // of a few bytes, so readers that take little would otherwise fill the memory.
   const answering = new Budget(limits.maxAnswerBytes, "bytes of answers being sent");
-  /** Takes `amount` from `peer`'s share of the answers' bytes, else throws the busy error. */
+  /** Settled (and replaced) each time some answer's bytes are given back: waiters look again. */
+  let answerFreed = Promise.withResolvers<void>();
+  const freeAnswers = () => {
+    answerFreed.resolve();
+    answerFreed = Promise.withResolvers<void>();
+  };
   /**
    * `peer`'s hold on the answers' bytes: `set` takes or gives back to reach an amount (throwing
    * the busy error when there is no room); disposing gives everything back.
@@ -290,15 +295,36 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         }
         if (amount < taken) {
           peerShare.give(taken - amount);
+          freeAnswers();
         } else {
           const exceeded = peerShare.take(amount - taken);
           if (exceeded) throw new BudgetExceededError(exceeded);
         }
         taken = amount;
       },
+      /**
+       * `set(amount)`, waiting for room while there is none, until `signal` aborts: a reader
+       * of many histories at once is served as answers are taken, not refused.
+       */
+      async reserve(amount: number, signal: AbortSignal): Promise<void> {
+        const aborted = new Promise<never>((_, reject) => {
+          signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+        });
+        aborted.catch(() => {});
+        for (;;) {
+          try {
+            return this.set(amount);
+          } catch (err) {
+            if (!(err instanceof BudgetExceededError)) throw err;
+            signal.throwIfAborted();
+            await Promise.race([answerFreed.promise, aborted]);
+          }
+        }
+      },
       [Symbol.dispose](): void {
         if (!peerShare) return;
         peerShare.give(taken);
+        if (taken > 0) freeAnswers();
         keys.forEach((key) => held.release(key));
       },
     };
@@ -495,7 +521,14 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
           return;
         }
         using answerShare = holdAnswer(peer, host);
-        answerShare.set(ANSWER_RESERVE[protocol] ?? 0);
+        const reserve = ANSWER_RESERVE[protocol];
+        if (reserve !== undefined) {
+          // Bounded: the wait holds a request slot, never longer than a request may last.
+          await answerShare.reserve(
+            reserve,
+            AbortSignal.any([ctx.signal, AbortSignal.timeout(limits.totalMs)]),
+          );
+        }
         try {
           ({ answer, outcome } = await handler.handle(request, ctx));
         } catch (err) {
@@ -514,7 +547,11 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
         const encoded = typeof answer === "string";
         // The text is not kept beside its bytes while the reader takes them.
         if (typeof answer === "string") answer = encoder.encode(answer);
-        answerShare.set(encoded && !isWrite ? answer.byteLength : 0);
+        // A reserved answer counts at most its reserve: the reserve bounds how many are read
+        // at once, and so what they hold beyond it.
+        answerShare.set(
+          encoded && !isWrite ? Math.min(answer.byteLength, reserve ?? Infinity) : 0,
+        );
         await sendAndClose(stream, answer, { idleMs: limits.idleMs, totalMs: limits.totalMs });
       } finally {
         giveSlot(peer, host, isStream);
