@@ -109,7 +109,8 @@ function invalidName(name: string, reason: string): InvalidValueError {
  * assert.throws(() => validateServiceName("pay\u202Ements"), /format character U\+202E/);
  * assert.throws(() => validateServiceName("a\u200Bb"), /format character U\+200B/);
  * assert.throws(() => validateServiceName("a\u2028b"), /separator U\+2028/);
- * assert.throws(() => validateServiceName("a\u3164b"), /invisible character U\+3164/);
+ * // Invisible characters are refused only in new names (see invisibleCharacterIn).
+ * assert.equal(validateServiceName("\u2764\ufe0f-status"), "\u2764\ufe0f-status");
  * assert.throws(() => validateServiceName("sur\ud800x"), /lone surrogate/);
  * assert.throws(() => validateServiceName("team/svc"), /"\/"/);
  * assert.throws(() => validateServiceName("x".repeat(254)), /longer than 253/);
@@ -126,19 +127,42 @@ export function validateServiceName(name: string): string {
     if (++length > MAX_SERVICE_NAME_LENGTH) {
       throw invalidName(name, `longer than ${MAX_SERVICE_NAME_LENGTH} characters`);
     }
-    if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u.test(char)) {
-      const code = char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(char)) {
       const kind = /\p{Z}/u.test(char)
         ? "line or paragraph separator"
-        : /[\p{Cc}\p{Cf}]/u.test(char)
-        ? "control or format character"
-        : "invisible character";
-      throw invalidName(name, `contains the ${kind} U+${code}`);
+        : "control or format character";
+      throw invalidName(name, `contains the ${kind} ${codePoint(char)}`);
     }
     if (char === "/") throw invalidName(name, 'contains "/"');
   }
   if (normalized.trim() !== normalized) throw invalidName(name, "leading or trailing white space");
   return normalized;
+}
+
+/**
+ * Why `name` may not be a new name: it holds an invisible character (Unicode's
+ * default-ignorable code points, say a Hangul filler or a variation selector)
+ * that could make it pass for another name. `undefined` when it may. A name
+ * stored before this rule stays valid for reads, writes and deletes
+ * ({@linkcode validateServiceName}); an emoji typed with its variation
+ * selector (U+FE0F) is one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { invisibleCharacterIn } from "./messages.ts";
+ * assert.equal(invisibleCharacterIn("payments"), undefined);
+ * assert.match(invisibleCharacterIn("pay\u3164ments")!, /invisible character U\+3164/);
+ * ```
+ */
+export function invisibleCharacterIn(name: string): string | undefined {
+  const char = /\p{Default_Ignorable_Code_Point}/u.exec(name)?.[0];
+  if (char === undefined) return undefined;
+  return `invalid service name: contains the invisible character ${codePoint(char)}`;
+}
+
+function codePoint(char: string): string {
+  return `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
 /** The `/add/0.1` request. */

@@ -48,6 +48,7 @@ import { Buffer } from "node:buffer";
 import type { Etcd3, IKeyValue, Namespace, Watcher } from "etcd3";
 import type { Logger } from "../log/logger.ts";
 import type { HistoryOp, HistoryVersion } from "../protocol/messages.ts";
+import { invisibleCharacterIn } from "../protocol/messages.ts";
 import { parseServiceInfo } from "../protocol/service_info.ts";
 import { retry } from "../_retry.ts";
 import {
@@ -673,9 +674,14 @@ export class RegistryStore implements RegistryData, ChangeSource {
     const compares: KvCompare[] = [{ key: this.#prefix + ownerKey, target: "mod", value: ownerAt }];
     const ownerHeld = () => (this.#owners.get(name)?.revision ?? 0) === ownerAt;
     const plan = { write, serviceKey, ownerKey, compares, current: ownerHeld };
-    const lookAlike = !known && value !== undefined && op !== "chown"
-      ? this.#lookAlikeOf(name, author.peer)
-      : undefined;
+    const creates = !known && value !== undefined && op !== "chown";
+    // New names only: a name stored before the rule stays writable by its owner.
+    const invisible = creates ? invisibleCharacterIn(name) : undefined;
+    if (invisible !== undefined) {
+      write.reject(new WriteRefusedError(invisible));
+      return undefined;
+    }
+    const lookAlike = creates ? this.#lookAlikeOf(name, author.peer) : undefined;
     const refusal = author.refusal({ op, name, owner: known?.owner, lookAlike });
     if (refusal !== undefined) {
       // A sole writer's view is etcd's. Another instance's change of owner (a chown it has

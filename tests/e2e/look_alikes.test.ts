@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { sampleInfo, startService } from "../_registry.ts";
 import { addPayload, wirePeer } from "./_wire.ts";
+import { etcdctl } from "../cluster/_cluster.ts";
+import { DEFAULT_KEY_PREFIX } from "../../src/store/registry_store.ts";
 
 const PSK = "look-alikes";
 
@@ -53,6 +55,34 @@ Deno.test("the service refuses invisible characters and look-alikes of another's
     assert.match(await add(other, "p\u0430ypal", 2), /^Error: .*looks like "(paypal|PayPal)"/);
   } finally {
     await Promise.all([owner.node.stop(), other.node.stop()]);
+    await service.stop();
+  }
+});
+
+Deno.test("a name with an invisible character stored before the rule stays readable and deletable", async () => {
+  const service = await startService({ psk: PSK });
+  const peer = await wirePeer(PSK, service.addr);
+  try {
+    // An emoji as keyboards type it: U+2764 and the variation selector U+FE0F.
+    const name = "\u2764\ufe0f-status";
+    const info = JSON.stringify(sampleInfo(1));
+    await etcdctl(service, ["put", `${DEFAULT_KEY_PREFIX}${name}`, info]);
+    // The watch brings it into the service's view.
+    let got = "";
+    for (let i = 0; i < 50 && !/"LookupOk":true/.test(got); i++) {
+      got = await peer.ask("/get/0.1", name);
+      if (!/"LookupOk":true/.test(got)) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(JSON.parse(got).InfoStr, info);
+    assert.equal(JSON.parse(await peer.ask("/history/0.1", name)).Versions.length, 0);
+    assert.match(await peer.ask("/delete/0.1", name), /^Deleted 1/);
+    // A new name with one is refused.
+    assert.match(
+      await peer.ask("/add/0.1", addPayload("\u2665\ufe0f-status", sampleInfo(1))),
+      /^Error: .*invisible character U\+FE0F/,
+    );
+  } finally {
+    await peer.node.stop();
     await service.stop();
   }
 });
