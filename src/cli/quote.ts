@@ -8,17 +8,22 @@
  * @module
  */
 
-/** Printable ASCII but space, `"` and `\`: such a name can be printed as it is. */
-const PLAIN = /^[!#-[\]-~]+$/;
+/**
+ * Visible characters (letters, marks, digits, punctuation, symbols) but `"`,
+ * `\`, `,` and invisible ones: such a name cannot end its line's field early
+ * or hide, and is printed as it is (SPEC's `Service Name: <name>, Info: …`).
+ */
+const PLAIN =
+  /^(?![^"\\,]*["\\,])(?!.*\p{Default_Ignorable_Code_Point})[\p{L}\p{M}\p{N}\p{P}\p{S}]+$/u;
 
 /**
- * A service name for text output, quoted as git does with `core.quotePath`:
- * a plain name (printable ASCII, no space, `"` or `\`) is printed as it is;
- * any other in double quotes, with `\"`, `\\`, `\n`, `\r`, `\t`, and every
- * other character outside printable ASCII as `\uXXXX` (`\u{XXXXX}` past
- * U+FFFF). A quoted name is therefore one line of visible ASCII that cannot
- * end early, and look-alike letters show as the code points they are.
- * `-json` output keeps names exact.
+ * A service name for text output: a plain name (visible characters only, no
+ * space, `"`, `\` or `,`; other scripts' letters included, as SPEC prints
+ * them) as it is; any other in double quotes, as git quotes paths, with
+ * `\"`, `\\`, `\n`, `\r`, `\t`, and every other character outside printable
+ * ASCII as `\uXXXX` (`\u{XXXXX}` past U+FFFF). A quoted name is therefore one
+ * line of visible ASCII that cannot end early. (Look-alikes of another's
+ * name are refused when written.) `-json` output keeps names exact.
  *
  * @example
  * ```ts
@@ -27,7 +32,9 @@ const PLAIN = /^[!#-[\]-~]+$/;
  * assert.equal(quoteName("team.svc-1"), "team.svc-1");
  * assert.equal(quoteName('a, Info: {"x":1}'), '"a, Info: {\\"x\\":1}"');
  * assert.equal(quoteName("pay\u202Epal\n"), '"pay\\u202epal\\n"');
- * assert.equal(quoteName("\u0440aypal"), '"\\u0440aypal"'); // Cyrillic "р"
+ * assert.equal(quoteName("caf\u00e9-\u65e5\u672c"), "caf\u00e9-\u65e5\u672c"); // printed as is
+ * assert.equal(quoteName("my service"), '"my service"');
+ * assert.equal(quoteName("a\u3164b"), '"a\\u3164b"'); // an invisible Hangul filler
  * assert.equal(quoteName('"quoted"'), '"\\"quoted\\""');
  * ```
  */

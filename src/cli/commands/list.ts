@@ -13,7 +13,7 @@ export const listCommand: Command = {
   summary: "show every service",
   description: 'Prints "Response:" and one line per service:\n' +
     "Service Name: <name>, Info: <json>\n" +
-    'A name that is not printable ASCII without spaces is quoted, with \\", \\\\ and\n' +
+    'A name with a space, ", \\, "," or an invisible character is quoted, with \\", \\\\ and\n' +
     "\\uXXXX escapes (as git quotes paths): no name passes for two entries or another.\n" +
     'With -json, {"services": {<name>: <info>, …}, "invalid": {<name>: <reason>, …}}.\n' +
     "Entries that are not a valid ServiceInfo (written by an older or foreign\n" +

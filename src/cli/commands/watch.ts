@@ -19,8 +19,8 @@ export const watchCommand: Command = {
     "interrupted (Ctrl-C exits 0): put <name> <revision> <InfoStr>, delete <name> <revision>,\n" +
     "synced <revision>; reset when -from is older than the registry keeps (the current\n" +
     "entries follow). With -from, every change after that revision comes first instead of\n" +
-    'the entries. A name that is not printable ASCII without spaces is quoted, with \\",\n' +
-    "\\\\ and \\uXXXX escapes (as git quotes paths), so that it reads as one name.\n" +
+    'the entries. A name with a space, ", \\, "," or an invisible character is quoted,\n' +
+    'with \\", \\\\ and \\uXXXX escapes (as git quotes paths), so that it reads as one name.\n' +
     'With -json, one object per line: {"Type", "Name", "InfoStr", "Revision"}.\n' +
     "It reconnects by itself (through another registry-service if needed) without missing\n" +
     "or repeating a change.",
