@@ -467,7 +467,8 @@ export class H2Connection {
   }
 }
 
-function frame(type: number, flags: number, id: number, payload: Uint8Array): Uint8Array {
+/** One HTTP/2 frame: its 9-byte header, then `payload` (exported for tests' own peers). */
+export function frame(type: number, flags: number, id: number, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(9 + payload.length);
   out[0] = payload.length >>> 16;
   out[1] = (payload.length >>> 8) & 0xff;

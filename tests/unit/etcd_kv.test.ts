@@ -167,8 +167,11 @@ Deno.test("etcd kv: an aborted call rejects; a member that is gone fails the cal
   await assert.rejects(kv.range({ key: "a" }));
 });
 
-Deno.test("etcd kv: after the member restarts, the next call connects again", async () => {
-  await using stack = new AsyncDisposableStack();
+/**
+ * A one-member etcd on fixed ports and a KV client of it; `restart` stops the
+ * member, runs `whileDown`, and starts it again on the same data.
+ */
+async function restartableMember(stack: AsyncDisposableStack) {
   const member = {
     ip: "127.0.0.1",
     clientPort: freePort(),
@@ -180,11 +183,20 @@ Deno.test("etcd kv: after the member restarts, the next call connects again", as
   stack.defer(() => etcd.stop());
   const kv = createEtcdKv(etcd.clientUrl);
   stack.defer(() => kv.close());
+  const restart = async (whileDown?: () => Promise<void>) => {
+    await etcd.stop();
+    await whileDown?.();
+    etcd = await startEtcd({ ...member, clusterState: "existing" });
+  };
+  return { member, kv, restart };
+}
+
+Deno.test("etcd kv: after the member restarts, the next call connects again", async () => {
+  await using stack = new AsyncDisposableStack();
+  const { kv, restart } = await restartableMember(stack);
   const put = { type: "put" as const, key: "k", value: "before" };
   const first = await kv.txn({ compare: [], success: [put] });
-  await etcd.stop();
-  await assert.rejects(kv.range({ key: "k" }));
-  etcd = await startEtcd({ ...member, clusterState: "existing" });
+  await restart(() => assert.rejects(kv.range({ key: "k" })));
   const read = await kv.range({ key: "k" });
   assert.deepEqual(read.kvs.map((e) => decoder.decode(e.value)), ["before"]);
   assert.equal(read.revision, first.revision);
@@ -229,21 +241,10 @@ function connectionsTo(port: number): number {
 
 Deno.test("etcd kv: calls arriving together after a lost connection share one new one; close closes it", async () => {
   await using stack = new AsyncDisposableStack();
-  const member = {
-    ip: "127.0.0.1",
-    clientPort: freePort(),
-    peerPort: freePort(),
-    dataDir: await tempDataDir(),
-    logger: silentLogger,
-  };
-  let etcd = await startEtcd({ ...member, clusterState: "new" });
-  stack.defer(() => etcd.stop());
-  const kv = createEtcdKv(etcd.clientUrl);
-  stack.defer(() => kv.close());
+  const { member, kv, restart } = await restartableMember(stack);
   await kv.range({ key: "k" });
   assert.equal(connectionsTo(member.clientPort), 1);
-  await etcd.stop();
-  etcd = await startEtcd({ ...member, clusterState: "existing" });
+  await restart();
   // No call while it was down: the connection in hand is the lost one.
   await Promise.all(Array.from({ length: 10 }, () => kv.range({ key: "k" })));
   await kv.range({ key: "k" });

@@ -5,19 +5,7 @@
  */
 import assert from "node:assert/strict";
 import net from "node:net";
-import { connectH2 } from "../../src/store/_h2.ts";
-
-function frame(type: number, flags: number, id: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(9 + payload.length);
-  out[0] = payload.length >>> 16;
-  out[1] = (payload.length >>> 8) & 0xff;
-  out[2] = payload.length & 0xff;
-  out[3] = type;
-  out[4] = flags;
-  new DataView(out.buffer).setUint32(5, id);
-  out.set(payload, 9);
-  return out;
-}
+import { connectH2, frame } from "../../src/store/_h2.ts";
 
 /** A server that allows one stream at a time and answers only when told. */
 async function limitedServer() {
