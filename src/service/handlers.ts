@@ -418,15 +418,6 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
 
   // A peer id costs nothing to make: one host with many would get many per-peer shares, so each
   // remote host also has a share, and the hosts' shares take from the service's slots.
-  const shares = new Map<string, Budget>();
-  const shareOf = (key: string, make: () => Budget): Budget => {
-    let budget = shares.get(key);
-    if (!budget) shares.set(key, budget = make());
-    return budget;
-  };
-  const forgetIfIdle = (key: string) => {
-    if (shares.get(key)?.used === 0) shares.delete(key);
-  };
   // The host of each connection, worked out once (its requests come many to a connection).
   const hostOf = new WeakMap<Connection, string>();
   const hostOfConnection = (connection: Connection) => {
@@ -441,14 +432,14 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
   /** Takes one slot of `peer`'s share, `host`'s and the service's; else returns the one full. */
   const takeSlot = (peer: string, host: string, isStream: boolean): Budget | undefined => {
     const [peerKey, hostKey] = slotKeys(peer, host, isStream);
-    const peerShare = shareOf(
+    const peerShare = held.hold(
       peerKey,
       () =>
         isStream
           ? new Budget(watchLimits.maxWatchersPerPeer, "watchers of this peer")
           : new Budget(limits.maxInFlightPerPeer, "requests in flight from this peer"),
     );
-    const hostShare = shareOf(
+    const hostShare = held.hold(
       hostKey,
       () =>
         isStream
@@ -461,15 +452,15 @@ export async function registerHandlers(components: HandlerComponents): Promise<v
       if (exceeded) peerShare.give(1);
     }
     if (exceeded) {
-      forgetIfIdle(peerKey);
-      forgetIfIdle(hostKey);
+      held.release(peerKey);
+      held.release(hostKey);
     }
     return exceeded;
   };
   const giveSlot = (peer: string, host: string, isStream: boolean) => {
     for (const key of slotKeys(peer, host, isStream)) {
-      shares.get(key)!.give(1);
-      forgetIfIdle(key);
+      held.get(key)!.give(1);
+      held.release(key);
     }
   };
 
@@ -686,6 +677,11 @@ class HeldBudgets {
     if (!entry) this.#held.set(key, entry = { budget: make(), holders: 0 });
     entry.holders++;
     return entry.budget;
+  }
+
+  /** The budget under `key`, while it is held. */
+  get(key: string): Budget | undefined {
+    return this.#held.get(key)?.budget;
   }
 
   /** Lets go of one hold of `key`; the budget is forgotten with its last holder. */
