@@ -32,32 +32,70 @@ interface Row {
 }
 const rows: Row[] = [];
 
-async function timeEach(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const start = performance.now();
-    await fn(i);
-    samples.push(performance.now() - start);
+/**
+ * Times `fns` one request at a time, the paths taking turns by blocks of `block` requests: a
+ * drift of the machine's speed (this shared machine's drifts by up to x2 between minutes) reaches
+ * every path alike, so their ratio holds; within a block each path runs back to back, as one at a
+ * time means (a request per turn would give each path's trailing work, such as the service's watch
+ * events of an add, to the next path's request). Returns each path's samples (ms); `fn` gets the
+ * path's request index.
+ */
+async function timeInTurns(
+  n: number,
+  fns: ((i: number) => Promise<unknown>)[],
+  block = 50,
+): Promise<number[][]> {
+  const samples: number[][] = fns.map(() => []);
+  for (let from = 0; from < n; from += block) {
+    for (const [path, fn] of fns.entries()) {
+      for (let i = from; i < Math.min(from + block, n); i++) {
+        const start = performance.now();
+        await fn(i);
+        samples[path].push(performance.now() - start);
+      }
+    }
   }
   return samples;
 }
 
-/** Requests per second with `inFlight` at a time for THROUGHPUT_MS (`fn` gets the request's index). */
-async function throughput(
+/** Rounds of each throughput figure: the paths take turns, as in {@linkcode timeInTurns}. */
+const THROUGHPUT_ROUNDS = 3;
+
+/** A path's requests per second, and the CPU its run took from a process (µs per request). */
+interface Rate {
+  rate: number;
+  cpuUs: number;
+}
+
+/**
+ * Requests per second of each path with `inFlight` at a time, over THROUGHPUT_MS per path split
+ * into rounds in which the paths take turns; and the CPU time `pid` used per request of each
+ * (`fn` gets the request's index).
+ */
+async function throughputInTurns(
   inFlight: number,
-  fn: (i: number) => Promise<unknown>,
-): Promise<number> {
-  let done = 0;
-  const deadline = performance.now() + THROUGHPUT_MS;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < deadline) {
-        await fn(done++);
-      }
-    }),
-  );
-  return done / ((performance.now() - started) / 1000);
+  paths: { pid: number; fn: (i: number) => Promise<unknown> }[],
+): Promise<Rate[]> {
+  const totals = paths.map(() => ({ done: 0, ms: 0, cpuMs: 0 }));
+  for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
+    for (const [path, { pid, fn }] of paths.entries()) {
+      const total = totals[path];
+      const cpuBefore = cpuMs(pid);
+      const started = performance.now();
+      const deadline = started + THROUGHPUT_MS / THROUGHPUT_ROUNDS;
+      await Promise.all(
+        Array.from({ length: inFlight }, async () => {
+          while (performance.now() < deadline) await fn(total.done++);
+        }),
+      );
+      total.ms += performance.now() - started;
+      total.cpuMs += cpuMs(pid) - cpuBefore;
+    }
+  }
+  return totals.map(({ done, ms, cpuMs }) => ({
+    rate: done / (ms / 1000),
+    cpuUs: cpuMs * 1000 / done,
+  }));
 }
 
 interface Command {
@@ -139,8 +177,12 @@ try {
     await etcd.get(key).string();
   }
 
-  const getP50 = percentile(await timeEach(WARM_SAMPLES, () => client.get("bench-get")), 0.5);
-  const etcdGetP50 = percentile(await timeEach(WARM_SAMPLES, () => etcd.get(key).string()), 0.5);
+  const [getSamples, etcdGetSamples] = await timeInTurns(WARM_SAMPLES, [
+    () => client.get("bench-get"),
+    () => etcd.get(key).string(),
+  ]);
+  const getP50 = percentile(getSamples, 0.5);
+  const etcdGetP50 = percentile(etcdGetSamples, 0.5);
   rows.push(ratioRow(
     "warm get p50",
     [getP50, ms(getP50)],
@@ -149,18 +191,13 @@ try {
     1.2,
   ));
 
-  const addP50 = percentile(
-    await timeEach(WARM_SAMPLES / 2, (i) => client.add(`bench-add-${i % 50}`, info)),
-    0.5,
-  );
   const infoStr = JSON.stringify(info);
-  const putP50 = percentile(
-    await timeEach(
-      WARM_SAMPLES / 2,
-      (i) => etcd.put(`${DEFAULT_KEY_PREFIX}bench-put-${i % 50}`).value(infoStr).exec(),
-    ),
-    0.5,
-  );
+  const [addSamples, putSamples] = await timeInTurns(WARM_SAMPLES / 2, [
+    (i) => client.add(`bench-add-${i % 50}`, info),
+    (i) => etcd.put(`${DEFAULT_KEY_PREFIX}bench-put-${i % 50}`).value(infoStr).exec(),
+  ]);
+  const addP50 = percentile(addSamples, 0.5);
+  const putP50 = percentile(putSamples, 0.5);
   rows.push(ratioRow(
     "warm add p50",
     [addP50, ms(addP50)],
@@ -177,14 +214,12 @@ try {
     await stream.close();
     return await readToEnd(stream, { maxBytes: 64 << 20 });
   };
-  const historyP50 = percentile(
-    await timeEach(WARM_SAMPLES / 2, () => rawRequest(HISTORY_PROTOCOL, "bench-history")),
-    0.5,
-  );
-  const rawGetP50 = percentile(
-    await timeEach(WARM_SAMPLES / 2, () => rawRequest(GET_PROTOCOL, "bench-history")),
-    0.5,
-  );
+  const [historySamples, rawGetSamples] = await timeInTurns(WARM_SAMPLES / 2, [
+    () => rawRequest(HISTORY_PROTOCOL, "bench-history"),
+    () => rawRequest(GET_PROTOCOL, "bench-history"),
+  ]);
+  const historyP50 = percentile(historySamples, 0.5);
+  const rawGetP50 = percentile(rawGetSamples, 0.5);
   rows.push({
     figure: "history of 20 versions p50",
     value: ms(historyP50),
@@ -193,18 +228,12 @@ try {
     target: "-",
   });
 
-  // CPU time of the service and of etcd over each throughput run, per request.
+  // CPU time of the service and of etcd over each path's runs, per request.
   const [etcdPid] = await etcdPids(service.dataDir);
-  const cpuPerRequest = async (pid: number, fn: () => Promise<number>) => {
-    const before = cpuMs(pid);
-    const rate = await fn();
-    return { rate, cpuUs: (cpuMs(pid) - before) * 1000 / (rate * THROUGHPUT_MS / 1000) };
-  };
-  const get = await cpuPerRequest(
-    service.child.pid,
-    () => throughput(32, () => client.get("bench-get")),
-  );
-  const etcdGet = await cpuPerRequest(etcdPid, () => throughput(32, () => etcd.get(key).string()));
+  const [get, etcdGet] = await throughputInTurns(32, [
+    { pid: service.child.pid, fn: () => client.get("bench-get") },
+    { pid: etcdPid, fn: () => etcd.get(key).string() },
+  ]);
   rows.push(ratioRow(
     "get throughput, 32 in flight",
     [get.rate, `${get.rate.toFixed(0)}/s`],
@@ -219,11 +248,13 @@ try {
     "<=",
     2,
   ));
-  const addRate = await throughput(32, (i) => client.add(`bench-tp-${i % 1000}`, info));
-  const putRate = await throughput(
-    32,
-    (i) => etcd.put(`${DEFAULT_KEY_PREFIX}bench-tp-put-${i % 1000}`).value(infoStr).exec(),
-  );
+  const [{ rate: addRate }, { rate: putRate }] = await throughputInTurns(32, [
+    { pid: service.child.pid, fn: (i) => client.add(`bench-tp-${i % 1000}`, info) },
+    {
+      pid: etcdPid,
+      fn: (i) => etcd.put(`${DEFAULT_KEY_PREFIX}bench-tp-put-${i % 1000}`).value(infoStr).exec(),
+    },
+  ]);
   rows.push(ratioRow(
     "add throughput, 32 in flight",
     [addRate, `${addRate.toFixed(0)}/s`],
@@ -289,9 +320,9 @@ try {
     );
   }
   let listed = 0;
-  const listSamples = await timeEach(10, async () => {
+  const [listSamples] = await timeInTurns(10, [async () => {
     listed = Object.keys(await client.list()).length;
-  });
+  }]);
   const listBytes = (await rawRequest(LIST_PROTOCOL, "")).byteLength;
   const listP50 = percentile(listSamples, 0.5);
   const growth = rssMiB(service.child.pid) - rssBefore;
