@@ -18,6 +18,7 @@ import { pskFromPassphrase, swarmKey } from "./psk.ts";
 import { releasingCipherSlots } from "./_pnet_cipher.ts";
 import { namingRefusedHandshakes } from "./_pnet_early_close.ts";
 import { coalescingMuxer } from "./_coalesce.ts";
+import { fewerFrames } from "./_fewer_frames.ts";
 import { skipRepeatedProtocolMerges } from "./_protocol_merges.ts";
 import {
   MAX_PENDING_HANDSHAKES_PER_HOST,
@@ -102,7 +103,7 @@ export async function createRegistryNode(options: RegistryNodeOptions = {}): Pro
     addresses: { listen: options.listen ?? [] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [coalescingMuxer(yamux())],
+    streamMuxers: [coalescingMuxer(fewerFrames(yamux()))],
     connectionProtector: psk
       ? namingRefusedHandshakes(releasingCipherSlots(preSharedKey({ psk: swarmKey(psk) })))
       : undefined,

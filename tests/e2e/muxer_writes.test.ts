@@ -2,6 +2,12 @@ import assert from "node:assert/strict";
 import { createRegistryNode, type RegistryNode } from "../../mod.ts";
 import { readToEnd, sendAndClose } from "../../src/protocol/stream_io.ts";
 import { concatBytes } from "../../src/_bytes.ts";
+import type { Stream } from "@libp2p/interface";
+import {
+  connectionMuxer,
+  selectionPrefix,
+  stripSelectionEcho,
+} from "../../src/client/_lazy_select.ts";
 
 // Frames are joined per turn of the event loop under the muxer (src/p2p/_coalesce.ts);
 // these tests hold it to what a plain muxer guarantees: order, completeness, backpressure.
@@ -51,6 +57,91 @@ Deno.test("a transfer larger than the write buffer arrives intact under backpres
     assert.deepEqual([...await reading], [
       ...new Uint8Array(await crypto.subtle.digest("SHA-256", body)),
     ]);
+  } finally {
+    await client.stop();
+    await server.stop();
+  }
+});
+
+// A request and its answer take as few frames as they can (src/p2p/_fewer_frames.ts).
+
+/**
+ * A stream opened on the muxer of a connection from `client` to `server` once the server has the
+ * connection (a stream that arrives before that is held by the muxer until it has a listener).
+ */
+async function lazyStream(client: RegistryNode, server: RegistryNode): Promise<Stream> {
+  const connection = await client.dial(server.getMultiaddrs()[0]);
+  while (server.getConnections(client.peerId).length === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return await connectionMuxer(connection)!.createStream();
+}
+
+/** Every message of `stream` until it ends, each as it arrived. */
+function messagesOf(stream: Stream): Promise<Uint8Array[]> {
+  const messages: Uint8Array[] = [];
+  return new Promise((resolve, reject) => {
+    stream.addEventListener("message", (evt) => messages.push(new Uint8Array(evt.data.subarray())));
+    stream.addEventListener("close", (evt) => evt.error ? reject(evt.error) : resolve(messages));
+  });
+}
+
+Deno.test("a lazy request's negotiation echo leaves with its answer, not before it", async () => {
+  const { server, client } = await pair();
+  try {
+    await server.handle("/test/slow/1", async (stream) => {
+      const request = await readToEnd(stream, { maxBytes: 1024 });
+      // Long enough for an echo sent at once to arrive on its own first.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sendAndClose(stream, new Uint8Array([...request].reverse()));
+    });
+    const stream = await lazyStream(client, server);
+    const messages = messagesOf(stream);
+    stream.send(concatBytes([selectionPrefix("/test/slow/1"), new Uint8Array([1, 2, 3])]));
+    await stream.close();
+    const [first, ...rest] = await messages;
+    assert.deepEqual(rest, []);
+    assert.deepEqual(
+      first,
+      concatBytes([selectionPrefix("/test/slow/1"), new Uint8Array([3, 2, 1])]),
+    );
+  } finally {
+    await client.stop();
+    await server.stop();
+  }
+});
+
+Deno.test("a dialer that waits for the echo before its request gets it at once", async () => {
+  const { server, client } = await pair();
+  try {
+    await server.handle("/test/echo/1", async (stream) => {
+      await sendAndClose(stream, await readToEnd(stream, { maxBytes: 1024 }));
+    });
+    // dialProtocol negotiates in full: it returns only once the echo has come.
+    const stream = await client.dialProtocol(server.getMultiaddrs()[0], "/test/echo/1", {
+      signal: AbortSignal.timeout(10_000),
+    });
+    const reading = readToEnd(stream, { maxBytes: 1024, signal: AbortSignal.timeout(10_000) });
+    await sendAndClose(stream, new Uint8Array([7, 8]));
+    assert.deepEqual([...await reading], [7, 8]);
+  } finally {
+    await client.stop();
+    await server.stop();
+  }
+});
+
+Deno.test("a lazy request for a protocol the listener lacks is told na", async () => {
+  const { server, client } = await pair();
+  try {
+    const stream = await lazyStream(client, server);
+    const received: Uint8Array[] = [];
+    stream.addEventListener("message", (evt) => received.push(evt.data.subarray()));
+    const closed = new Promise((resolve) => stream.addEventListener("close", resolve));
+    stream.send(selectionPrefix("/test/missing/1"));
+    await stream.close().catch(() => {});
+    await closed;
+    const answer = concatBytes(received);
+    assert.throws(() => stripSelectionEcho(answer, "/test/missing/1"), /not supported/);
   } finally {
     await client.stop();
     await server.stop();
