@@ -40,7 +40,8 @@
  * and leaves the others of its batch alone; a transaction etcd
  * fails fails every write in it, and stores none. Two writes of one name never
  * share a transaction: the later waits for the next, so they apply in order,
- * each with its own revision and history record.
+ * each with its own revision and history record. Nor do writes of two names
+ * that look alike: the later is checked against a view that holds the first.
  *
  * @module
  */
@@ -60,7 +61,7 @@ import {
   type Subscription,
 } from "./changes.ts";
 import { GroupCommit } from "./group_commit.ts";
-import { LookAlikeIndex } from "./look_alikes.ts";
+import { LookAlikeIndex, nameSkeleton } from "./look_alikes.ts";
 import type { EtcdKv, KvCompare, KvEntry, KvOp } from "./etcd_kv.ts";
 
 /** A consistent view of every entry, with a version that changes with the content. */
@@ -230,6 +231,11 @@ interface Owner {
 /** A write waiting for its group commit. */
 interface PendingWrite {
   name: string;
+  /**
+   * The name's confusable skeleton: writes of look-alike names never share a batch (each is
+   * checked against a view that holds the ones before it), nor do two writes of one name.
+   */
+  skeleton: string;
   op: WriteChange["op"];
   /** The value put; `undefined` for a delete; the new owner for `chown`. */
   value: string | undefined;
@@ -335,7 +341,7 @@ export class RegistryStore implements RegistryData, ChangeSource {
       // The value goes twice (entry and history record); a name in up to four keys.
       bytes: (write) =>
         2 * Buffer.byteLength(write.value ?? "") + 4 * Buffer.byteLength(write.name),
-      key: (write) => write.name,
+      key: (write) => write.skeleton,
       fail: (write, error) => write.reject(error as Error),
     });
   }
@@ -584,7 +590,8 @@ export class RegistryStore implements RegistryData, ChangeSource {
   ): Promise<number | undefined> {
     checkName(name);
     const { promise, resolve, reject } = Promise.withResolvers<number | undefined>();
-    this.#commits.submit({ name, op, value, author, attempts: 0, resolve, reject });
+    const skeleton = nameSkeleton(name);
+    this.#commits.submit({ name, skeleton, op, value, author, attempts: 0, resolve, reject });
     return promise;
   }
 

@@ -162,3 +162,21 @@ Deno.test("group commit: a write too large for the batch keeps its place before 
     `commit order: ${committed.join(", ")}`,
   );
 });
+
+Deno.test("group commit: of two look-alike names created in one batch by two peers, the second is refused", () =>
+  withStores(async (one, two) => {
+    const policy = new WritePolicy({ mode: "owner" });
+    const lead = one.put("lead", info(0), policy.author(A));
+    await nextTurn();
+    // Submitted together while `lead` is in flight: they would share the next transaction.
+    const [first, second] = await Promise.allSettled([
+      one.put("paypal", info(1), policy.author(A)),
+      one.put("paypaI", info(2), policy.author(B)),
+    ]);
+    await lead;
+    assert.equal(first.status, "fulfilled");
+    assert.equal(second.status, "rejected");
+    assert.ok(second.reason instanceof WriteRefusedError, String(second.reason));
+    assert.match(second.reason.message, /looks like "paypal"/);
+    assert.equal(await two.get("paypaI"), undefined);
+  }));
