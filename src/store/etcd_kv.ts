@@ -1,15 +1,15 @@
 /**
  * etcd's KV `Range` and `Txn` as unary gRPC calls over our own HTTP/2
  * connection (`_h2.ts`, mutual TLS with the member's certificate): the
- * store's per-request calls.
+ * store's per-request calls; and its watches (`etcd_watch.ts`).
  *
  * etcd3's calls go through grpc-js (channels, interceptors, protobuf.js
  * objects) on top of Deno's `node:http2`; a call costs the caller's thread
  * 0.6–1.0 ms of CPU, and its body leaves a tick after its headers: what a
  * lone add waits for and every add of a busy service pays. (Deno's `fetch` is
  * as cheap alone, but its connection runs only when the event loop is idle: a
- * busy service's calls waited ~11 ms each.) etcd3 stays for the rest (the
- * watch, membership, maintenance).
+ * busy service's calls waited ~11 ms each.) etcd3 stays for the rest
+ * (membership, leases, maintenance).
  *
  * Only what the store needs is encoded: compares of a key's `mod_revision` or
  * `version` for equality, puts, deletes of one key and reads of one key or a
