@@ -347,11 +347,12 @@ export class RegistryStore implements RegistryData, ChangeSource {
   }
 
   /** Stops the watch. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.#stopped = true;
     this.#watcher?.cancel();
     this.#watcher = undefined;
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+    return Promise.resolve();
   }
 
   /**
@@ -1058,9 +1059,8 @@ export class RegistryStore implements RegistryData, ChangeSource {
   }
 
   async #watch(fromRevision: number): Promise<void> {
-    let watch: EtcdWatch | undefined;
-    /** Why the watch ended, when it did before it was installed here. */
-    let endedEarly: Error | undefined;
+    /** The watch once installed here; why it ended, when it did before. */
+    const state: { watch?: EtcdWatch; endedEarly?: Error } = {};
     const opened = await this.#call(
       "watch",
       (signal) =>
@@ -1068,7 +1068,8 @@ export class RegistryStore implements RegistryData, ChangeSource {
           { prefix: this.#prefix, startRevision: fromRevision, progressNotify: true },
           {
             onBatch: (batch) => this.#take(batch),
-            onEnd: (err) => watch ? this.#watchEnded(watch, err) : (endedEarly = err),
+            onEnd: (err) =>
+              state.watch ? this.#watchEnded(state.watch, err) : (state.endedEarly = err),
             // A lost stream is opened again from the revision after its last change.
             onRetry: (err) => this.#logger.warn(`etcd watch failed (${err.message}); resuming it`),
           },
@@ -1076,8 +1077,8 @@ export class RegistryStore implements RegistryData, ChangeSource {
         ),
     );
     if (this.#stopped) return opened.cancel();
-    watch = this.#watcher = opened;
-    if (endedEarly) this.#watchEnded(watch, endedEarly);
+    state.watch = this.#watcher = opened;
+    if (state.endedEarly) this.#watchEnded(opened, state.endedEarly);
   }
 
   /** The changes of one watch response enter the view, then go to the listeners. */
