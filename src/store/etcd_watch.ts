@@ -122,11 +122,14 @@ export async function openWatch(
   let next = request.startRevision;
   /** Set once no handler may be called any more (cancelled, or ended for good). */
   let over = false;
+  /** Aborted once over: a pause between attempts ends at once. */
+  const stop = new AbortController();
   let stream: H2Stream | undefined;
 
   const end = (error: Error): void => {
     if (over) return;
     over = true;
+    stop.abort(error);
     stream?.cancel(error);
     handlers.onEnd(error);
   };
@@ -218,6 +221,7 @@ export async function openWatch(
   const reopen = async (error: Error): Promise<void> => {
     handlers.onRetry(error);
     await retry(attempt, {
+      signal: stop.signal,
       initialDelayMs: 200,
       maxDelayMs: 5_000,
       // A closed client (CANCELLED) will never connect again.
@@ -241,7 +245,9 @@ export async function openWatch(
     cancel: () => {
       if (over) return;
       over = true;
-      stream?.cancel(new Error("the watch was cancelled"));
+      const reason = new Error("the watch was cancelled");
+      stop.abort(reason);
+      stream?.cancel(reason);
     },
   };
 }
