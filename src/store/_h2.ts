@@ -1,7 +1,7 @@
 /**
- * One HTTP/2 client connection (RFC 9113) for unary calls, straight on a
- * TCP or TLS socket: a request's HEADERS and DATA leave in one write, the
- * moment it is made.
+ * One HTTP/2 client connection (RFC 9113) for unary calls and long-lived
+ * streams, straight on a TCP or TLS socket: a request's HEADERS and DATA
+ * leave in one write, the moment it is made.
  *
  * Why not `node:http2`: through Deno's emulation a call cost the caller's
  * thread more, its body left a tick after its headers (behind whatever else
@@ -11,7 +11,7 @@
  * own `Deno.connectTls` was as fast, but its sockets cannot turn Nagle's
  * algorithm off.)
  *
- * What a unary client needs and no more: flow control both ways, SETTINGS,
+ * What a gRPC client needs and no more: flow control both ways, SETTINGS,
  * PING, GOAWAY, RST_STREAM, CONTINUATION, padding, and the server's
  * SETTINGS_MAX_CONCURRENT_STREAMS; no server push (disabled), no priorities.
  *
@@ -44,8 +44,6 @@ const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const MAX_WINDOW = 2 ** 31 - 1;
 /** The default window both ways before SETTINGS (RFC 9113, 6.9.2). */
 const DEFAULT_WINDOW = 65_535;
-/** The connection window is topped up once this much of it was used. */
-const REFILL_AT = 2 ** 30;
 /** Largest header block accepted from the server. */
 const MAX_HEADER_BLOCK = 256 * 1024;
 /** Frames from the server are at most 16 KiB: ours is the default SETTINGS_MAX_FRAME_SIZE. */
@@ -60,6 +58,12 @@ export interface H2Target {
    * server's certificate checked for `servername`; plain TCP when absent.
    */
   tls?: { ca: string; cert: string; key: string; servername: string };
+  /**
+   * How many bytes the server may send ahead, per stream and on the
+   * connection (default and most 2^31 - 1: a unary answer never waits for a
+   * WINDOW_UPDATE). Each is topped up once half of it is used.
+   */
+  receiveWindow?: number;
 }
 
 /** A finished response: headers and trailers together, and the body. */
@@ -81,13 +85,32 @@ export class H2Error extends Error {
   }
 }
 
+/** A long-lived call ({@linkcode H2Connection.stream}): its request body is sent over time. */
+export interface H2Stream {
+  /** Sends `data` as part of the request body (after what the windows still hold back). */
+  send(data: Uint8Array): void;
+  /** Resets the stream (CANCEL); `done` rejects with `reason`. */
+  cancel(reason: Error): void;
+  /**
+   * Resolves with the headers and trailers when the server ends the stream;
+   * rejects when it fails (reset, GOAWAY, connection lost or closed) or is cancelled.
+   */
+  done: Promise<Map<string, string>>;
+}
+
 interface Call {
   id: number;
   headers: Map<string, string>;
   body: Uint8Array[];
   /** Request bytes not yet sent (flow control). */
   rest: Uint8Array;
+  /** Whether the request ends with `rest` (END_STREAM on its last frame): unary calls. */
+  ends: boolean;
   sendWindow: number;
+  /** Bytes received since the stream's window was last topped up. */
+  received: number;
+  /** A stream's receiver of each DATA payload (valid only during the call); unary calls keep them. */
+  data?: (payload: Uint8Array) => void;
   resolve(response: H2Response): void;
   reject(error: Error): void;
 }
@@ -104,7 +127,10 @@ interface Call {
  * ```
  */
 export async function connectH2(target: H2Target): Promise<H2Connection> {
-  const { host, port, tls } = target;
+  const { host, port, tls, receiveWindow = MAX_WINDOW } = target;
+  if (!(Number.isInteger(receiveWindow) && receiveWindow >= 1 && receiveWindow <= MAX_WINDOW)) {
+    throw new RangeError(`receiveWindow must be an integer in 1..2^31-1, got ${receiveWindow}`);
+  }
   const socket = tls
     ? nodeTls.connect({ host, port, ...tls, ALPNProtocols: ["h2"] })
     : net.connect({ host, port });
@@ -122,7 +148,7 @@ export async function connectH2(target: H2Target): Promise<H2Connection> {
   }
   // Every write is a whole request or a reply the server waits for: none may wait for an ACK.
   socket.setNoDelay(true);
-  return new H2Connection(socket);
+  return new H2Connection(socket, receiveWindow);
 }
 
 /** An open HTTP/2 connection; see {@linkcode connectH2}. */
@@ -137,6 +163,11 @@ export class H2Connection {
   #maxFrame = 16_384;
   #initialWindow = DEFAULT_WINDOW;
   #sendWindow = DEFAULT_WINDOW;
+  /** Each stream's receive window (our SETTINGS_INITIAL_WINDOW_SIZE). */
+  readonly #streamWindow: number;
+  /** The connection's receive window: never below the default, which SETTINGS cannot lower. */
+  readonly #connectionWindow: number;
+  /** Bytes received on the connection since its window was last topped up. */
   #received = 0;
   /** Set once the connection takes no new calls: why. */
   #closedBy: H2Error | undefined;
@@ -151,18 +182,20 @@ export class H2Connection {
   #block: { id: number; endStream: boolean; pieces: Uint8Array[]; size: number } | undefined;
 
   /** Use {@linkcode connectH2}. */
-  constructor(socket: Socket) {
+  constructor(socket: Socket, receiveWindow: number) {
     this.#socket = socket;
+    this.#streamWindow = receiveWindow;
+    this.#connectionWindow = Math.max(receiveWindow, DEFAULT_WINDOW);
     const settings = new Uint8Array(12);
     const view = new DataView(settings.buffer);
     view.setUint16(0, 2); // SETTINGS_ENABLE_PUSH = 0
     view.setUint16(6, 4); // SETTINGS_INITIAL_WINDOW_SIZE
-    view.setUint32(8, MAX_WINDOW);
-    this.#send([
-      PREFACE,
-      frame(Frame.SETTINGS, 0, 0, settings),
-      windowUpdate(0, MAX_WINDOW - DEFAULT_WINDOW),
-    ]);
+    view.setUint32(8, receiveWindow);
+    const out = [PREFACE, frame(Frame.SETTINGS, 0, 0, settings)];
+    if (this.#connectionWindow > DEFAULT_WINDOW) {
+      out.push(windowUpdate(0, this.#connectionWindow - DEFAULT_WINDOW));
+    }
+    this.#send(out);
     socket.on("data", (chunk: Uint8Array) => {
       try {
         this.#receive(chunk);
@@ -194,6 +227,55 @@ export class H2Connection {
     }
     // An abort while it waited: the call is not sent.
     signal?.throwIfAborted();
+    const { promise, resolve, reject } = Promise.withResolvers<H2Response>();
+    const call = this.#open(headers, body, true, resolve, reject);
+    const onAbort = () => this.#cancel(call, signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await promise;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * Opens a stream whose request body is sent over time ({@linkcode H2Stream.send})
+   * and whose response body goes to `onData` as each DATA frame arrives (the
+   * bytes are valid only during the call). The server's flow control is
+   * kept both ways: what it may send is topped up as it is received.
+   */
+  async stream(
+    headers: readonly (readonly [string, string])[],
+    onData: (payload: Uint8Array) => void,
+  ): Promise<H2Stream> {
+    while (this.#calls.size >= this.#maxStreams && !this.#closedBy) await this.#slot();
+    const { promise, resolve, reject } = Promise.withResolvers<H2Response>();
+    const call = this.#open(headers, new Uint8Array(0), false, resolve, reject);
+    call.data = onData;
+    return {
+      send: (data) => {
+        if (!this.#calls.has(call.id)) return;
+        call.rest = call.rest.length === 0 ? data : concatBytes([call.rest, data]);
+        const out: Uint8Array[] = [];
+        this.#pushData(call, out);
+        if (out.length > 0) this.#send(out);
+      },
+      cancel: (reason) => this.#cancel(call, reason),
+      done: promise.then((response) => response.headers),
+    };
+  }
+
+  /**
+   * Sends a request's HEADERS and what the windows allow of `body`, in one
+   * write; `ends`: the request is all there (unary), else more body follows.
+   */
+  #open(
+    headers: readonly (readonly [string, string])[],
+    body: Uint8Array,
+    ends: boolean,
+    resolve: (response: H2Response) => void,
+    reject: (error: Error) => void,
+  ): Call {
     if (this.#closedBy) throw this.#closedBy;
     if (this.#nextId > MAX_WINDOW) {
       this.#shut(new H2Error("stream identifiers used up", true));
@@ -201,34 +283,32 @@ export class H2Connection {
     }
     const id = this.#nextId;
     this.#nextId += 2;
-    const { promise, resolve, reject } = Promise.withResolvers<H2Response>();
     const call: Call = {
       id,
       headers: new Map(),
       body: [],
       rest: body,
+      ends,
       sendWindow: this.#initialWindow,
+      received: 0,
       resolve,
       reject,
     };
     this.#calls.set(id, call);
-    const onAbort = () => {
-      if (!this.#calls.has(id)) return;
-      this.#end(call, signal!.reason);
-      this.#send([rstStream(id, CANCEL)]);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
     const block = encodeHeaders(headers);
     const out = [
-      frame(Frame.HEADERS, END_HEADERS | (body.length === 0 ? END_STREAM : 0), id, block),
+      frame(Frame.HEADERS, END_HEADERS | (ends && body.length === 0 ? END_STREAM : 0), id, block),
     ];
     if (body.length > 0) this.#pushData(call, out);
     this.#send(out);
-    try {
-      return await promise;
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
-    }
+    return call;
+  }
+
+  /** Fails `call` with `reason` and resets its stream, unless it has ended. */
+  #cancel(call: Call, reason: Error): void {
+    if (!this.#calls.has(call.id)) return;
+    this.#end(call, reason);
+    this.#send([rstStream(call.id, CANCEL)]);
   }
 
   /** Waits until a stream may be free (the server's limit); rejects when `signal` aborts. */
@@ -270,7 +350,7 @@ export class H2Connection {
     while (call.rest.length > 0) {
       const size = Math.min(call.rest.length, this.#maxFrame, call.sendWindow, this.#sendWindow);
       if (size <= 0) return;
-      const last = size === call.rest.length;
+      const last = call.ends && size === call.rest.length;
       out.push(frame(Frame.DATA, last ? END_STREAM : 0, call.id, call.rest.subarray(0, size)));
       call.rest = call.rest.subarray(size);
       call.sendWindow -= size;
@@ -311,15 +391,25 @@ export class H2Connection {
       case Frame.DATA: {
         const data = unpad(flags, payload);
         this.#received += payload.length;
-        if (this.#received >= REFILL_AT) {
+        if (this.#received >= this.#connectionWindow / 2) {
           this.#send([windowUpdate(0, this.#received)]);
           this.#received = 0;
         }
         const call = this.#calls.get(id);
-        if (call) {
-          call.body.push(data.slice());
-          if (flags & END_STREAM) this.#finish(call);
+        if (!call) return;
+        if (flags & END_STREAM) {
+          if (call.data) call.data(data);
+          else call.body.push(data.slice());
+          return this.#finish(call);
         }
+        // A stream that stays open needs its window back (a unary answer never fills it).
+        call.received += payload.length;
+        if (call.received >= this.#streamWindow / 2) {
+          this.#send([windowUpdate(id, call.received)]);
+          call.received = 0;
+        }
+        if (call.data) call.data(data);
+        else call.body.push(data.slice());
         return;
       }
       case Frame.HEADERS: {
@@ -358,6 +448,11 @@ export class H2Connection {
         this.#shut(reason);
         // Streams above the last one the server processed never ran.
         this.#fail(reason, last);
+        // A long-lived stream would hold the connection until the server cuts it: it
+        // fails now, so that its caller can open it again elsewhere.
+        for (const call of [...this.#calls.values()]) {
+          if (call.data) this.#cancel(call, new H2Error(reason.message));
+        }
         return;
       }
       case Frame.WINDOW_UPDATE: {

@@ -1,15 +1,15 @@
 /**
  * etcd's KV `Range` and `Txn` as unary gRPC calls over our own HTTP/2
  * connection (`_h2.ts`, mutual TLS with the member's certificate): the
- * store's per-request calls.
+ * store's per-request calls; and its watches (`etcd_watch.ts`).
  *
  * etcd3's calls go through grpc-js (channels, interceptors, protobuf.js
  * objects) on top of Deno's `node:http2`; a call costs the caller's thread
  * 0.6–1.0 ms of CPU, and its body leaves a tick after its headers: what a
  * lone add waits for and every add of a busy service pays. (Deno's `fetch` is
  * as cheap alone, but its connection runs only when the event loop is idle: a
- * busy service's calls waited ~11 ms each.) etcd3 stays for the rest (the
- * watch, membership, maintenance).
+ * busy service's calls waited ~11 ms each.) etcd3 stays for the rest
+ * (membership, leases, maintenance).
  *
  * Only what the store needs is encoded: compares of a key's `mod_revision` or
  * `version` for equality, puts, deletes of one key and reads of one key or a
@@ -19,6 +19,17 @@
  */
 import { ETCD_TLS_SERVER_NAME, type MemberCertificate } from "./tls.ts";
 import { connectH2, type H2Connection, H2Error } from "./_h2.ts";
+import {
+  EtcdCallError,
+  prefixEnd,
+  Reader,
+  readHeader,
+  readKeyValue,
+  Writer,
+} from "./_etcd_proto.ts";
+import { type EtcdWatch, openWatch, type WatchHandlers, type WatchRequest } from "./etcd_watch.ts";
+
+export { EtcdCallError };
 
 /** A compare of a transaction: the key's `mod_revision` or `version` equals `value`. */
 export interface KvCompare {
@@ -71,30 +82,26 @@ export interface EtcdKv {
     signal?: AbortSignal,
   ): Promise<KvRangeResult>;
   /**
+   * Watches every key under `request.prefix` ({@linkcode openWatch}), on a
+   * connection of the watches' own: a call is never queued behind a burst of
+   * events, nor a watch's stream held up by a connection being retired.
+   */
+  watch(request: WatchRequest, handlers: WatchHandlers, signal?: AbortSignal): Promise<EtcdWatch>;
+  /**
    * Replaces the endpoints (an empty list changes nothing). A connection to
-   * one no longer listed is closed; the next call goes to a listed one.
+   * one no longer listed is closed (the calls' once their calls in flight
+   * have ended; watches open again on a listed one); the next call goes to a
+   * listed one.
    */
   setEndpoints(urls: readonly string[]): void;
-  /** Closes the connection. */
+  /** Closes the connections (watches end without a word). */
   close(): void;
-}
-
-/** Thrown when etcd answers a call with a gRPC error (`code` is its status). */
-export class EtcdCallError extends Error {
-  /**
-   * @param code The gRPC status code.
-   * @param message etcd's message.
-   */
-  constructor(readonly code: number, message: string) {
-    super(message);
-    this.name = "EtcdCallError";
-  }
 }
 
 /**
  * A KV client of the etcd member at `urls` (`https://…` with `tls`, else
  * `http://…`): one HTTP/2 connection ({@linkcode connectH2}), opened again on
- * the next call after it closes. With several endpoints (members of one
+ * the next call after it closes (and one for the watches). With several endpoints (members of one
  * cluster), a connection that fails moves the next call to the next
  * endpoint; a call that failed is not sent again (a write may have been
  * applied), unless etcd said it never ran it (GOAWAY, REFUSED_STREAM).
@@ -110,16 +117,18 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
   let endpoints = typeof urls === "string" ? [urls] : [...urls];
   if (endpoints.length === 0) throw new RangeError("createEtcdKv needs at least one endpoint");
   let next = 0;
-  /** The connection, opening or open (`open` once it is). */
-  let connection: { url: string; opening: Promise<H2Connection>; open?: H2Connection } | undefined;
+  /** The calls' connection and the watches', each opening or open (`open` once it is). */
+  const calls: Slot = {};
+  const watches: Slot = {};
   let closed = false;
   /**
-   * The open connection, or a new one to the next endpoint. Checked and
-   * replaced in one turn, so calls that arrive together share one new
+   * The open connection of `slot`, or a new one to the next endpoint. Checked
+   * and replaced in one turn, so calls that arrive together share one new
    * connection.
    */
-  const connected = async (): Promise<{ conn: H2Connection; url: string }> => {
-    let current = connection;
+  const connected = async (slot: Slot): Promise<{ conn: H2Connection; url: string }> => {
+    if (closed) throw new EtcdCallError(1, "the etcd KV client is closed");
+    let current = slot.connection;
     if (!current || current.open?.closed) {
       const url = new URL(endpoints[next % endpoints.length]);
       const secure = url.protocol === "https:";
@@ -132,19 +141,19 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
           ? { ca: tls!.ca, cert: tls!.cert, key: tls!.key, servername: ETCD_TLS_SERVER_NAME }
           : undefined,
       });
-      const entry: NonNullable<typeof connection> = { url: url.href, opening };
+      const entry: NonNullable<Slot["connection"]> = { url: url.href, opening };
       opening.then((conn) => {
         entry.open = conn;
         // Closed or replaced while it opened: nobody will use it.
-        if (closed || connection !== entry) conn.close();
+        if (closed || slot.connection !== entry) conn.close();
       }, () => {});
-      connection = current = entry;
+      slot.connection = current = entry;
     }
     try {
       return { conn: await current.opening, url: current.url };
     } catch (err) {
-      if (connection === current) {
-        connection = undefined;
+      if (slot.connection === current) {
+        slot.connection = undefined;
         next++;
       }
       const host = new URL(current.url).host;
@@ -154,9 +163,8 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
   /** Calls `method` with the framed request `message` ({@linkcode Writer.frame}). */
   const call = async (method: string, message: Uint8Array, signal?: AbortSignal) => {
     for (let attempt = 0;; attempt++) {
-      if (closed) throw new EtcdCallError(1, "the etcd KV client is closed");
       signal?.throwIfAborted();
-      const { conn, url } = await connected();
+      const { conn, url } = await connected(calls);
       let res;
       try {
         res = await conn.request(
@@ -175,7 +183,7 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
         if (signal?.aborted) throw signal.reason;
         // Never processed by etcd: safe to send once more, on a new connection.
         if (err instanceof H2Error && err.unprocessed && attempt === 0) continue;
-        if (conn.closed && connection?.open === conn) next++;
+        if (conn.closed && calls.connection?.open === conn) next++;
         throw new EtcdCallError(14, `etcd's stream failed: ${(err as Error).message}`);
       }
       const status = res.headers.get("grpc-status");
@@ -203,23 +211,35 @@ export function createEtcdKv(urls: string | readonly string[], tls?: MemberCerti
       writeRange(w, { type: "range", ...op });
       return readRangeResponse(new Reader(await call("Range", w.frame(), signal)));
     },
+    watch(request, handlers, signal) {
+      return openWatch(() => connected(watches), request, handlers, signal);
+    },
     setEndpoints(list) {
       if (list.length === 0) return;
       endpoints = [...list];
       next = 0;
-      const old = connection;
-      if (old && !endpoints.some((e) => new URL(e).href === old.url)) {
-        connection = undefined;
-        // Calls in flight on it finish first: a write sent there is not abandoned.
-        old.opening.then((conn) => conn.drain(), () => {});
+      for (const slot of [calls, watches]) {
+        const old = slot.connection;
+        if (!old || endpoints.some((e) => new URL(e).href === old.url)) continue;
+        slot.connection = undefined;
+        // Calls in flight on it finish first: a write sent there is not abandoned. Watches
+        // would never finish: they open again elsewhere.
+        old.opening.then((conn) => slot === calls ? conn.drain() : conn.close(), () => {});
       }
     },
     close: () => {
       closed = true;
-      connection?.opening.then((conn) => conn.close(), () => {});
-      connection = undefined;
+      for (const slot of [calls, watches]) {
+        slot.connection?.opening.then((conn) => conn.close(), () => {});
+        slot.connection = undefined;
+      }
     },
   };
+}
+
+/** A connection in use, opening or open (`open` once it is). */
+interface Slot {
+  connection?: { url: string; opening: Promise<H2Connection>; open?: H2Connection };
 }
 
 // --- gRPC framing -------------------------------------------------------------------------
@@ -236,94 +256,6 @@ function unframe(body: Uint8Array): Uint8Array {
 // --- protobuf (etcd's rpc.proto and kv.proto) ---------------------------------------------
 
 const encoder = new TextEncoder();
-
-/**
- * A protobuf writer of one gRPC request: fields appended in order, nested
- * messages length-prefixed, after room for the gRPC frame's 5-byte prefix.
- */
-class Writer {
-  #buf = new Uint8Array(256);
-  #pos = 5;
-
-  #room(n: number): void {
-    if (this.#pos + n <= this.#buf.length) return;
-    const bigger = new Uint8Array(Math.max(this.#buf.length * 2, this.#pos + n));
-    bigger.set(this.#buf.subarray(0, this.#pos));
-    this.#buf = bigger;
-  }
-
-  varint(n: number): void {
-    this.#room(10);
-    while (n > 0x7f) {
-      this.#buf[this.#pos++] = (n % 0x80) | 0x80;
-      n = Math.floor(n / 0x80);
-    }
-    this.#buf[this.#pos++] = n;
-  }
-
-  /** A varint field (written even when 0: a oneof's member must be). */
-  uint(field: number, n: number): void {
-    this.varint(field << 3);
-    this.varint(n);
-  }
-
-  string(field: number, text: string): void {
-    this.varint((field << 3) | 2);
-    // At most 3 bytes per UTF-16 unit: room for them after the longest length they may need.
-    const reserved = varintSize(text.length * 3);
-    this.#room(reserved + text.length * 3);
-    const at = this.#pos;
-    const { written } = encoder.encodeInto(text, this.#buf.subarray(at + reserved));
-    this.#length(at, reserved, written);
-  }
-
-  bytes(field: number, bytes: Uint8Array): void {
-    this.varint((field << 3) | 2);
-    this.varint(bytes.length);
-    this.#room(bytes.length);
-    this.#buf.set(bytes, this.#pos);
-    this.#pos += bytes.length;
-  }
-
-  message(field: number, write: () => void): void {
-    this.varint((field << 3) | 2);
-    const reserved = 3;
-    this.#room(reserved);
-    const at = this.#pos;
-    this.#pos += reserved;
-    write();
-    this.#length(at, reserved, this.#pos - at - reserved);
-  }
-
-  /**
-   * Writes the varint `length` at `at`, where `reserved` bytes were left for
-   * it before `length` bytes of data, moving the data to follow it.
-   */
-  #length(at: number, reserved: number, length: number): void {
-    const size = varintSize(length);
-    if (size > reserved) this.#room(size - reserved);
-    this.#buf.copyWithin(at + size, at + reserved, at + reserved + length);
-    for (let i = 0, n = length; i < size; i++, n >>>= 7) {
-      this.#buf[at + i] = (n & 0x7f) | (i < size - 1 ? 0x80 : 0);
-    }
-    this.#pos = at + size + length;
-  }
-
-  /** The request as one uncompressed gRPC frame. */
-  frame(): Uint8Array<ArrayBuffer> {
-    new DataView(this.#buf.buffer).setUint32(1, this.#pos - 5);
-    return this.#buf.subarray(0, this.#pos);
-  }
-}
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n > 0x7f) {
-    n >>>= 7;
-    size++;
-  }
-  return size;
-}
 
 function writeCompare(w: Writer, c: KvCompare): void {
   // result EQUAL is 0 (omitted); target VERSION = 0, MOD = 2; version = 4, mod_revision = 6.
@@ -352,92 +284,6 @@ function writeRange(w: Writer, op: Extract<KvOp, { type: "range" }>): void {
   w.bytes(1, key);
   w.bytes(2, prefixEnd(key));
   if (op.keysOnly) w.uint(8, 1);
-}
-
-/** The end of the key range of every key starting with `prefix` (etcd's `range_end`). */
-function prefixEnd(prefix: Uint8Array): Uint8Array {
-  const end = prefix.slice();
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return new Uint8Array([0]);
-}
-
-/** A protobuf reader over one message. */
-class Reader {
-  pos = 0;
-  constructor(readonly buf: Uint8Array, readonly end = buf.length) {}
-
-  varint(): number {
-    let n = 0;
-    let scale = 1;
-    for (;;) {
-      if (this.pos >= this.end) throw new EtcdCallError(2, "etcd's answer is cut short");
-      const b = this.buf[this.pos++];
-      n += (b & 0x7f) * scale;
-      if (b < 0x80) return n;
-      scale *= 0x80;
-    }
-  }
-
-  /** The fields of this message: calls `on(field, wireType)`, which reads or skips it. */
-  fields(on: (field: number, wire: number) => boolean): void {
-    while (this.pos < this.end) {
-      const tag = this.varint();
-      if (!on(tag >>> 3, tag & 7)) this.skip(tag & 7);
-    }
-  }
-
-  /** A length-delimited field: a reader over it (and this one moves past it). */
-  sub(): Reader {
-    const length = this.varint();
-    const start = this.pos;
-    this.pos += length;
-    if (this.pos > this.end) throw new EtcdCallError(2, "etcd's answer is cut short");
-    const r = new Reader(this.buf, this.pos);
-    r.pos = start;
-    return r;
-  }
-
-  bytes(): Uint8Array {
-    const r = this.sub();
-    return this.buf.subarray(r.pos, r.end);
-  }
-
-  skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.sub();
-    else if (wire === 5) this.pos += 4;
-    else throw new EtcdCallError(2, `etcd's answer has an unknown wire type ${wire}`);
-  }
-}
-
-/** ResponseHeader's revision (field 3). */
-function readHeader(r: Reader): number {
-  let revision = 0;
-  r.fields((field, wire) => {
-    if (field !== 3 || wire !== 0) return false;
-    revision = r.varint();
-    return true;
-  });
-  return revision;
-}
-
-/** KeyValue: key (1), mod_revision (3), value (5). */
-function readKeyValue(r: Reader): KvEntry {
-  const kv: KvEntry = { key: new Uint8Array(), value: new Uint8Array(), modRevision: 0 };
-  r.fields((field, wire) => {
-    if (field === 1 && wire === 2) kv.key = r.bytes();
-    else if (field === 3 && wire === 0) kv.modRevision = r.varint();
-    else if (field === 5 && wire === 2) kv.value = r.bytes();
-    else return false;
-    return true;
-  });
-  return kv;
 }
 
 /** RangeResponse: header (1), kvs (2). */

@@ -46,7 +46,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { Etcd3, IKeyValue, Namespace, Watcher } from "etcd3";
+import type { Etcd3, IKeyValue, Namespace } from "etcd3";
 import type { Logger } from "../log/logger.ts";
 import type { HistoryOp, HistoryVersion } from "../protocol/messages.ts";
 import { invisibleCharacterIn } from "../protocol/messages.ts";
@@ -63,6 +63,7 @@ import {
 import { GroupCommit } from "./group_commit.ts";
 import { LookAlikeIndex, nameSkeleton } from "./look_alikes.ts";
 import type { EtcdKv, KvCompare, KvEntry, KvOp } from "./etcd_kv.ts";
+import type { EtcdWatch, WatchBatch } from "./etcd_watch.ts";
 
 /** A consistent view of every entry, with a version that changes with the content. */
 export interface RegistryView {
@@ -166,9 +167,9 @@ export interface RegistryData {
 
 /** Components and settings for {@linkcode RegistryStore}. */
 export interface RegistryStoreInit {
-  /** The etcd client: the watch and the reads (the store does not close it). */
+  /** The etcd client: history reads (the store does not close it). */
   client: Etcd3;
-  /** The same member's KV calls the store makes per request: writes and read barriers (not closed either). */
+  /** The same member's calls the store makes per request, and its watches (not closed either). */
   kv: EtcdKv;
   /** Root key prefix; entries live under `<prefix>services/` (default `physarum/registry/`). */
   prefix?: string;
@@ -293,7 +294,7 @@ export class RegistryStore implements RegistryData, ChangeSource {
   #history = new Map<string, Map<string, number>>();
   #version = 0;
   #revision = 0;
-  #watcher: Watcher | undefined;
+  #watcher: EtcdWatch | undefined;
   #waiters: { revision: number; resolve: () => void }[] = [];
   #barrier: Promise<number> | undefined;
   #nextBarrier: Promise<number> | undefined;
@@ -352,12 +353,12 @@ export class RegistryStore implements RegistryData, ChangeSource {
   }
 
   /** Stops the watch. */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.#stopped = true;
-    const watcher = this.#watcher;
+    this.#watcher?.cancel();
     this.#watcher = undefined;
-    await watcher?.cancel().catch(() => {});
     for (const waiter of this.#waiters.splice(0)) waiter.resolve();
+    return Promise.resolve();
   }
 
   /**
@@ -448,30 +449,44 @@ export class RegistryStore implements RegistryData, ChangeSource {
         cause: err,
       });
     }
-    const watcher = await this.#call(
+    const watch = await this.#call(
       "watch",
-      () => this.#ns.watch().prefix("").startRevision(String(revision + 1)).create(),
+      (signal) =>
+        this.#kv.watch(
+          { prefix: this.#prefix, startRevision: revision + 1, progressNotify: true },
+          {
+            onBatch: ({ events }) => {
+              const changes: Change[] = [];
+              let through = 0;
+              for (const event of events) {
+                const at = event.modRevision;
+                through = Math.max(through, at);
+                const key = decodeKey(event.key);
+                if (key === undefined) continue;
+                const change = toChange(
+                  key.slice(this.#prefix.length),
+                  event.type === "delete" ? undefined : decoder.decode(event.value),
+                  at,
+                );
+                if (change) changes.push(change);
+              }
+              if (events.length > 0) onChanges(changes, through);
+            },
+            onEnd: onError,
+            onRetry: (err) =>
+              this.#logger.warn(
+                `etcd watch of a resuming watcher failed (${err.message}); resuming it`,
+              ),
+          },
+          signal,
+        ),
     );
-    watcher.on("data", (res) => {
-      const changes: Change[] = [];
-      let through = 0;
-      for (const event of res.events) {
-        const at = Number(event.kv.mod_revision);
-        through = Math.max(through, at);
-        const key = decodeKey(event.kv.key);
-        if (key === undefined) continue;
-        const relative = key.startsWith(this.#prefix) ? key.slice(this.#prefix.length) : key;
-        const change = toChange(
-          relative,
-          event.type === "Delete" ? undefined : decoder.decode(event.kv.value),
-          at,
-        );
-        if (change) changes.push(change);
-      }
-      if (res.events.length > 0) onChanges(changes, through);
-    });
-    watcher.on("error", (err) => onError(err));
-    return { cancel: () => watcher.cancel().catch(() => {}) };
+    return {
+      cancel: () => {
+        watch.cancel();
+        return Promise.resolve();
+      },
+    };
   }
 
   /** {@inheritDoc RegistryData.put} */
@@ -1051,40 +1066,55 @@ export class RegistryStore implements RegistryData, ChangeSource {
   }
 
   async #watch(fromRevision: number): Promise<void> {
-    const watcher = await this.#call(
+    /** The watch once installed here; why it ended, when it did before. */
+    const state: { watch?: EtcdWatch; endedEarly?: Error } = {};
+    const opened = await this.#call(
       "watch",
-      () => this.#ns.watch().prefix("").startRevision(String(fromRevision)).create(),
+      (signal) =>
+        this.#kv.watch(
+          { prefix: this.#prefix, startRevision: fromRevision, progressNotify: true },
+          {
+            onBatch: (batch) => this.#take(batch),
+            onEnd: (err) =>
+              state.watch ? this.#watchEnded(state.watch, err) : (state.endedEarly = err),
+            // A lost stream is opened again from the revision after its last change.
+            onRetry: (err) => this.#logger.warn(`etcd watch failed (${err.message}); resuming it`),
+          },
+          signal,
+        ),
     );
-    if (this.#stopped) {
-      await watcher.cancel().catch(() => {});
-      return;
+    if (this.#stopped) return opened.cancel();
+    state.watch = this.#watcher = opened;
+    if (state.endedEarly) this.#watchEnded(opened, state.endedEarly);
+  }
+
+  /** The changes of one watch response enter the view, then go to the listeners. */
+  #take(batch: WatchBatch): void {
+    const changes: Change[] = [];
+    for (const event of batch.events) {
+      const revision = event.modRevision;
+      this.#lastChange = Math.max(this.#lastChange, revision);
+      const key = this.#relative(event.key, revision);
+      if (key === undefined) continue;
+      const value = event.type === "delete" ? undefined : decoder.decode(event.value);
+      this.#apply(key, value, revision);
+      const change = toChange(key, value, revision);
+      if (change) changes.push(change);
     }
-    this.#watcher = watcher;
-    watcher.on("data", (res) => {
-      const changes: Change[] = [];
-      for (const event of res.events) {
-        const revision = Number(event.kv.mod_revision);
-        this.#lastChange = Math.max(this.#lastChange, revision);
-        const key = this.#relative(event.kv.key, revision);
-        if (key === undefined) continue;
-        const value = event.type === "Delete" ? undefined : decoder.decode(event.kv.value);
-        this.#apply(key, value, revision);
-        const change = toChange(key, value, revision);
-        if (change) changes.push(change);
-      }
-      // A watch response's revision means every event up to it has been delivered.
-      this.#advance(Number(res.header.revision));
-      if (res.events.length === 0) return;
-      this.#remember(changes);
-      for (const listener of [...this.#listeners]) listener.changes(changes, this.#revision);
-    });
-    watcher.on("error", (err) => {
-      if (this.#stopped || watcher !== this.#watcher) return;
-      this.#logger.warn(`etcd watch failed (${err.message}); reloading the registry view`);
-      this.#watcher = undefined;
-      void watcher.cancel().catch(() => {});
-      void this.#reloadWithRetry();
-    });
+    // A watch response's revision means every event up to it has been delivered.
+    this.#advance(batch.revision);
+    if (batch.events.length === 0) return;
+    this.#remember(changes);
+    for (const listener of [...this.#listeners]) listener.changes(changes, this.#revision);
+  }
+
+  /** etcd ended the view's watch (compaction, cancellation): the view is read again. */
+  #watchEnded(watch: EtcdWatch, err: Error): void {
+    if (this.#stopped || watch !== this.#watcher) return;
+    this.#logger.warn(`etcd watch failed (${err.message}); reloading the registry view`);
+    this.#watcher = undefined;
+    watch.cancel();
+    void this.#reloadWithRetry();
   }
 
   async #reloadWithRetry(): Promise<void> {
