@@ -1010,11 +1010,14 @@ export class RegistryStore implements RegistryData, ChangeSource {
    */
   #relative(bytes: Uint8Array, revision = 0): string | undefined {
     const key = decodeKey(bytes);
+    const relative = (text: string) =>
+      text.startsWith(this.#prefix) ? text.slice(this.#prefix.length) : text;
     if (key === undefined) {
-      this.#reportOnce(decoder.decode(bytes), revision, "key is not UTF-8; ignored");
+      // Reported like every other key: relative to the prefix.
+      this.#reportOnce(relative(decoder.decode(bytes)), revision, "key is not UTF-8; ignored");
       return undefined;
     }
-    return key.startsWith(this.#prefix) ? key.slice(this.#prefix.length) : key;
+    return relative(key);
   }
 
   async #reload(): Promise<void> {
