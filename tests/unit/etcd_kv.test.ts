@@ -7,10 +7,8 @@
 import assert from "node:assert/strict";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
 import { createEtcdKv, EtcdCallError } from "../../src/store/etcd_kv.ts";
-import { startTestEtcd } from "../_etcd.ts";
-import { startEtcd } from "../../src/store/etcd_process.ts";
-import { silentLogger } from "../../src/log/logger.ts";
-import { freePort, tempDataDir } from "../_registry.ts";
+import { startRestartableEtcd, startTestEtcd } from "../_etcd.ts";
+import { freePort } from "../_registry.ts";
 
 const decoder = new TextDecoder();
 
@@ -167,28 +165,12 @@ Deno.test("etcd kv: an aborted call rejects; a member that is gone fails the cal
   await assert.rejects(kv.range({ key: "a" }));
 });
 
-/**
- * A one-member etcd on fixed ports and a KV client of it; `restart` stops the
- * member, runs `whileDown`, and starts it again on the same data.
- */
+/** A restartable one-member etcd and a KV client of it. */
 async function restartableMember(stack: AsyncDisposableStack) {
-  const member = {
-    ip: "127.0.0.1",
-    clientPort: freePort(),
-    peerPort: freePort(),
-    dataDir: await tempDataDir(),
-    logger: silentLogger,
-  };
-  let etcd = await startEtcd({ ...member, clusterState: "new" });
-  stack.defer(() => etcd.stop());
+  const etcd = await startRestartableEtcd(stack);
   const kv = createEtcdKv(etcd.clientUrl);
   stack.defer(() => kv.close());
-  const restart = async (whileDown?: () => Promise<void>) => {
-    await etcd.stop();
-    await whileDown?.();
-    etcd = await startEtcd({ ...member, clusterState: "existing" });
-  };
-  return { member, kv, restart };
+  return { etcd, kv, restart: etcd.restart };
 }
 
 Deno.test("etcd kv: after the member restarts, the next call connects again", async () => {
@@ -241,17 +223,17 @@ function connectionsTo(port: number): number {
 
 Deno.test("etcd kv: calls arriving together after a lost connection share one new one; close closes it", async () => {
   await using stack = new AsyncDisposableStack();
-  const { member, kv, restart } = await restartableMember(stack);
+  const { etcd, kv, restart } = await restartableMember(stack);
   await kv.range({ key: "k" });
-  assert.equal(connectionsTo(member.clientPort), 1);
+  assert.equal(connectionsTo(etcd.clientPort), 1);
   await restart();
   // No call while it was down: the connection in hand is the lost one.
   await Promise.all(Array.from({ length: 10 }, () => kv.range({ key: "k" })));
   await kv.range({ key: "k" });
-  assert.equal(connectionsTo(member.clientPort), 1, "one connection for ten calls");
+  assert.equal(connectionsTo(etcd.clientPort), 1, "one connection for ten calls");
   kv.close();
-  for (let i = 0; i < 50 && connectionsTo(member.clientPort) > 0; i++) {
+  for (let i = 0; i < 50 && connectionsTo(etcd.clientPort) > 0; i++) {
     await new Promise((r) => setTimeout(r, 20));
   }
-  assert.equal(connectionsTo(member.clientPort), 0, "none left after close");
+  assert.equal(connectionsTo(etcd.clientPort), 0, "none left after close");
 });

@@ -2,11 +2,10 @@ import assert from "node:assert/strict";
 import { createEtcdClient } from "../../src/store/etcd_cluster.ts";
 import { WriteRefusedError } from "../../src/store/registry_store.ts";
 import { WritePolicy } from "../../src/service/policy.ts";
-import { startEtcd } from "../../src/store/etcd_process.ts";
-import { silentLogger } from "../../src/log/logger.ts";
 import { retry } from "../../src/_retry.ts";
-import { freePort, sampleInfo, tempDataDir } from "../_registry.ts";
+import { sampleInfo } from "../_registry.ts";
 import { startTestStore, withStores } from "../_stores.ts";
+import { startRestartableEtcd } from "../_etcd.ts";
 
 const A = "12D3KooWSAfKFruCemBoFUZ1D8MqLY9ikMPcQ9RuAwHCKcJg5Tij";
 const B = "12D3KooWJbtXzDZKLruaNjroQ5cAJQL6QDofLLkERixdhTmNzYu7";
@@ -112,15 +111,7 @@ Deno.test("store: an entry with no owner goes to its next writer; a delete claim
 
 Deno.test("store: when its etcd member restarts, the view's watch resumes after its last change (no reload)", async () => {
   await using stack = new AsyncDisposableStack();
-  const member = {
-    ip: "127.0.0.1",
-    clientPort: freePort(),
-    peerPort: freePort(),
-    dataDir: await tempDataDir(),
-    logger: silentLogger,
-  };
-  let etcd = await startEtcd({ ...member, clusterState: "new" });
-  stack.defer(() => etcd.stop());
+  const etcd = await startRestartableEtcd(stack);
   const one = await startTestStore(stack, etcd.clientUrl);
   const two = await startTestStore(stack, etcd.clientUrl);
   const seen: string[] = [];
@@ -141,8 +132,7 @@ Deno.test("store: when its etcd member restarts, the view's watch resumes after 
   await two.put("before", info(1), policy.author(A));
   await until(1);
 
-  await etcd.stop();
-  etcd = await startEtcd({ ...member, clusterState: "existing" });
+  await etcd.restart();
   // The first call after the restart may find the old connection gone: the next one reconnects.
   await retry(() => two.put("after", info(2), policy.author(A)), { initialDelayMs: 50 });
   await two.delete("before", policy.author(A));
