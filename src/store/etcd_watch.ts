@@ -156,6 +156,9 @@ export async function openWatch(
   const attempt = async (): Promise<void> => {
     const { conn, url } = await connect();
     if (over) return;
+    // Only the first attempt answers to `signal`, which may have aborted while it connected:
+    // a watch opened after its caller gave up would run for no one.
+    if (!live) signal?.throwIfAborted();
     const created = Promise.withResolvers<void>();
     let wasCreated = false;
     /** Bytes of a message not yet all received, as they came (copied). */
@@ -223,9 +226,12 @@ export async function openWatch(
       // A stream that was running is opened again; one that never was fails its attempt.
       if (wasCreated && !over) void reopen(error);
     });
+    // Cancelled, or given up on, while the stream opened.
+    if (over) return opened.cancel(new Error("the watch was cancelled"));
+    if (!live && signal?.aborted) opened.cancel(signal.reason);
     opened.send(createRequest(key, rangeEnd, next, request.progressNotify ?? false));
     const onAbort = () => opened.cancel(signal!.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    if (!live) signal?.addEventListener("abort", onAbort, { once: true });
     try {
       await created.promise;
     } finally {
