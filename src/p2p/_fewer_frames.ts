@@ -98,14 +98,21 @@ function holdEcho(stream: Stream): void {
     if (!holding) return send(data);
     const bytes = data instanceof Uint8Array ? data : data.subarray();
     // The protocol is set once negotiation ends: anything written after is the answer.
-    if (stream.protocol === "" && stream.remoteWriteStatus === "closed" && isEchoLine(bytes)) {
+    if (
+      stream.protocol === "" && stream.remoteWriteStatus === "closed" &&
+      stream.writeStatus === "writable" && isEchoLine(bytes)
+    ) {
       (held ??= new Uint8ArrayList()).append(bytes);
       return true;
     }
     return release(data);
   };
   stream.close = (options) => {
-    if (holding) release();
+    // A stream reset or cut while the echo was held takes nothing more: the echo is dropped
+    // (sent, it would throw here, out of a close that callers expect to settle, not throw).
+    if (holding && stream.writeStatus === "writable") release();
+    holding = false;
+    held = undefined;
     return close(options);
   };
 }

@@ -156,9 +156,16 @@ export async function openWatch(
   const attempt = async (): Promise<void> => {
     const { conn, url } = await connect();
     if (over) return;
+    // Only the first attempt answers to `signal`, which may have aborted while it connected:
+    // a watch opened after its caller gave up would run for no one.
+    if (!live) signal?.throwIfAborted();
     const created = Promise.withResolvers<void>();
     let wasCreated = false;
-    let pending: Uint8Array = new Uint8Array(0);
+    /** Bytes of a message not yet all received, as they came (copied). */
+    let pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    /** Bytes the next message takes in all: its 5-byte prefix until that has come. */
+    let needed = 5;
     const opened: H2Stream = await conn.stream([
       [":method", "POST"],
       [":scheme", url.startsWith("https:") ? "https" : "http"],
@@ -170,7 +177,15 @@ export async function openWatch(
       if (over || stream !== opened) return;
       try {
         // gRPC messages do not follow DATA frames: a message may span several, a frame hold several.
-        const data = pending.length === 0 ? payload : concatBytes([pending, payload]);
+        // A message's pieces are joined once it is all there: joined at each frame, a large
+        // one (a catch-up of many 64 KiB entries) would be copied once per frame.
+        if (pendingBytes + payload.length < needed) {
+          // A copy (`slice` of a node Buffer, as the payload may be, would be a view).
+          pending.push(new Uint8Array(payload));
+          pendingBytes += payload.length;
+          return;
+        }
+        const data = pendingBytes === 0 ? payload : concatBytes([...pending, payload]);
         let at = 0;
         while (data.length - at >= 5) {
           const length = new DataView(data.buffer, data.byteOffset + at).getUint32(1);
@@ -185,7 +200,10 @@ export async function openWatch(
           }
           if (over) return;
         }
-        pending = data.slice(at);
+        const rest = new Uint8Array(data.subarray(at));
+        pending = rest.length === 0 ? [] : [rest];
+        pendingBytes = rest.length;
+        needed = rest.length >= 5 ? 5 + new DataView(rest.buffer).getUint32(1) : 5;
       } catch (err) {
         if (live) return end(err as Error);
         // Before the watch was ever created: the caller of openWatch gets it.
@@ -208,9 +226,12 @@ export async function openWatch(
       // A stream that was running is opened again; one that never was fails its attempt.
       if (wasCreated && !over) void reopen(error);
     });
+    // Cancelled, or given up on, while the stream opened.
+    if (over) return opened.cancel(new Error("the watch was cancelled"));
+    if (!live && signal?.aborted) opened.cancel(signal.reason);
     opened.send(createRequest(key, rangeEnd, next, request.progressNotify ?? false));
     const onAbort = () => opened.cancel(signal!.reason);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    if (!live) signal?.addEventListener("abort", onAbort, { once: true });
     try {
       await created.promise;
     } finally {

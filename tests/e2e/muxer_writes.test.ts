@@ -147,3 +147,34 @@ Deno.test("a lazy request for a protocol the listener lacks is told na", async (
     await server.stop();
   }
 });
+
+Deno.test("a lazy request reset before its answer leaves a close that settles, never throws", async () => {
+  // The watch handler closes its stream from the stream's close event (src/service/watch.ts):
+  // a close that threw there would be an uncaught exception, the end of the service.
+  const { server, client } = await pair();
+  try {
+    const read = Promise.withResolvers<void>();
+    const closed = Promise.withResolvers<unknown>();
+    await server.handle("/test/quiet/1", async (stream) => {
+      await readToEnd(stream, { maxBytes: 1024 });
+      const reset = new Promise((resolve) => stream.addEventListener("close", resolve));
+      read.resolve();
+      await reset;
+      try {
+        await stream.close().catch(() => {});
+        closed.resolve(undefined);
+      } catch (err) {
+        closed.resolve(err);
+      }
+    });
+    const stream = await lazyStream(client, server);
+    stream.send(concatBytes([selectionPrefix("/test/quiet/1"), new Uint8Array([1])]));
+    await stream.close();
+    await read.promise;
+    stream.abort(new Error("the dialer gave up"));
+    assert.equal(await closed.promise, undefined);
+  } finally {
+    await client.stop();
+    await server.stop();
+  }
+});

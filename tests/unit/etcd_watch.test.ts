@@ -186,3 +186,42 @@ Deno.test("etcd watch: a member restart is reported, and the watch resumes after
   assert.ok(r.retries.length >= 1, "the lost stream is reported");
   assert.deepEqual(r.seen.map((e) => [e.key, e.revision]), [["r/1", first], ["r/2", second]]);
 });
+
+Deno.test("etcd watch: a signal that aborts while the connection opens fails the watch, and leaves none running", async () => {
+  await using stack = new AsyncDisposableStack();
+  const etcd = await startTestEtcd(stack);
+  const kv = createEtcdKv(etcd.clientUrl);
+  stack.defer(() => kv.close());
+  const url = new URL(etcd.clientUrl);
+  const conn = await connectH2({ host: url.hostname, port: Number(url.port) });
+  stack.defer(() => conn.close());
+  const start = await write(kv, put("late/0", "0"));
+
+  // The store's call timeout fires while the connection is still opening (a slow member).
+  const controller = new AbortController();
+  const connect = () => {
+    controller.abort(new Error("no answer in time"));
+    return Promise.resolve({ conn, url: url.href });
+  };
+  const given = recorder();
+  await assert.rejects(
+    openWatch(
+      connect,
+      { prefix: "late/", startRevision: start },
+      given.handlers,
+      controller.signal,
+    ),
+    /no answer in time/,
+  );
+  // A watch opened after it: once it has seen the next write, the first must have seen none.
+  const after = recorder();
+  const watch = await openWatch(
+    () => Promise.resolve({ conn, url: url.href }),
+    { prefix: "late/", startRevision: start + 1 },
+    after.handlers,
+  );
+  stack.defer(() => watch.cancel());
+  await write(kv, put("late/1", "1"));
+  await after.until(1);
+  assert.deepEqual(given.seen, []);
+});
