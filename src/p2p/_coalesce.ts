@@ -10,6 +10,7 @@
 import { setImmediate } from "node:timers";
 import type { MessageStream, StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
 import { Uint8ArrayList } from "uint8arraylist";
+import { wrapMuxerFactory } from "./_muxer_wrap.ts";
 
 /** Beyond this many buffered bytes frames are written at once, so backpressure still applies. */
 const MAX_BUFFERED = 64 * 1024;
@@ -26,16 +27,10 @@ const MAX_BUFFERED = 64 * 1024;
 export function coalescingMuxer<M extends StreamMuxer>(
   inner: () => StreamMuxerFactory<M>,
 ): () => StreamMuxerFactory<M> {
-  return () => {
-    const factory = inner();
-    return {
-      protocol: factory.protocol,
-      createStreamMuxer(connection: MessageStream): M {
-        coalesceWrites(connection);
-        return factory.createStreamMuxer(connection);
-      },
-    };
-  };
+  return wrapMuxerFactory(inner, (connection, create) => {
+    coalesceWrites(connection);
+    return create(connection);
+  });
 }
 
 function coalesceWrites(connection: MessageStream): void {

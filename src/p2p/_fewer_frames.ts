@@ -17,6 +17,7 @@
  */
 import type { Stream, StreamMuxer, StreamMuxerFactory } from "@libp2p/interface";
 import { Uint8ArrayList } from "uint8arraylist";
+import { wrapMuxerFactory } from "./_muxer_wrap.ts";
 
 const NEWLINE = 0x0a;
 const SLASH = 0x2f;
@@ -35,32 +36,26 @@ const SLASH = 0x2f;
 export function fewerFrames<M extends StreamMuxer>(
   inner: () => StreamMuxerFactory<M>,
 ): () => StreamMuxerFactory<M> {
-  return () => {
-    const factory = inner();
-    return {
-      protocol: factory.protocol,
-      createStreamMuxer(connection): M {
-        const muxer = factory.createStreamMuxer(connection);
-        // The muxer calls this for each stream the remote opens, before anyone reads from it.
-        const muxed = muxer as unknown as { onRemoteStream?: (stream: Stream) => void };
-        const onRemoteStream = muxed.onRemoteStream?.bind(muxer);
-        if (onRemoteStream) {
-          muxed.onRemoteStream = (stream) => {
-            deferWindowUpdates(stream);
-            holdEcho(stream);
-            onRemoteStream(stream);
-          };
-        }
-        const createStream = muxer.createStream.bind(muxer);
-        muxer.createStream = async (options) => {
-          const stream = await createStream(options);
-          deferWindowUpdates(stream);
-          return stream;
-        };
-        return muxer;
-      },
+  return wrapMuxerFactory(inner, (connection, create) => {
+    const muxer = create(connection);
+    // The muxer calls this for each stream the remote opens, before anyone reads from it.
+    const muxed = muxer as unknown as { onRemoteStream?: (stream: Stream) => void };
+    const onRemoteStream = muxed.onRemoteStream?.bind(muxer);
+    if (onRemoteStream) {
+      muxed.onRemoteStream = (stream) => {
+        deferWindowUpdates(stream);
+        holdEcho(stream);
+        onRemoteStream(stream);
+      };
+    }
+    const createStream = muxer.createStream.bind(muxer);
+    muxer.createStream = async (options) => {
+      const stream = await createStream(options);
+      deferWindowUpdates(stream);
+      return stream;
     };
-  };
+    return muxer;
+  });
 }
 
 /**
