@@ -16,7 +16,7 @@ import { connectH2 } from "../../src/store/_h2.ts";
 import { startEtcd } from "../../src/store/etcd_process.ts";
 import { ensureEtcdTls } from "../../src/store/tls.ts";
 import { silentLogger } from "../../src/log/logger.ts";
-import { startTestEtcd } from "../_etcd.ts";
+import { startRestartableEtcd, startTestEtcd } from "../_etcd.ts";
 import { freePort, tempDataDir } from "../_registry.ts";
 
 const decoder = new TextDecoder();
@@ -162,15 +162,7 @@ Deno.test("etcd watch: more than 1 MB through a 64 KiB window, from history and 
 
 Deno.test("etcd watch: a member restart is reported, and the watch resumes after its last change", async () => {
   await using stack = new AsyncDisposableStack();
-  const member = {
-    ip: "127.0.0.1",
-    clientPort: freePort(),
-    peerPort: freePort(),
-    dataDir: await tempDataDir(),
-    logger: silentLogger,
-  };
-  let etcd = await startEtcd({ ...member, clusterState: "new" });
-  stack.defer(() => etcd.stop());
+  const etcd = await startRestartableEtcd(stack);
   const kv = createEtcdKv(etcd.clientUrl);
   stack.defer(() => kv.close());
   const first = await write(kv, put("r/1", "a"));
@@ -179,8 +171,7 @@ Deno.test("etcd watch: a member restart is reported, and the watch resumes after
   stack.defer(() => watch.cancel());
   await r.until(1);
 
-  await etcd.stop();
-  etcd = await startEtcd({ ...member, clusterState: "existing" });
+  await etcd.restart();
   const second = await write(kv, put("r/2", "b"));
   await r.until(2);
   assert.ok(r.retries.length >= 1, "the lost stream is reported");
