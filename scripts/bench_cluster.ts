@@ -75,10 +75,7 @@ async function measure(
       await run(200, CONCURRENCY, (i) => etcd.put(`bench/warm-${i}`).value("warm").exec());
       const paths = {
         add: (i: number) => conn.client.add(`svc-${i}`, info),
-        // The floor of any request through the registry: one that stores nothing. Before the
-        // puts: on more than one member a read first waits for the view to reach etcd's
-        // revision, which writes outside the registry's prefix move with no event to wait for
-        // (each read then waits out the store's catch-up time and reads etcd itself).
+        // The floor of any request through the registry: one that stores nothing.
         get: (i: number) => conn.client.get(`warm-${i % 200}`),
         put: (i: number) => etcd.put(`bench/${i}`).value(JSON.stringify(info)).exec(),
       };

@@ -202,6 +202,14 @@ export const DEFAULT_HISTORY_LIMIT = 20;
 const SERVICES = "services/";
 const OWNERS = "owners/";
 const HISTORY = "history/";
+/**
+ * A key of the store's own, written when a read waits for the watch in vain: a write outside the
+ * prefix (another registry's, under another `-key-prefix`) moves etcd's revision with no event,
+ * and this write's event, which etcd sends after every earlier one, brings the view up to it.
+ */
+const NUDGE_KEY = "cluster/nudge";
+/** How long a read waits for the watch before it nudges it (ms). */
+const NUDGE_AFTER_MS = 10;
 /** Attempts of a write whose owner changed under it before it gives up. */
 const WRITE_ATTEMPTS = 5;
 /** etcd's default --max-txn-ops: the most operations of each kind in one transaction. */
@@ -298,6 +306,8 @@ export class RegistryStore implements RegistryData, ChangeSource {
   #waiters: { revision: number; resolve: () => void }[] = [];
   #barrier: Promise<number> | undefined;
   #nextBarrier: Promise<number> | undefined;
+  /** A nudge in flight (one at a time, for every read waiting). */
+  #nudging = false;
   #stopped = false;
   #soleWriter = false;
   /** Revision of the last change of each key, deleted keys included until the watch passes it. */
@@ -922,16 +932,30 @@ export class RegistryStore implements RegistryData, ChangeSource {
   async #reached(revision: number): Promise<boolean> {
     if (this.#revision >= revision) return true;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let nudge: ReturnType<typeof setTimeout> | undefined;
     const waiter = { revision, resolve: () => {} };
     const reached = await new Promise<boolean>((resolve) => {
       waiter.resolve = () => resolve(true);
       this.#waiters.push(waiter);
+      nudge = setTimeout(() => this.#nudge(), Math.min(NUDGE_AFTER_MS, this.#catchUpMs / 2));
       timer = setTimeout(() => resolve(false), this.#catchUpMs);
     });
+    clearTimeout(nudge);
     clearTimeout(timer);
     if (!reached) this.#waiters = this.#waiters.filter((w) => w !== waiter);
     // Writes outside our prefix move etcd's revision without a watch event; the direct read covers that.
     return reached && this.#revision >= revision;
+  }
+
+  /** Writes {@linkcode NUDGE_KEY}, unless a nudge is in flight: its event reaches every waiting read. */
+  #nudge(): void {
+    if (this.#nudging || this.#stopped) return;
+    this.#nudging = true;
+    const put: KvOp = { type: "put", key: this.#prefix + NUDGE_KEY, value: "" };
+    this.#call("nudge", (signal) => this.#kv.txn({ compare: [], success: [put] }, signal))
+      // The reads waiting fall back to etcd itself after their catch-up time, as before.
+      .catch((err) => this.#logger.debug(`could not nudge the watch: ${(err as Error).message}`))
+      .finally(() => (this.#nudging = false));
   }
 
   /**

@@ -141,3 +141,24 @@ Deno.test("store: when its etcd member restarts, the view's watch resumes after 
   assert.equal(gaps, 0, "resumed, not reloaded");
   assert.equal(await one.get("after"), info(2));
 });
+
+Deno.test("store: a read after a write outside the prefix nudges the watch instead of waiting it out", () =>
+  withStores(async (one, two, etcdUrl) => {
+    const client = createEtcdClient(etcdUrl);
+    try {
+      const policy = new WritePolicy({ mode: "owner" });
+      await one.put("nudged", info(1), policy.author(A));
+      // Another registry's write (another prefix): etcd's revision moves, no event comes here.
+      await client.put("another-registry/services/x").value("y");
+      // With a catch-up time of a minute, only the nudge's event can end the wait in time.
+      const read = two.get("nudged");
+      const late = new Promise((resolve) => setTimeout(() => resolve("late"), 20_000));
+      const outcome = await Promise.race([read, late]);
+      assert.equal(outcome, info(1));
+      const nudge = await client.get("physarum/registry/cluster/nudge").exists();
+      assert.ok(nudge, "the store wrote its nudge key");
+      await read;
+    } finally {
+      client.close();
+    }
+  }, { catchUpMs: 60_000 }));
